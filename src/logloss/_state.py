@@ -1,0 +1,385 @@
+"""The evaluation state: sufficient statistics of log loss that merge by addition.
+
+A state holds float64 sums and integer counts only, never rows, so two states merge by
+adding their fields: the merge is associative and commutative, and any batching of the rows
+gives the same state as one pass, up to rounding. Each sum is kept as an unevaluated pair
+``(high, low)`` with Neumaier's compensated addition, so millions of small updates lose no
+more than a single float64 rounding.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from . import _elementwise
+from ._validation import (
+    as_numeric_array,
+    check_in_unit_interval,
+    check_not_nan,
+    check_same_shape,
+    check_weights,
+)
+from ._warnings import UndefinedMetricWarning
+
+__all__ = ["LogLossResult", "LogLossState"]
+
+# The sums a state holds, in the order of LogLossState._high and ._low. With weights w,
+# labels y, probabilities p and losses l: the first-order sums give the figures, and the
+# sums with w2 (w squared) give linearization (delta-method) variances of ratio estimates.
+SUM_FIELDS = (
+    "w",  # sum of w
+    "w2",  # sum of w**2
+    "wy",  # sum of w*y
+    "wp",  # sum of w*p
+    "wl",  # sum of w*l
+    "wl2",  # sum of w*l**2
+    "w2l",  # sum of w**2*l
+    "w2l2",  # sum of w**2*l**2
+    "w2y",  # sum of w**2*y
+    "w2y2",  # sum of w**2*y**2
+    "w2p",  # sum of w**2*p
+    "w2p2",  # sum of w**2*p**2
+    "w2ly",  # sum of w**2*l*y
+    "w2py",  # sum of w**2*p*y
+)
+_INDEX = {name: i for i, name in enumerate(SUM_FIELDS)}
+_LOGIT_HINT = "; for raw model scores (logits), call update_logits instead"
+
+
+def compensated_add(high: np.ndarray, low: np.ndarray, values: np.ndarray) -> None:
+    """Add ``values`` to the pairs ``(high, low)`` in place (Neumaier's algorithm)."""
+    total = high + values
+    with np.errstate(invalid="ignore"):
+        big = np.abs(high) >= np.abs(values)
+        error = np.where(big, (high - total) + values, (values - total) + high)
+    # Once a sum is infinite its rounding error is meaningless (inf - inf is NaN).
+    low += np.where(np.isfinite(total), error, 0.0)
+    high[...] = total
+
+
+def expit(z: np.ndarray) -> np.ndarray:
+    """Return the logistic function of float64 ``z`` without overflow."""
+    out = np.empty_like(z)
+    positive = z >= 0
+    out[positive] = 1.0 / (1.0 + np.exp(-z[positive]))
+    exp_z = np.exp(z[~positive])
+    out[~positive] = exp_z / (1.0 + exp_z)
+    return out
+
+
+class LogLossState:
+    """Streaming log loss: sums that update batch by batch and merge by addition.
+
+    Parameters
+    ----------
+    clip : float, optional
+        Clip probabilities to ``[clip, 1 - clip]`` in :meth:`update`, as in
+        :func:`binary_cross_entropy`; the result reports how many were clipped. Logits are
+        never clipped.
+
+    See Also
+    --------
+    binary_cross_entropy : The loss of one array of probabilities.
+
+    Notes
+    -----
+    The state holds the row count, the first- and second-order sums listed in
+    ``SUM_FIELDS`` (:math:`\\sum w`, :math:`\\sum w y`, :math:`\\sum w p`,
+    :math:`\\sum w \\ell`, and products with :math:`w^2` for variances) in float64 with
+    compensated addition, and the counts of infinite-loss and clipped rows.
+    Merging adds the fields, so a result computed from batches, in any order and on any
+    number of machines, equals the result of one pass up to float64 rounding.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from logloss import LogLossState
+    >>> state = LogLossState()
+    >>> state.update(np.array([0.9, 0.2]), np.array([1, 0]))
+    >>> other = LogLossState()
+    >>> other.update_logits(np.array([0.0]), np.array([1]))
+    >>> result = state.merge(other).result()
+    >>> result.count
+    3
+    >>> round(result.log_loss, 6)
+    0.340549
+    """
+
+    def __init__(self, *, clip: float | None = None) -> None:
+        if clip is not None and not (0.0 < clip < 0.5 and 1.0 - float(clip) != 1.0):
+            raise ValueError(f"`clip` must be in (0, 0.5) and at least 2**-53, got {clip!r}")
+        self.clip = clip
+        self.count = 0
+        self.n_infinite = 0
+        self.n_clipped = 0
+        self._high = np.zeros(len(SUM_FIELDS))
+        self._low = np.zeros(len(SUM_FIELDS))
+
+    def __repr__(self) -> str:
+        sums = ", ".join(f"{name}={self.sum(name)!r}" for name in SUM_FIELDS)
+        return f"LogLossState(count={self.count}, {sums}, n_infinite={self.n_infinite}, n_clipped={self.n_clipped})"
+
+    def sum(self, name: str) -> float:
+        """Return the compensated sum called `name`, one of ``SUM_FIELDS``."""
+        i = _INDEX[name]
+        return float(self._high[i] + self._low[i])
+
+    def update(self, y_pred, y_true, *, weights=None) -> None:
+        """Add rows given as predicted probabilities.
+
+        Parameters
+        ----------
+        y_pred : array_like
+            Probabilities of the positive class in [0, 1].
+        y_true : array_like
+            Targets in [0, 1], of the same shape.
+        weights : array_like, optional
+            Non-negative sample weights, of the same shape. Default: all 1.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :func:`binary_cross_entropy` does for the same input; the state is unchanged.
+        """
+        predictions = as_numeric_array(y_pred, "y_pred")
+        check_not_nan(predictions, "y_pred", _LOGIT_HINT)
+        check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
+        target, weight = self._check_labels_and_weights(predictions, y_true, weights)
+        probability = predictions.astype(np.float64).ravel()
+        n_clipped = 0
+        if self.clip is not None:
+            outside = (probability < self.clip) | (probability > 1.0 - self.clip)
+            n_clipped = int(np.count_nonzero(outside))
+            np.clip(probability, self.clip, 1.0 - self.clip, out=probability)
+        loss = _elementwise.loss_from_probability(probability, target, None)
+        self._add(probability, target, weight, loss)
+        self.n_clipped += n_clipped
+
+    def update_logits(self, logits, y_true, *, weights=None) -> None:
+        """Add rows given as logits (log-odds); see :meth:`update` for the parameters."""
+        scores = as_numeric_array(logits, "logits")
+        check_not_nan(scores, "logits")
+        target, weight = self._check_labels_and_weights(scores, y_true, weights)
+        z = scores.astype(np.float64, copy=False).ravel()
+        loss = _elementwise.loss_from_logit(z, target, None)
+        self._add(expit(z), target, weight, loss)
+
+    def add_sums(self, count: int, sums: np.ndarray, n_infinite: int = 0, n_clipped: int = 0) -> None:
+        """Add precomputed sums, ordered as ``SUM_FIELDS``, from a kernel or another engine."""
+        compensated_add(self._high, self._low, np.asarray(sums, dtype=np.float64))
+        self.count += int(count)
+        self.n_infinite += int(n_infinite)
+        self.n_clipped += int(n_clipped)
+
+    def merge(self, other: LogLossState) -> LogLossState:
+        """Return a new state holding the rows of both; neither input changes."""
+        if not isinstance(other, LogLossState):
+            raise TypeError(f"`other` must be a LogLossState, got {type(other).__name__}")
+        merged = LogLossState(clip=self.clip)
+        merged.count = self.count + other.count
+        merged.n_infinite = self.n_infinite + other.n_infinite
+        merged.n_clipped = self.n_clipped + other.n_clipped
+        merged._high = self._high.copy()
+        merged._low = self._low + other._low
+        compensated_add(merged._high, merged._low, other._high)
+        return merged
+
+    def result(self) -> LogLossResult:
+        """Compute the figures; see :class:`LogLossResult` for the degenerate cases."""
+        return LogLossResult.from_sums(
+            count=self.count,
+            weight_sum=self.sum("w"),
+            weighted_label=self.sum("wy"),
+            weighted_prediction=self.sum("wp"),
+            weighted_loss=self.sum("wl"),
+            n_infinite=self.n_infinite,
+            n_clipped=self.n_clipped,
+        )
+
+    def _check_labels_and_weights(self, predictions, y_true, weights):
+        labels = as_numeric_array(y_true, "y_true")
+        check_same_shape(labels, "y_true", predictions.shape, "y_pred")
+        check_not_nan(labels, "y_true")
+        check_in_unit_interval(labels, "y_true")
+        weight = None
+        if weights is not None:
+            weight_array = as_numeric_array(weights, "weights")
+            check_same_shape(weight_array, "weights", predictions.shape, "y_pred")
+            check_weights(weight_array, "weights")
+            weight = weight_array.astype(np.float64, copy=False).ravel()
+        return labels.astype(np.float64, copy=False).ravel(), weight
+
+    def _add(self, probability, target, weight, loss) -> None:
+        sums, n_infinite = compute_sums(probability, target, loss, weight)
+        self.add_sums(loss.size, sums, n_infinite)
+
+
+def compute_sums(probability, target, loss, weight=None) -> tuple[np.ndarray, int]:
+    """Return the sums of ``SUM_FIELDS`` over 1-D float64 rows, and the infinite-loss count.
+
+    A row of weight 0 adds nothing, even when its loss is infinite.
+    """
+    n_infinite = int(np.count_nonzero(np.isinf(loss) & (weight != 0.0 if weight is not None else True)))
+    if weight is None:
+        n = float(loss.size)
+        sum_y, sum_p, sum_l = target.sum(), probability.sum(), loss.sum()
+        sum_l2 = np.dot(loss, loss)
+        sum_y2 = np.dot(target, target)
+        sum_p2 = np.dot(probability, probability)
+        sum_ly = np.dot(loss, target)
+        sum_py = np.dot(probability, target)
+        sums = [n, n, sum_y, sum_p, sum_l, sum_l2, sum_l, sum_l2, sum_y, sum_y2, sum_p, sum_p2, sum_ly, sum_py]
+        return np.array(sums, dtype=np.float64), n_infinite
+
+    with np.errstate(invalid="ignore"):
+        finite_loss = np.where(weight == 0.0, 0.0, loss)
+    w2 = weight * weight
+    wl = weight * finite_loss
+    w2l = w2 * finite_loss
+    sums = [
+        weight.sum(),
+        w2.sum(),
+        np.dot(weight, target),
+        np.dot(weight, probability),
+        wl.sum(),
+        np.dot(wl, finite_loss),
+        w2l.sum(),
+        np.dot(w2l, finite_loss),
+        np.dot(w2, target),
+        np.dot(w2, target * target),
+        np.dot(w2, probability),
+        np.dot(w2, probability * probability),
+        np.dot(w2l, target),
+        np.dot(w2 * probability, target),
+    ]
+    return np.array(sums, dtype=np.float64), n_infinite
+
+
+def binary_entropy(rate: float) -> float:
+    """Return the entropy in nats of a Bernoulli(rate) variable, 0 at rate 0 and 1."""
+    if rate <= 0.0 or rate >= 1.0:
+        return 0.0
+    return -(rate * math.log(rate) + (1.0 - rate) * math.log1p(-rate))
+
+
+@dataclass(frozen=True)
+class LogLossResult:
+    """Figures of one evaluation, in nats.
+
+    Attributes
+    ----------
+    log_loss : float
+        Weighted mean loss :math:`\\sum w \\ell / \\sum w`; ``inf`` when a row has an
+        infinite loss.
+    normalized_entropy : float
+        Log loss divided by the entropy of the weighted base rate, the loss of always
+        predicting the base rate. Below 1 the model beats that constant.
+    relative_information_gain : float
+        ``1 - normalized_entropy``.
+    base_rate : float
+        Weighted mean label :math:`\\sum w y / \\sum w`.
+    entropy : float
+        Entropy of the base rate in nats.
+    mean_prediction : float
+        Weighted mean predicted probability :math:`\\sum w p / \\sum w`.
+    calibration_ratio : float
+        :math:`\\sum w p / \\sum w y`: 1 when predictions are calibrated in the mean.
+    count : int
+        Number of rows.
+    weight_sum : float
+        :math:`\\sum w`.
+    n_infinite : int
+        Rows with an infinite loss.
+    n_clipped : int
+        Probabilities moved by ``clip``.
+
+    Notes
+    -----
+    Degenerate cases: with no rows or a total weight of 0 every ratio is NaN and an
+    :class:`UndefinedMetricWarning` is issued. When all labels are equal the entropy is 0,
+    so the normalized entropy is ``inf`` (NaN when the log loss is 0 too) with a warning. A
+    positive-label sum of 0 makes the calibration ratio ``inf`` (NaN when the predictions sum
+    to 0 too). An infinite loss makes the log loss and the normalized entropy ``inf`` and the
+    relative information gain ``-inf``; `n_infinite` counts those rows.
+    """
+
+    log_loss: float
+    normalized_entropy: float
+    relative_information_gain: float
+    base_rate: float
+    entropy: float
+    mean_prediction: float
+    calibration_ratio: float
+    count: int
+    weight_sum: float
+    n_infinite: int = 0
+    n_clipped: int = 0
+
+    @property
+    def log_loss_bits(self) -> float:
+        """Log loss in bits (base-2 logarithm) rather than nats."""
+        return self.log_loss / math.log(2.0)
+
+    def to_dict(self) -> dict:
+        """Return the figures as a plain dict, ready for JSON."""
+        return asdict(self)
+
+    @classmethod
+    def from_sums(
+        cls,
+        *,
+        count: int,
+        weight_sum: float,
+        weighted_label: float,
+        weighted_prediction: float,
+        weighted_loss: float,
+        n_infinite: int = 0,
+        n_clipped: int = 0,
+    ) -> LogLossResult:
+        """Build the figures from the state's sums, applying the degenerate-case rules."""
+        nan = math.nan
+        if weight_sum <= 0.0:
+            what = "there are no rows" if count == 0 else "the total weight is 0"
+            warnings.warn(
+                f"log loss and its ratios are undefined because {what}; they are NaN",
+                UndefinedMetricWarning,
+                stacklevel=3,
+            )
+            return cls(nan, nan, nan, nan, nan, nan, nan, count, weight_sum, n_infinite, n_clipped)
+
+        log_loss = math.inf if n_infinite else weighted_loss / weight_sum
+        base_rate = min(max(weighted_label / weight_sum, 0.0), 1.0)
+        mean_prediction = weighted_prediction / weight_sum
+        entropy = binary_entropy(base_rate)
+        if entropy > 0.0:
+            normalized_entropy = log_loss / entropy
+        else:
+            warnings.warn(
+                f"normalized entropy is undefined because every label is {base_rate:g}, so "
+                f"the base-rate entropy is 0; it is reported as "
+                f"{'inf' if log_loss > 0 else 'NaN'}",
+                UndefinedMetricWarning,
+                stacklevel=3,
+            )
+            normalized_entropy = math.inf if log_loss > 0 else nan
+        if weighted_label > 0.0:
+            calibration_ratio = weighted_prediction / weighted_label
+        else:
+            calibration_ratio = math.inf if weighted_prediction > 0.0 else nan
+        return cls(
+            log_loss=log_loss,
+            normalized_entropy=normalized_entropy,
+            relative_information_gain=1.0 - normalized_entropy,
+            base_rate=base_rate,
+            entropy=entropy,
+            mean_prediction=mean_prediction,
+            calibration_ratio=calibration_ratio,
+            count=count,
+            weight_sum=weight_sum,
+            n_infinite=n_infinite,
+            n_clipped=n_clipped,
+        )

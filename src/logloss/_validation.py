@@ -1,0 +1,161 @@
+"""Input checks shared by the loss functions and the evaluation state.
+
+Every check raises with a message of the form "`name` must ..., got ..." that names the
+offending value and its index, so a caller can find the row without searching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = [
+    "as_numeric_array",
+    "check_finite",
+    "check_in_unit_interval",
+    "check_not_nan",
+    "check_same_shape",
+    "check_weights",
+    "compute_dtype",
+    "format_index",
+    "output_dtype",
+]
+
+# Floating types that NumPy does not know by kind: ml_dtypes registers bfloat16 and the
+# float8 types as kind "V", so they are recognised by name and computed in float32 or wider.
+_EXTENSION_FLOAT_NAMES = frozenset(
+    {
+        "bfloat16",
+        "float8_e4m3fn",
+        "float8_e4m3fnuz",
+        "float8_e4m3b11fnuz",
+        "float8_e5m2",
+        "float8_e5m2fnuz",
+    }
+)
+
+
+def is_extension_float(dtype: np.dtype) -> bool:
+    return dtype.name in _EXTENSION_FLOAT_NAMES
+
+
+def as_numeric_array(values, name: str) -> np.ndarray:
+    """Convert ``values`` to a NumPy array of a real numeric dtype, or raise TypeError."""
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"`{name}` must be an array of real numbers, got {type(values).__name__} "
+            f"that NumPy cannot convert ({error})"
+        ) from None
+    dtype = array.dtype
+    if dtype.kind in "biuf" or is_extension_float(dtype):
+        return array
+    if dtype.kind == "O":
+        try:
+            return array.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
+    raise TypeError(
+        f"`{name}` must have a real numeric dtype (bool, integer or floating), "
+        f"got dtype {dtype}"
+    )
+
+
+def output_dtype(array: np.ndarray) -> np.dtype:
+    """Return the dtype of elementwise results: the input's float type, else float64."""
+    dtype = array.dtype
+    if dtype.kind == "f" and dtype.itemsize <= 8:
+        return dtype
+    if is_extension_float(dtype):
+        return dtype
+    return np.dtype(np.float64)
+
+
+def compute_dtype() -> np.dtype:
+    """Return the dtype that every loss is computed and accumulated in."""
+    return np.dtype(np.float64)
+
+
+def format_index(flat_index: int, shape: tuple[int, ...]) -> str:
+    """Format a flat index as the index a user would type: 7 for 1-D, (2, 1) otherwise."""
+    if len(shape) <= 1:
+        return str(flat_index)
+    return str(tuple(int(i) for i in np.unravel_index(flat_index, shape)))
+
+
+def _first_true(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask.ravel())[0])
+
+
+def _value_at(array: np.ndarray, flat_index: int) -> str:
+    value = array.ravel()[flat_index]
+    if array.dtype.kind in "biu":
+        return str(int(value))
+    return repr(float(value))
+
+
+def check_not_nan(array: np.ndarray, name: str, hint: str = "") -> None:
+    """Raise ValueError if ``array`` holds a NaN, naming the first one's index."""
+    if array.dtype.kind in "biu":
+        return
+    mask = np.isnan(array)
+    if mask.any():
+        index = _first_true(mask)
+        count = int(mask.sum())
+        raise ValueError(
+            f"`{name}` must not contain NaN, got NaN at index "
+            f"{format_index(index, array.shape)} ({count} NaN values in all){hint}"
+        )
+
+
+def check_finite(array: np.ndarray, name: str) -> None:
+    """Raise ValueError if ``array`` holds a NaN or an infinity."""
+    if array.dtype.kind in "biu":
+        return
+    mask = ~np.isfinite(array)
+    if mask.any():
+        index = _first_true(mask)
+        raise ValueError(
+            f"`{name}` must be finite, got {_value_at(array, index)} at index "
+            f"{format_index(index, array.shape)}"
+        )
+
+
+def check_in_unit_interval(array: np.ndarray, name: str, hint: str = "") -> None:
+    """Raise ValueError if a value of ``array`` lies outside [0, 1]; NaN is checked first."""
+    if array.dtype.kind == "b":
+        return
+    mask = (array < 0) | (array > 1)
+    if mask.any():
+        index = _first_true(mask)
+        count = int(mask.sum())
+        raise ValueError(
+            f"`{name}` must be in [0, 1], got {_value_at(array, index)} at index "
+            f"{format_index(index, array.shape)} ({count} values outside [0, 1] in all){hint}"
+        )
+
+
+def check_same_shape(array: np.ndarray, name: str, reference_shape: Sequence[int], reference_name: str) -> None:
+    """Raise ValueError unless ``array`` has exactly ``reference_shape``; nothing broadcasts."""
+    if tuple(array.shape) != tuple(reference_shape):
+        raise ValueError(
+            f"`{name}` must have the same shape as `{reference_name}` {tuple(reference_shape)}, "
+            f"got shape {tuple(array.shape)}; reshape one of them explicitly, because "
+            f"broadcasting {tuple(array.shape)} against {tuple(reference_shape)} would pair the wrong rows"
+        )
+
+
+def check_weights(array: np.ndarray, name: str = "weights") -> None:
+    """Raise ValueError if a weight is NaN, infinite or negative."""
+    check_finite(array, name)
+    if array.dtype.kind == "b":
+        return
+    mask = array < 0
+    if mask.any():
+        index = _first_true(mask)
+        raise ValueError(
+            f"`{name}` must be non-negative, got {_value_at(array, index)} at index "
+            f"{format_index(index, array.shape)}"
+        )
