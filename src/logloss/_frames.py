@@ -1,0 +1,62 @@
+"""Checks of the column arguments shared by the Dask and Spark entry points.
+
+Both engines score a data frame given by column names: the label, exactly one of a
+probability or a logit column, and optionally a weight column. The checks here run on the
+client before any work is sent to the cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["FrameColumns", "check_frame_columns"]
+
+
+@dataclass(frozen=True)
+class FrameColumns:
+    """Column names of one evaluation; `is_logit` tells what `prediction` holds."""
+
+    label: str
+    prediction: str
+    is_logit: bool
+    weight: str | None
+
+    @property
+    def names(self) -> list[str]:
+        """Columns to read, predictions first, without duplicates."""
+        names = [self.prediction, self.label]
+        if self.weight is not None:
+            names.append(self.weight)
+        return list(dict.fromkeys(names))
+
+
+def _check_name(value, name: str, available: Sequence[str]) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"`{name}` must be a column name (str), got {type(value).__name__}")
+    if value not in available:
+        raise ValueError(f"`{name}` must name a column of the frame, got {value!r}; the columns are {list(available)}")
+    return value
+
+
+def check_frame_columns(
+    available: Sequence[str],
+    *,
+    label,
+    probability,
+    logit,
+    weight,
+) -> FrameColumns:
+    """Check the column arguments against the frame's columns and return them."""
+    if (probability is None) == (logit is None):
+        given = "both" if probability is not None else "neither"
+        raise TypeError(
+            f"exactly one of `probability` and `logit` must name the prediction column, got {given}; "
+            "pass probability= for probabilities in [0, 1] or logit= for raw scores (log-odds)"
+        )
+    prediction_argument = "probability" if logit is None else "logit"
+    prediction = _check_name(probability if logit is None else logit, prediction_argument, available)
+    label = _check_name(label, "label", available)
+    if weight is not None:
+        weight = _check_name(weight, "weight", available)
+    return FrameColumns(label=label, prediction=prediction, is_logit=logit is not None, weight=weight)

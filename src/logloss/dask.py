@@ -1,0 +1,294 @@
+"""Log loss on Dask collections: one evaluation state per partition, merged in a tree.
+
+Each partition (or block, for arrays) becomes a :class:`~logloss.LogLossState` on the worker
+that holds it, so only states of a few hundred bytes travel, never rows. The states then
+merge in a tree of fan-in `split_every`, in partition order, so the result is the same on
+every run and equals the single-machine result up to float64 rounding.
+
+Needs the ``dask`` extra: ``pip install 'logloss[dask]'``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ._frames import FrameColumns, check_frame_columns
+from ._state import _LOGIT_HINT, LogLossResult, LogLossState
+from ._validation import check_same_shape
+
+__all__ = ["array_state", "array_state_with_logits", "evaluate_frame", "frame_state"]
+
+
+def _import_dask():
+    try:
+        import dask
+        import dask.array
+    except ImportError as error:
+        raise ImportError(
+            f"logloss.dask needs Dask with its array and dataframe parts ({error}); "
+            "install them with: pip install 'logloss[dask]'"
+        ) from None
+    return dask
+
+
+def _check_split_every(split_every) -> int:
+    if isinstance(split_every, bool) or not isinstance(split_every, int) or split_every < 2:
+        raise ValueError(f"`split_every` must be an integer of at least 2, got {split_every!r}")
+    return split_every
+
+
+def _merge_states(*states: LogLossState) -> LogLossState:
+    return functools.reduce(LogLossState.merge, states)
+
+
+def _tree_merge(states: list, split_every: int, empty_state):
+    """Merge delayed states in a tree of fan-in `split_every`, keeping partition order."""
+    dask = _import_dask()
+    if not states:
+        return dask.delayed(empty_state)()
+    level = 0
+    while len(states) > 1:
+        level += 1
+        states = [
+            dask.delayed(_merge_states, pure=True, name=f"logloss-merge-{level}-{i}-{dask.base.tokenize(*group)}")(
+                *group
+            )
+            for i, group in enumerate(_groups(states, split_every))
+        ]
+    return states[0]
+
+
+def _groups(items: list, size: int) -> list[list]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def _block_state(y_pred, y_true, weights, *, is_logit: bool, clip, where: str, columns=None) -> LogLossState:
+    """Return the state of one block; a validation error names the block (and columns)."""
+    state = LogLossState(clip=clip)
+    try:
+        if is_logit:
+            state.update_logits(y_pred, y_true, weights=weights)
+        else:
+            state.update(y_pred, y_true, weights=weights)
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        if columns is not None:
+            message = _name_columns(message, columns)
+        raise type(error)(f"{message} (in {where}; indices count from its start)") from error
+    return state
+
+
+def _name_columns(message: str, columns: FrameColumns) -> str:
+    """Rewrite a LogLossState message in terms of the frame's columns."""
+    message = message.replace(_LOGIT_HINT, "; for raw model scores (logits), pass logit= instead")
+    replacements = {"`y_pred`": columns.prediction, "`logits`": columns.prediction, "`y_true`": columns.label}
+    if columns.weight is not None:
+        replacements["`weights`"] = columns.weight
+    for argument, column in replacements.items():
+        message = message.replace(argument, f"column {column!r}")
+    return message
+
+
+def _column_values(part, column: str) -> np.ndarray:
+    """Return a pandas column as NumPy, with missing values of nullable dtypes as NaN."""
+    series = part[column]
+    if isinstance(series.dtype, np.dtype):
+        return series.to_numpy()
+    try:
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        # Not numeric: let the state's own check name the dtype.
+        return series.to_numpy()
+
+
+def _partition_state(part, columns: FrameColumns, clip, index: int) -> LogLossState:
+    weights = None if columns.weight is None else _column_values(part, columns.weight)
+    return _block_state(
+        _column_values(part, columns.prediction),
+        _column_values(part, columns.label),
+        weights,
+        is_logit=columns.is_logit,
+        clip=clip,
+        where=f"partition {index}",
+        columns=columns,
+    )
+
+
+def frame_state(
+    frame,
+    *,
+    label: str,
+    probability: str | None = None,
+    logit: str | None = None,
+    weight: str | None = None,
+    clip: float | None = None,
+    split_every: int = 8,
+    compute: bool = True,
+):
+    """Compute the evaluation state of a Dask DataFrame, one partition at a time.
+
+    Parameters
+    ----------
+    frame : dask.dataframe.DataFrame
+        The rows to score.
+    label : str
+        Column of targets in [0, 1].
+    probability, logit : str
+        Column of predicted probabilities in [0, 1], or of logits (log-odds); pass exactly
+        one of them.
+    weight : str, optional
+        Column of non-negative sample weights. Default: every row weighs 1.
+    clip : float, optional
+        Clip probabilities to ``[clip, 1 - clip]``, as :class:`~logloss.LogLossState`
+        does. Logits are never clipped.
+    split_every : int, default 8
+        Fan-in of the tree that merges the partition states.
+    compute : bool, default True
+        Compute the state now. With False, return a ``dask.delayed`` object, so several
+        evaluations can share one ``dask.compute`` call.
+
+    Returns
+    -------
+    LogLossState or dask.delayed.Delayed
+        The merged state; call ``.result()`` for the figures.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid arguments at once; for invalid values when computed, as
+        :meth:`LogLossState.update` does, with the partition named in the message.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import dask.dataframe as dd
+    >>> from logloss.dask import frame_state
+    >>> rows = pd.DataFrame({"p": [0.9, 0.2, 0.5, 0.7], "y": [1, 0, 1, 1]})
+    >>> state = frame_state(dd.from_pandas(rows, npartitions=2), label="y", probability="p")
+    >>> state.count
+    4
+    >>> round(state.result().log_loss, 6)
+    0.346785
+    """
+    dask = _import_dask()
+    import dask.dataframe
+
+    if not isinstance(frame, dask.dataframe.DataFrame):
+        raise TypeError(f"`frame` must be a dask.dataframe.DataFrame, got {type(frame).__name__}")
+    columns = check_frame_columns(list(frame.columns), label=label, probability=probability, logit=logit, weight=weight)
+    split_every = _check_split_every(split_every)
+    # Fail on a bad clip on the client, before any task runs.
+    LogLossState(clip=clip)
+
+    parts = frame[columns.names].to_delayed(optimize_graph=True)
+    states = [
+        dask.delayed(_partition_state, pure=True)(part, columns, clip, index) for index, part in enumerate(parts)
+    ]
+    merged = _tree_merge(states, split_every, functools.partial(LogLossState, clip=clip))
+    return merged.compute() if compute else merged
+
+
+def evaluate_frame(frame, **options) -> LogLossResult:
+    """Compute the figures of a Dask DataFrame; the options are those of :func:`frame_state`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import dask.dataframe as dd
+    >>> from logloss.dask import evaluate_frame
+    >>> rows = pd.DataFrame({"z": [2.0, -1.0, 0.0], "y": [1, 0, 1]})
+    >>> result = evaluate_frame(dd.from_pandas(rows, npartitions=2), label="y", logit="z")
+    >>> round(result.log_loss, 6)
+    0.376934
+    """
+    if options.get("compute", True) is not True:
+        raise ValueError(f"`compute` must be True in evaluate_frame, got {options['compute']!r}; call frame_state")
+    return frame_state(frame, **options).result()
+
+
+def _as_dask_array(values, name: str):
+    dask = _import_dask()
+    if isinstance(values, dask.array.Array):
+        array = values
+    elif isinstance(values, np.ndarray):
+        array = dask.array.from_array(values)
+    else:
+        raise TypeError(f"`{name}` must be a dask.array.Array or a NumPy array, got {type(values).__name__}")
+    if any(np.isnan(size) for size in array.shape):
+        raise ValueError(
+            f"`{name}` must have a known shape, got {array.shape}; call .compute_chunk_sizes() on it first"
+        )
+    return array
+
+
+def _array_state(y_pred, y_true, weights, *, is_logit: bool, clip, split_every: int, compute: bool):
+    dask = _import_dask()
+    prediction_name = "logits" if is_logit else "y_pred"
+    if not isinstance(y_pred, dask.array.Array):
+        raise TypeError(f"`{prediction_name}` must be a dask.array.Array, got {type(y_pred).__name__}")
+    predictions = _as_dask_array(y_pred, prediction_name)
+    split_every = _check_split_every(split_every)
+    LogLossState(clip=clip)
+    others = {"y_true": y_true} if weights is None else {"y_true": y_true, "weights": weights}
+    aligned = {}
+    for name, values in others.items():
+        array = _as_dask_array(values, name)
+        check_same_shape(array, name, predictions.shape, prediction_name)
+        # Same blocks as the predictions, so block i of each array holds the same rows.
+        aligned[name] = array.rechunk(predictions.chunks).to_delayed(optimize_graph=True).ravel()
+
+    blocks = predictions.to_delayed(optimize_graph=True).ravel()
+    labels = aligned["y_true"]
+    weight_blocks = aligned.get("weights", [None] * len(blocks))
+    states = [
+        dask.delayed(_block_state, pure=True)(
+            blocks[i], labels[i], weight_blocks[i], is_logit=is_logit, clip=clip, where=f"block {i}"
+        )
+        for i in range(len(blocks))
+    ]
+    merged = _tree_merge(states, split_every, functools.partial(LogLossState, clip=clip))
+    return merged.compute() if compute else merged
+
+
+def array_state(y_pred, y_true, *, weights=None, clip: float | None = None, split_every: int = 8, compute: bool = True):
+    """Compute the evaluation state of Dask arrays of probabilities, one block at a time.
+
+    Parameters
+    ----------
+    y_pred : dask.array.Array
+        Probabilities of the positive class in [0, 1], any shape.
+    y_true, weights : dask.array.Array or numpy.ndarray
+        Targets in [0, 1] and optional non-negative weights, of the same shape; they are
+        rechunked to the blocks of `y_pred`.
+    clip, split_every, compute
+        As in :func:`frame_state`.
+
+    Returns
+    -------
+    LogLossState or dask.delayed.Delayed
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from logloss.dask import array_state
+    >>> y_pred = da.from_array([0.9, 0.2, 0.5, 0.7], chunks=2)
+    >>> round(array_state(y_pred, da.from_array([1, 0, 1, 1], chunks=3)).result().log_loss, 6)
+    0.346785
+    """
+    return _array_state(y_pred, y_true, weights, is_logit=False, clip=clip, split_every=split_every, compute=compute)
+
+
+def array_state_with_logits(logits, y_true, *, weights=None, split_every: int = 8, compute: bool = True):
+    """Compute the evaluation state of Dask arrays of logits; see :func:`array_state`.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from logloss.dask import array_state_with_logits
+    >>> logits = da.from_array([2.0, -1.0, 0.0], chunks=2)
+    >>> round(array_state_with_logits(logits, da.from_array([1, 0, 1])).result().log_loss, 6)
+    0.376934
+    """
+    return _array_state(logits, y_true, weights, is_logit=True, clip=None, split_every=split_every, compute=compute)

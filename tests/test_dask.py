@@ -1,0 +1,201 @@
+"""logloss.dask against the NumPy path on the same rows, on a two-worker LocalCluster."""
+
+import math
+
+import numpy as np
+import pytest
+
+from logloss import LogLossState
+
+dd = pytest.importorskip("dask.dataframe", reason="logloss.dask needs dask[dataframe]")
+da = pytest.importorskip("dask.array", reason="logloss.dask needs dask[array]")
+distributed = pytest.importorskip("distributed", reason="the cluster tests need distributed")
+pd = pytest.importorskip("pandas", reason="dask.dataframe needs pandas")
+
+from logloss.dask import array_state, array_state_with_logits, evaluate_frame, frame_state  # noqa: E402
+
+N_ROWS = 100_000
+FIGURES = (
+    "log_loss",
+    "normalized_entropy",
+    "relative_information_gain",
+    "base_rate",
+    "entropy",
+    "mean_prediction",
+    "calibration_ratio",
+    "weight_sum",
+)
+SUM_NAMES = ("w", "w2", "wy", "wp", "wl", "wl2", "w2l", "w2l2", "w2y", "w2y2", "w2p", "w2p2", "w2ly", "w2py")
+TOLERANCE = 1e-12
+
+
+@pytest.fixture(scope="session")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp://",
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    with cluster, distributed.Client(cluster) as session_client:
+        yield session_client
+
+
+@pytest.fixture(scope="module")
+def rows():
+    rng = np.random.default_rng(20261204)
+    probability = rng.random(N_ROWS)
+    label = (rng.random(N_ROWS) < probability).astype(np.float64)
+    return pd.DataFrame(
+        {
+            "p": probability,
+            "z": rng.normal(0.0, 3.0, N_ROWS),
+            "y": label,
+            "w": rng.exponential(1.0, N_ROWS),
+        }
+    )
+
+
+def local_state(rows, *, logit=False, weight=True, clip=None):
+    state = LogLossState(clip=clip)
+    weights = rows["w"].to_numpy() if weight else None
+    if logit:
+        state.update_logits(rows["z"].to_numpy(), rows["y"].to_numpy(), weights=weights)
+    else:
+        state.update(rows["p"].to_numpy(), rows["y"].to_numpy(), weights=weights)
+    return state
+
+
+def assert_states_agree(state, expected):
+    assert state.count == expected.count
+    assert state.n_infinite == expected.n_infinite
+    assert state.n_clipped == expected.n_clipped
+    for name in SUM_NAMES:
+        assert state.sum(name) == pytest.approx(expected.sum(name), rel=TOLERANCE, abs=0.0), name
+    result, reference = state.result(), expected.result()
+    for figure in FIGURES:
+        assert getattr(result, figure) == pytest.approx(getattr(reference, figure), rel=TOLERANCE), figure
+
+
+@pytest.mark.parametrize("npartitions", [1, 7, 64])
+def test_frame_probabilities_agree(client, rows, npartitions):
+    frame = dd.from_pandas(rows, npartitions=npartitions)
+    state = frame_state(frame, label="y", probability="p", weight="w")
+    assert_states_agree(state, local_state(rows))
+
+
+@pytest.mark.parametrize("npartitions", [1, 7, 64])
+def test_frame_logits_agree(client, rows, npartitions):
+    frame = dd.from_pandas(rows, npartitions=npartitions)
+    state = frame_state(frame, label="y", logit="z")
+    assert_states_agree(state, local_state(rows, logit=True, weight=False))
+
+
+def test_frame_clip_counts(client, rows):
+    frame = dd.from_pandas(rows, npartitions=7)
+    state = frame_state(frame, label="y", probability="p", clip=1e-3)
+    assert_states_agree(state, local_state(rows, weight=False, clip=1e-3))
+    assert state.n_clipped > 0
+
+
+def test_frame_parquet_folder(client, rows, tmp_path):
+    for i, start in enumerate(range(0, N_ROWS, 30_000)):
+        rows.iloc[start : start + 30_000].to_parquet(tmp_path / f"part-{i}.parquet")
+    frame = dd.read_parquet(tmp_path)
+    result = evaluate_frame(frame, label="y", probability="p", weight="w")
+    assert result.log_loss == pytest.approx(local_state(rows).result().log_loss, rel=TOLERANCE)
+
+
+def test_frame_infinite_loss(client):
+    rows = pd.DataFrame({"p": [0.0, 0.5, 1.0, 0.0], "y": [1.0, 1.0, 1.0, 0.0], "w": [1.0, 2.0, 0.0, 1.0]})
+    state = frame_state(dd.from_pandas(rows, npartitions=2), label="y", probability="p", weight="w")
+    assert state.n_infinite == 1
+    assert math.isinf(state.result().log_loss)
+
+
+def test_frame_nullable_label_rejected(client, rows):
+    broken = rows.head(100).astype({"y": "Float64"})
+    broken.loc[57, "y"] = pd.NA
+    frame = dd.from_pandas(broken, npartitions=2)
+    with pytest.raises(ValueError, match=r"column 'y' must not contain NaN, got NaN at index 7 .*partition 1"):
+        frame_state(frame, label="y", probability="p")
+
+
+def test_frame_probability_out_of_range(client, rows):
+    broken = rows.head(100).copy()
+    broken.loc[3, "p"] = 1.5
+    with pytest.raises(ValueError, match=r"column 'p' must be in \[0, 1\], got 1.5 .*pass logit= instead"):
+        frame_state(dd.from_pandas(broken, npartitions=3), label="y", probability="p")
+
+
+def test_frame_prediction_argument_required(rows):
+    frame = dd.from_pandas(rows.head(10), npartitions=1)
+    with pytest.raises(TypeError, match="exactly one of `probability` and `logit`.*got neither"):
+        frame_state(frame, label="y")
+    with pytest.raises(TypeError, match="got both"):
+        frame_state(frame, label="y", probability="p", logit="z")
+
+
+def test_frame_missing_column(rows):
+    frame = dd.from_pandas(rows.head(10), npartitions=1)
+    with pytest.raises(ValueError, match="`weight` must name a column of the frame, got 'v'"):
+        frame_state(frame, label="y", probability="p", weight="v")
+
+
+def test_frame_type_rejected(rows):
+    with pytest.raises(TypeError, match="`frame` must be a dask.dataframe.DataFrame, got DataFrame"):
+        frame_state(rows, label="y", probability="p")
+
+
+def test_frame_split_every_checked(rows):
+    frame = dd.from_pandas(rows.head(10), npartitions=1)
+    with pytest.raises(ValueError, match="`split_every` must be an integer of at least 2, got 1"):
+        frame_state(frame, label="y", probability="p", split_every=1)
+
+
+def test_frame_delayed_compute(client, rows):
+    frame = dd.from_pandas(rows, npartitions=7)
+    delayed_state = frame_state(frame, label="y", probability="p", weight="w", compute=False)
+    assert_states_agree(delayed_state.compute(), local_state(rows))
+
+
+def test_frame_empty(client, rows):
+    frame = dd.from_pandas(rows.head(0), npartitions=1)
+    state = frame_state(frame, label="y", probability="p")
+    assert state.count == 0
+
+
+@pytest.mark.parametrize("chunks", [N_ROWS, 15_000, 1_563])
+def test_array_agrees(client, rows, chunks):
+    y_pred = da.from_array(rows["p"].to_numpy(), chunks=chunks)
+    y_true = da.from_array(rows["y"].to_numpy(), chunks=10_000)
+    state = array_state(y_pred, y_true, weights=rows["w"].to_numpy())
+    assert_states_agree(state, local_state(rows))
+
+
+def test_array_logits_agree(client, rows):
+    logits = da.from_array(rows["z"].to_numpy().reshape(1_000, 100), chunks=(300, 40))
+    y_true = da.from_array(rows["y"].to_numpy().reshape(1_000, 100), chunks=(500, 100))
+    state = array_state_with_logits(logits, y_true)
+    assert_states_agree(state, local_state(rows, logit=True, weight=False))
+
+
+def test_array_shape_mismatch(rows):
+    y_pred = da.from_array(rows["p"].to_numpy()[:10])
+    with pytest.raises(ValueError, match=r"`y_true` must have the same shape as `y_pred` \(10,\), got shape \(9,\)"):
+        array_state(y_pred, np.ones(9))
+
+
+def test_array_negative_weight_names_block(client):
+    y_pred = da.from_array(np.full(10, 0.5), chunks=4)
+    weights = np.ones(10)
+    weights[9] = -1.0
+    with pytest.raises(ValueError, match=r"`weights` must be non-negative, got -1.0 at index 1 \(in block 2;"):
+        array_state(y_pred, np.ones(10), weights=weights)
+
+
+def test_array_numpy_predictions_rejected():
+    with pytest.raises(TypeError, match="`y_pred` must be a dask.array.Array, got ndarray"):
+        array_state(np.full(3, 0.5), np.ones(3))
