@@ -1,0 +1,149 @@
+"""Check that NumPy, Dask and Spark give the same log loss figures on the same rows.
+
+Writes random rows to a Parquet file and scores them three ways: with LogLossState on NumPy
+arrays, with logloss.dask on 1, 7 and 64 partitions (a two-worker LocalCluster on
+127.0.0.1), and with logloss.spark on 1 and 16 partitions (local[2]). Prints, per engine and
+case, the largest relative difference of the figures and sums from the NumPy values, and
+exits with status 1 when one exceeds the bar.
+
+Usage: python scripts/check_engines_agree.py [--rows 1000000] [--tolerance 1e-12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from logloss import LogLossState
+from logloss._state import SUM_FIELDS
+
+FIGURES = (
+    "log_loss",
+    "normalized_entropy",
+    "relative_information_gain",
+    "base_rate",
+    "entropy",
+    "mean_prediction",
+    "calibration_ratio",
+    "weight_sum",
+)
+CASES = {
+    "probability, weighted": {"probability": "p", "weight": "w"},
+    "probability": {"probability": "p"},
+    "logit, weighted": {"logit": "z", "weight": "w"},
+}
+
+
+def make_rows(n_rows: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(20261204)
+    probability = rng.random(n_rows)
+    return {
+        "p": probability,
+        "z": rng.normal(0.0, 3.0, n_rows),
+        "y": (rng.random(n_rows) < probability).astype(np.float64),
+        "w": rng.exponential(1.0, n_rows),
+    }
+
+
+def local_state(rows, options) -> LogLossState:
+    state = LogLossState()
+    weights = rows[options["weight"]] if "weight" in options else None
+    if "logit" in options:
+        state.update_logits(rows["z"], rows["y"], weights=weights)
+    else:
+        state.update(rows["p"], rows["y"], weights=weights)
+    return state
+
+
+def relative_differences(state: LogLossState, reference: LogLossState) -> dict[str, float]:
+    result, expected = state.result(), reference.result()
+    differences = {}
+    for figure in FIGURES:
+        value, target = getattr(result, figure), getattr(expected, figure)
+        differences[figure] = 0.0 if value == target else abs(value - target) / abs(target)
+    for name in SUM_FIELDS:
+        value, target = state.sum(name), reference.sum(name)
+        differences[f"sum {name}"] = 0.0 if value == target else abs(value - target) / abs(target)
+    if state.count != reference.count:
+        differences["count"] = math.inf
+    return differences
+
+
+def dask_states(path: Path, options):
+    import dask.dataframe as dd
+    import distributed
+
+    from logloss.dask import frame_state
+
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, protocol="tcp://", host="127.0.0.1", dashboard_address=None
+    )
+    with cluster, distributed.Client(cluster):
+        for npartitions in (1, 7, 64):
+            frame = dd.read_parquet(path).repartition(npartitions=npartitions)
+            for case, arguments in options.items():
+                yield f"dask, {npartitions} partitions", case, frame_state(frame, label="y", **arguments)
+
+
+def spark_states(path: Path, options):
+    from pyspark.sql import SparkSession
+
+    from logloss.spark import frame_state
+
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        for npartitions in (1, 16):
+            frame = spark.read.parquet(str(path))
+            frame = frame.coalesce(1) if npartitions == 1 else frame.repartition(npartitions)
+            for case, arguments in options.items():
+                yield f"spark, {npartitions} partitions", case, frame_state(frame, label="y", **arguments)
+    finally:
+        spark.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="number of rows (default 1e6)")
+    parser.add_argument("--tolerance", type=float, default=1e-12, help="largest relative difference allowed")
+    arguments = parser.parse_args()
+
+    rows = make_rows(arguments.rows)
+    references = {case: local_state(rows, options) for case, options in CASES.items()}
+    worst = 0.0
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "rows.parquet"
+        pq.write_table(pa.table(rows), path, row_group_size=100_000)
+        for states in (dask_states(path, CASES), spark_states(path, CASES)):
+            started = time.perf_counter()
+            for engine, case, state in states:
+                differences = relative_differences(state, references[case])
+                name, largest = max(differences.items(), key=lambda item: item[1])
+                worst = max(worst, largest)
+                print(f"{engine:<24} {case:<22} max relative difference {largest:.2e} ({name})")
+            print(f"  ({time.perf_counter() - started:.1f} s)")
+    print(f"{arguments.rows} rows: worst relative difference {worst:.2e}, bar {arguments.tolerance:.0e}")
+    return 0 if worst <= arguments.tolerance else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

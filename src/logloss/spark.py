@@ -1,0 +1,273 @@
+"""Log loss on Spark DataFrames with native Spark SQL aggregates.
+
+The loss of each row and the sums of ``SUM_FIELDS`` are Spark SQL expressions, so the rows
+never leave the executors and no Python function runs per row. The stable formulas are
+those of the NumPy path: ``log1p`` for the negative term, ``log1p(exp(-|z|))`` and
+``greatest`` for logits, and the xlogy rule that a term whose label coefficient is exactly
+0 is 0.
+
+Spark adds doubles one after the other, which loses up to ``n * eps`` of a sum over ``n``
+rows. To stay within a few ulps of the NumPy path, the rows are summed in chunks of
+``2**chunk_bits`` consecutive rows of a partition, and the driver adds the chunk sums with
+``math.fsum``, which rounds once. Only the chunk sums (18 numbers per chunk) reach the
+driver.
+
+Needs the ``spark`` extra: ``pip install 'logloss[spark]'`` and a Java runtime.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._frames import FrameColumns, check_frame_columns
+from ._state import SUM_FIELDS, LogLossResult, LogLossState
+
+__all__ = ["evaluate_frame", "frame_state"]
+
+# Names of the aggregate columns; the sums keep the names of SUM_FIELDS.
+_COUNT = "_logloss_count"
+_N_INFINITE = "_logloss_n_infinite"
+_N_CLIPPED = "_logloss_n_clipped"
+_N_INVALID = "_logloss_n_invalid"
+_CHUNK = "_logloss_chunk"
+_LOGIT_HINT = "; for raw model scores (logits), pass logit= instead"
+
+
+def _import_functions():
+    try:
+        from pyspark.sql import functions
+    except ImportError as error:
+        raise ImportError(
+            f"logloss.spark needs PySpark ({error}); install it with: pip install 'logloss[spark]'"
+        ) from None
+    return functions
+
+
+def _check_numeric_types(frame, columns: FrameColumns) -> None:
+    from pyspark.sql.types import BooleanType, NumericType
+
+    types = {field.name: field.dataType for field in frame.schema.fields}
+    for name in columns.names:
+        if not isinstance(types[name], NumericType | BooleanType):
+            raise TypeError(
+                f"column {name!r} must have a numeric or boolean type, got {types[name].simpleString()}"
+            )
+
+
+def _row_expressions(columns: FrameColumns, clip):
+    """Return Spark columns for the probability, label, weight and loss of each row."""
+    F = _import_functions()
+    y = F.col(columns.label).cast("double")
+    w = F.lit(1.0) if columns.weight is None else F.col(columns.weight).cast("double")
+    prediction = F.col(columns.prediction).cast("double")
+    inf = F.lit(math.inf)
+
+    if columns.is_logit:
+        z = prediction
+        tail = F.log1p(F.exp(-F.abs(z)))
+        positive = F.when(y == 0, 0.0).otherwise((F.greatest(-z, F.lit(0.0)) + tail) * y)
+        negative = F.when(y == 1, 0.0).otherwise((F.greatest(z, F.lit(0.0)) + tail) * (1.0 - y))
+        loss = positive + negative
+        p = F.when(z >= 0, 1.0 / (1.0 + F.exp(-z))).otherwise(F.exp(z) / (1.0 + F.exp(z)))
+        clipped = F.lit(False)
+    else:
+        p = prediction
+        clipped = F.lit(False)
+        if clip is not None:
+            clipped = (p < clip) | (p > 1.0 - clip)
+            p = F.least(F.greatest(p, F.lit(float(clip))), F.lit(1.0 - clip))
+        # Spark's ln and log1p return NULL at 0, where NumPy returns -inf.
+        log_p = F.when(p == 0, -inf).otherwise(F.ln(p))
+        log_q = F.when(p == 1, -inf).otherwise(F.log1p(-p))
+        positive = F.when(y == 0, 0.0).otherwise(log_p * y)
+        negative = F.when(y == 1, 0.0).otherwise(log_q * (1.0 - y))
+        loss = -(positive + negative)
+    return p, y, w, loss, clipped
+
+
+def _invalid_conditions(columns: FrameColumns):
+    """Return (condition, column, rule, hint) tuples; a row meeting a condition is invalid."""
+    F = _import_functions()
+    prediction = F.col(columns.prediction).cast("double")
+    y = F.col(columns.label).cast("double")
+    hint = "" if columns.is_logit else _LOGIT_HINT
+    checks = [
+        (prediction.isNull(), columns.prediction, "not contain NULL", ""),
+        (F.isnan(prediction), columns.prediction, "not contain NaN", hint),
+        (y.isNull(), columns.label, "not contain NULL", ""),
+        (F.isnan(y), columns.label, "not contain NaN", ""),
+        ((y < 0) | (y > 1), columns.label, "be in [0, 1]", ""),
+    ]
+    if not columns.is_logit:
+        checks.append(((prediction < 0) | (prediction > 1), columns.prediction, "be in [0, 1]", hint))
+    if columns.weight is not None:
+        w = F.col(columns.weight).cast("double")
+        checks += [
+            (w.isNull(), columns.weight, "not contain NULL", ""),
+            (F.isnan(w) | (F.abs(w) == math.inf), columns.weight, "be finite", ""),
+            (w < 0, columns.weight, "be non-negative", ""),
+        ]
+    return checks
+
+
+def _project_rows(frame, columns: FrameColumns, clip, checks, chunk_bits: int):
+    """Select one row per input row with the values the sums need, each computed once.
+
+    Spark does not share a subexpression such as the loss between the aggregate functions
+    that use it, so the loss and the flags are computed in this projection and the
+    aggregates only multiply and add the projected columns.
+    """
+    F = _import_functions()
+    p, y, w, loss, clipped = _row_expressions(columns, clip)
+    invalid = F.lit(False)
+    for condition, *_ in checks:
+        invalid = invalid | F.coalesce(condition, F.lit(False))
+    # monotonically_increasing_id puts the partition index in the upper 31 bits and the row
+    # index within the partition in the lower 33, so this key never spans two partitions.
+    chunk = F.shiftrightunsigned(F.monotonically_increasing_id(), chunk_bits)
+    return frame.select(
+        p.alias("p"),
+        y.alias("y"),
+        w.alias("w"),
+        loss.alias("loss"),
+        clipped.alias("clipped"),
+        invalid.alias("invalid"),
+        chunk.alias(_CHUNK),
+    )
+
+
+def _aggregates():
+    """Return the aggregate columns over the projected rows: the count, the sums, the counts."""
+    F = _import_functions()
+    p, y, w, loss = F.col("p"), F.col("y"), F.col("w"), F.col("loss")
+    # A row of weight 0 adds nothing, even when its loss is infinite (as compute_sums).
+    finite_loss = F.when(w == 0, 0.0).otherwise(loss)
+    w2 = w * w
+    wl = w * finite_loss
+    w2l = w2 * finite_loss
+    terms = {
+        "w": w,
+        "w2": w2,
+        "wy": w * y,
+        "wp": w * p,
+        "wl": wl,
+        "wl2": wl * finite_loss,
+        "w2l": w2l,
+        "w2l2": w2l * finite_loss,
+        "w2y": w2 * y,
+        "w2y2": w2 * (y * y),
+        "w2p": w2 * p,
+        "w2p2": w2 * (p * p),
+        "w2ly": w2l * y,
+        "w2py": (w2 * p) * y,
+    }
+    aggregates = [F.count(F.lit(1)).alias(_COUNT)]
+    aggregates += [F.sum(terms[name]).alias(name) for name in SUM_FIELDS]
+    aggregates.append(F.count(F.when((loss == math.inf) & (w != 0), 1)).alias(_N_INFINITE))
+    aggregates.append(F.count(F.when(F.col("clipped"), 1)).alias(_N_CLIPPED))
+    aggregates.append(F.count(F.when(F.col("invalid"), 1)).alias(_N_INVALID))
+    return aggregates
+
+
+def _exact_sum(values) -> float:
+    values = list(values)
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        # The finite partial sums overflow float64, so the float64 total is infinite anyway.
+        return float(np.sum(values))
+
+
+def _raise_first_invalid(frame, checks) -> None:
+    """Count the rows failing each check, in a second job, and raise for the first check."""
+    F = _import_functions()
+    counts = frame.agg(*[F.count(F.when(condition, 1)) for condition, *_ in checks]).first()
+    for (condition, column, rule, hint), count in zip(checks, counts, strict=True):
+        if count:
+            value = frame.filter(condition).select(column).first()[0]
+            raise ValueError(f"column {column!r} must {rule}, got {value!r} ({count} such rows in all){hint}")
+
+
+def frame_state(
+    frame,
+    *,
+    label: str,
+    probability: str | None = None,
+    logit: str | None = None,
+    weight: str | None = None,
+    clip: float | None = None,
+    chunk_bits: int = 12,
+) -> LogLossState:
+    """Compute the evaluation state of a Spark DataFrame in one Spark job.
+
+    Parameters
+    ----------
+    frame : pyspark.sql.DataFrame
+        The rows to score.
+    label : str
+        Column of targets in [0, 1].
+    probability, logit : str
+        Column of predicted probabilities in [0, 1], or of logits (log-odds); pass exactly
+        one of them.
+    weight : str, optional
+        Column of non-negative sample weights. Default: every row weighs 1.
+    clip : float, optional
+        Clip probabilities to ``[clip, 1 - clip]``, as :class:`~logloss.LogLossState`
+        does. Logits are never clipped.
+    chunk_bits : int, default 12
+        Spark sums chunks of at most ``2**chunk_bits`` rows of a partition, and the driver
+        adds the chunk sums exactly. Smaller chunks cost more driver memory and time, larger
+        ones lose accuracy.
+
+    Returns
+    -------
+    LogLossState
+        The state; call ``.result()`` for the figures.
+
+    Raises
+    ------
+    TypeError
+        When a column is not numeric or boolean, or the arguments have the wrong type.
+    ValueError
+        When a column is missing or contains an invalid value (NULL, NaN, a probability or
+        label outside [0, 1], a negative or infinite weight); the message shows one.
+
+    Examples
+    --------
+    >>> from logloss.spark import frame_state
+    >>> frame = spark.createDataFrame([(0.9, 1), (0.2, 0), (0.5, 1), (0.7, 1)], ["p", "y"])  # doctest: +SKIP
+    >>> round(frame_state(frame, label="y", probability="p").result().log_loss, 6)  # doctest: +SKIP
+    0.346785
+    """
+    F = _import_functions()
+    from pyspark.sql import DataFrame
+
+    if not isinstance(frame, DataFrame):
+        raise TypeError(f"`frame` must be a pyspark.sql.DataFrame, got {type(frame).__name__}")
+    columns = check_frame_columns(frame.columns, label=label, probability=probability, logit=logit, weight=weight)
+    if isinstance(chunk_bits, bool) or not isinstance(chunk_bits, int) or not 0 <= chunk_bits <= 32:
+        raise ValueError(f"`chunk_bits` must be an integer in [0, 32], got {chunk_bits!r}")
+    _check_numeric_types(frame, columns)
+    state = LogLossState(clip=clip)
+
+    checks = _invalid_conditions(columns)
+    projected = _project_rows(frame.select(*columns.names), columns, clip, checks, chunk_bits)
+    rows = projected.groupBy(_CHUNK).agg(*_aggregates()).collect()
+
+    if any(row[_N_INVALID] for row in rows):
+        _raise_first_invalid(frame, checks)
+    sums = np.array([_exact_sum(row[name] for row in rows) for name in SUM_FIELDS])
+    state.add_sums(
+        sum(row[_COUNT] for row in rows),
+        sums,
+        n_infinite=sum(row[_N_INFINITE] for row in rows),
+        n_clipped=sum(row[_N_CLIPPED] for row in rows),
+    )
+    return state
+
+
+def evaluate_frame(frame, **options) -> LogLossResult:
+    """Compute the figures of a Spark DataFrame; the options are those of :func:`frame_state`."""
+    return frame_state(frame, **options).result()

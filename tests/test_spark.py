@@ -1,0 +1,218 @@
+"""logloss.spark against the NumPy path on the same rows, with Spark in local[2] mode."""
+
+import math
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+from logloss import LogLossState
+
+pyspark_sql = pytest.importorskip("pyspark.sql", reason="logloss.spark needs pyspark")
+pa = pytest.importorskip("pyarrow", reason="the Spark tests write their rows as Parquet with pyarrow")
+pq = pytest.importorskip("pyarrow.parquet", reason="the Spark tests write their rows as Parquet with pyarrow")
+if shutil.which("java") is None:
+    pytest.skip("Spark needs a Java runtime (java not found on PATH)", allow_module_level=True)
+
+from logloss.spark import evaluate_frame, frame_state  # noqa: E402
+
+N_ROWS = 100_000
+FIGURES = (
+    "log_loss",
+    "normalized_entropy",
+    "relative_information_gain",
+    "base_rate",
+    "entropy",
+    "mean_prediction",
+    "calibration_ratio",
+    "weight_sum",
+)
+SUM_NAMES = ("w", "w2", "wy", "wp", "wl", "wl2", "w2l", "w2l2", "w2y", "w2y2", "w2p", "w2p2", "w2ly", "w2py")
+TOLERANCE = 1e-12
+EPS = np.finfo(np.float64).eps
+
+
+@pytest.fixture(scope="session")
+def spark():
+    builder = (
+        pyspark_sql.SparkSession.builder.master("local[2]")
+        .appName("logloss-tests")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+    )
+    with warnings.catch_warnings():
+        # PySpark 4.x warns at start-up that it does not yet fully support pandas 3.
+        warnings.simplefilter("ignore", FutureWarning)
+        session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def columns():
+    rng = np.random.default_rng(20261204)
+    probability = rng.random(N_ROWS)
+    return {
+        "p": probability,
+        "z": rng.normal(0.0, 3.0, N_ROWS),
+        "y": (rng.random(N_ROWS) < probability).astype(np.float64),
+        "w": rng.exponential(1.0, N_ROWS),
+    }
+
+
+@pytest.fixture(scope="module")
+def parquet_path(columns, tmp_path_factory):
+    path = tmp_path_factory.mktemp("spark") / "rows.parquet"
+    pq.write_table(pa.table(columns), path)
+    return str(path)
+
+
+def read_rows(spark, path, npartitions):
+    frame = spark.read.parquet(path)
+    return frame.coalesce(1) if npartitions == 1 else frame.repartition(npartitions)
+
+
+def small_frame(spark, rows: dict):
+    names = list(rows)
+    return spark.createDataFrame(list(zip(*rows.values(), strict=True)), names)
+
+
+def local_state(columns, *, logit=False, weight=True, clip=None):
+    state = LogLossState(clip=clip)
+    weights = columns["w"] if weight else None
+    if logit:
+        state.update_logits(columns["z"], columns["y"], weights=weights)
+    else:
+        state.update(columns["p"], columns["y"], weights=weights)
+    return state
+
+
+def assert_states_agree(state, expected):
+    assert state.count == expected.count
+    assert state.n_infinite == expected.n_infinite
+    assert state.n_clipped == expected.n_clipped
+    for name in SUM_NAMES:
+        assert state.sum(name) == pytest.approx(expected.sum(name), rel=TOLERANCE, abs=0.0), name
+    result, reference = state.result(), expected.result()
+    for figure in FIGURES:
+        assert getattr(result, figure) == pytest.approx(getattr(reference, figure), rel=TOLERANCE), figure
+
+
+@pytest.mark.parametrize("npartitions", [1, 16])
+def test_probabilities_agree(spark, columns, parquet_path, npartitions):
+    frame = read_rows(spark, parquet_path, npartitions)
+    state = frame_state(frame, label="y", probability="p", weight="w")
+    assert_states_agree(state, local_state(columns))
+
+
+@pytest.mark.parametrize("npartitions", [1, 16])
+def test_logits_agree(spark, columns, parquet_path, npartitions):
+    frame = read_rows(spark, parquet_path, npartitions)
+    state = frame_state(frame, label="y", logit="z")
+    assert_states_agree(state, local_state(columns, logit=True, weight=False))
+
+
+def test_weighted_logits_agree(spark, columns, parquet_path):
+    frame = read_rows(spark, parquet_path, 16)
+    state = frame_state(frame, label="y", logit="z", weight="w")
+    assert_states_agree(state, local_state(columns, logit=True))
+
+
+def test_clip_counts(spark, columns, parquet_path):
+    frame = read_rows(spark, parquet_path, 16)
+    state = frame_state(frame, label="y", probability="p", clip=1e-3)
+    assert_states_agree(state, local_state(columns, weight=False, clip=1e-3))
+    assert state.n_clipped > 0
+
+
+def test_chunk_bits_zero_and_max(spark, columns, parquet_path):
+    frame = read_rows(spark, parquet_path, 16)
+    for chunk_bits in (0, 32):
+        state = frame_state(frame.limit(2_000), label="y", probability="p", chunk_bits=chunk_bits)
+        assert state.count == 2_000
+
+
+def test_result_matches_local(spark, columns, parquet_path):
+    result = evaluate_frame(read_rows(spark, parquet_path, 16), label="y", probability="p", weight="w")
+    reference = local_state(columns).result()
+    assert result.count == reference.count
+    for figure in FIGURES:
+        assert getattr(result, figure) == pytest.approx(getattr(reference, figure), rel=TOLERANCE), figure
+
+
+def test_edge_rows_agree(spark):
+    rows = {
+        "p": [0.0, 1.0, 0.0, 1.0, 0.5, 0.25, 0.0],
+        "z": [-math.inf, math.inf, 800.0, -800.0, 0.0, -1.5, -math.inf],
+        "y": [0.0, 1.0, 0.3, 1.0, 1.0, 0.0, 1.0],
+        "w": [1.0, 2.0, 1.0, 0.5, 3.0, 1.0, 0.0],
+    }
+    frame = small_frame(spark, rows)
+    arrays = {name: np.array(values) for name, values in rows.items()}
+    for logit in (False, True):
+        state = frame_state(frame, label="y", weight="w", **({"logit": "z"} if logit else {"probability": "p"}))
+        expected = local_state(arrays, logit=logit)
+        assert state.n_infinite == expected.n_infinite
+        for name in SUM_NAMES:
+            # Java's exp and log may differ from NumPy's in the last bit.
+            assert state.sum(name) == pytest.approx(expected.sum(name), rel=8 * EPS, abs=0.0), (logit, name)
+
+
+def test_infinite_loss_counted(spark):
+    frame = small_frame(spark, {"p": [0.0, 0.5, 1.0], "y": [1.0, 1.0, 0.0]})
+    state = frame_state(frame, label="y", probability="p")
+    assert state.n_infinite == 2
+    assert math.isinf(state.result().log_loss)
+
+
+def test_integer_and_boolean_columns(spark):
+    frame = small_frame(spark, {"p": [0.9, 0.2, 0.6], "y": [True, False, True], "w": [1, 2, 3]})
+    state = frame_state(frame, label="y", probability="p", weight="w")
+    expected = LogLossState()
+    expected.update(np.array([0.9, 0.2, 0.6]), np.array([1.0, 0.0, 1.0]), weights=np.array([1.0, 2.0, 3.0]))
+    assert state.result().log_loss == pytest.approx(expected.result().log_loss, rel=TOLERANCE)
+
+
+@pytest.mark.parametrize(
+    ("rows", "arguments", "message"),
+    [
+        ({"p": [0.5, 1.5], "y": [1.0, 0.0]}, {}, r"column 'p' must be in \[0, 1\], got 1.5 \(1 such rows in all\); .*logit="),
+        ({"p": [0.5, None], "y": [1.0, 0.0]}, {}, r"column 'p' must not contain NULL, got None"),
+        ({"p": [0.5, float("nan")], "y": [1.0, 0.0]}, {}, r"column 'p' must not contain NaN, got nan"),
+        ({"p": [0.5, 0.5], "y": [1.0, -1.0]}, {}, r"column 'y' must be in \[0, 1\], got -1.0"),
+        ({"p": [0.5, 0.5], "y": [1.0, 0.0], "w": [1.0, -2.0]}, {"weight": "w"}, r"column 'w' must be non-negative, got -2.0"),
+        ({"p": [0.5, 0.5], "y": [1.0, 0.0], "w": [1.0, math.inf]}, {"weight": "w"}, r"column 'w' must be finite, got inf"),
+    ],
+)
+def test_invalid_values_rejected(spark, rows, arguments, message):
+    frame = small_frame(spark, rows)
+    with pytest.raises(ValueError, match=message):
+        frame_state(frame, label="y", probability="p", **arguments)
+
+
+def test_string_column_rejected(spark):
+    frame = small_frame(spark, {"p": ["0.5"], "y": [1.0]})
+    with pytest.raises(TypeError, match="column 'p' must have a numeric or boolean type, got string"):
+        frame_state(frame, label="y", probability="p")
+
+
+def test_prediction_argument_required(spark):
+    frame = small_frame(spark, {"p": [0.5], "y": [1.0]})
+    with pytest.raises(TypeError, match="exactly one of `probability` and `logit`.*got neither"):
+        frame_state(frame, label="y")
+
+
+def test_frame_type_rejected():
+    with pytest.raises(TypeError, match="`frame` must be a pyspark.sql.DataFrame, got dict"):
+        frame_state({"p": [0.5]}, label="y", probability="p")
+
+
+def test_chunk_bits_checked(spark):
+    frame = small_frame(spark, {"p": [0.5], "y": [1.0]})
+    with pytest.raises(ValueError, match=r"`chunk_bits` must be an integer in \[0, 32\], got 40"):
+        frame_state(frame, label="y", probability="p", chunk_bits=40)
