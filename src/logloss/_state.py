@@ -77,9 +77,9 @@ class LogLossState:
     Parameters
     ----------
     clip : float, optional
-        Clip probabilities to ``[clip, 1 - clip]`` in :meth:`update`, as in
-        :func:`binary_cross_entropy`; the result reports how many were clipped. Logits are
-        never clipped.
+        Bound each row's loss by ``-log(clip)`` in :meth:`update`, as
+        :func:`binary_cross_entropy` does; the result reports how many rows were clipped.
+        Logits are never clipped.
 
     See Also
     --------
@@ -110,8 +110,8 @@ class LogLossState:
     """
 
     def __init__(self, *, clip: float | None = None) -> None:
-        if clip is not None and not (0.0 < clip < 0.5 and 1.0 - float(clip) != 1.0):
-            raise ValueError(f"`clip` must be in (0, 0.5) and at least 2**-53, got {clip!r}")
+        if clip is not None and not 0.0 < clip < 0.5:
+            raise ValueError(f"`clip` must be in (0, 0.5), got {clip!r}")
         self.clip = clip
         self.count = 0
         self.n_infinite = 0
@@ -149,13 +149,12 @@ class LogLossState:
         check_not_nan(predictions, "y_pred", _LOGIT_HINT)
         check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
         target, weight = self._check_labels_and_weights(predictions, y_true, weights)
-        probability = predictions.astype(np.float64).ravel()
+        probability = predictions.astype(np.float64, copy=False).ravel()
         n_clipped = 0
         if self.clip is not None:
-            outside = (probability < self.clip) | (probability > 1.0 - self.clip)
+            outside = (probability < self.clip) | (1.0 - probability < self.clip)
             n_clipped = int(np.count_nonzero(outside))
-            np.clip(probability, self.clip, 1.0 - self.clip, out=probability)
-        loss = _elementwise.loss_from_probability(probability, target, None)
+        loss = _elementwise.loss_from_probability(probability, target, None, self.clip)
         self._add(probability, target, weight, loss)
         self.n_clipped += n_clipped
 
