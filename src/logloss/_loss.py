@@ -243,7 +243,7 @@ def binary_cross_entropy_with_logits(
     >>> from logloss import binary_cross_entropy_with_logits
     >>> z = np.array([-40.0])
     >>> float(-np.log(1 - 1 / (1 + np.exp(-z)))[0])  # textbook: every digit lost
-    0.0
+    -0.0
     >>> float(binary_cross_entropy_with_logits(z, np.array([0.0]), reduction="none")[0])
     4.248354255291589e-18
     """
@@ -288,10 +288,10 @@ def _prepare(predictions, y_true, weights, weights_axis, pos_weight, label_smoot
         missing = np.isnan(labels)
         if missing.any():
             valid = ~missing
+    check_in_unit_interval(labels, "y_true")
     target = labels.astype(np.float64, copy=valid is not None)
     if valid is not None:
         target[~valid] = 0.0
-    check_in_unit_interval(target, "y_true")
 
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.floating)):
         raise TypeError(f"`label_smoothing` must be a float, got {type(label_smoothing).__name__}")
@@ -348,7 +348,8 @@ def _finish(loss, valid, weight_array, reduction, axis, dtype):
     """Apply weights, warn about infinite losses, and reduce."""
     if weight_array is not None:
         # A zero weight removes a row even when its loss is infinite (0 * inf would be NaN).
-        loss = np.where(weight_array == 0.0, 0.0, loss * weight_array)
+        with np.errstate(invalid="ignore"):
+            loss = np.where(weight_array == 0.0, 0.0, loss * weight_array)
     if valid is not None:
         loss[~valid] = 0.0
     _warn_infinite(loss)

@@ -106,7 +106,7 @@ class LogLossState:
     >>> result.count
     3
     >>> round(result.log_loss, 6)
-    0.340549
+    0.34055
     """
 
     def __init__(self, *, clip: float | None = None) -> None:
