@@ -1,6 +1,6 @@
 """The evaluation state: sufficient statistics of log loss that merge by addition.
 
-A state holds float64 sums and integer counts only, never rows, so two states merge by
+A state contains float64 sums and integer counts only, never rows, so two states merge by
 adding their fields: the merge is associative and commutative, and any batching of the rows
 gives the same state as one pass, up to rounding. Each sum is kept as an unevaluated pair
 ``(high, low)`` with Neumaier's compensated addition, so millions of small updates lose no
@@ -27,7 +27,7 @@ from ._warnings import UndefinedMetricWarning
 
 __all__ = ["LogLossResult", "LogLossState"]
 
-# The sums a state holds, in the order of LogLossState._high and ._low. With weights w,
+# The sums a state contains, in the order of LogLossState._high and ._low. With weights w,
 # labels y, probabilities p and losses l: the first-order sums give the figures, and the
 # sums with w2 (w squared) give linearization (delta-method) variances of ratio estimates.
 SUM_FIELDS = (
@@ -87,7 +87,7 @@ class LogLossState:
 
     Notes
     -----
-    The state holds the row count, the first- and second-order sums listed in
+    The state contains the row count, the first- and second-order sums listed in
     ``SUM_FIELDS`` (:math:`\\sum w`, :math:`\\sum w y`, :math:`\\sum w p`,
     :math:`\\sum w \\ell`, and products with :math:`w^2` for variances) in float64 with
     compensated addition, and the counts of infinite-loss and clipped rows.
