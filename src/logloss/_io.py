@@ -228,7 +228,7 @@ def _guard(path: Path, record_batches, pa) -> Iterator:
         yield record_batch
 
 
-_CSV_CONVERSION_ERROR = re.compile(r"In CSV column #(?P<column>\d+): CSV conversion error")
+_CSV_CONVERSION_ERROR = re.compile(r"In CSV column #(?P<column>\d+): (Row #\d+: )?CSV conversion error")
 
 
 def _csv_conversion_error(path: Path, column_index: int, error: Exception) -> DataFileTypeError:
