@@ -156,7 +156,7 @@ def test_error_nan_label(tmp_path):
 def test_error_label_two(tmp_path):
     path = tmp_path / "s.csv"
     path.write_text("label,prob\n1,0.5\n2,0.5\n")
-    assert_data_error(run(path, "--prob", "prob"), str(path), "column `label` must hold labels in [0, 1], got 2", "row 1 (0-based)")
+    assert_data_error(run(path, "--prob", "prob"), str(path), "column `label` must contain labels in [0, 1], got 2", "row 1 (0-based)")
 
 
 def test_error_missing_column(tmp_path):
@@ -168,7 +168,7 @@ def test_error_missing_column(tmp_path):
 def test_error_non_numeric_column(tmp_path):
     path = tmp_path / "s.csv"
     path.write_text("label,prob\n1,0.5\n0,low\n")
-    assert_data_error(run(path, "--prob", "prob"), str(path), "column `prob` must hold numbers", "row 1 (0-based) is 'low'")
+    assert_data_error(run(path, "--prob", "prob"), str(path), "column `prob` must contain numbers", "row 1 (0-based) is 'low'")
 
 
 def test_error_probability_above_one(tmp_path):

@@ -185,13 +185,13 @@ def test_error_csv_nan_label_is_null(tmp_path):
 
 def test_error_label_two(tmp_path):
     path = write_csv(tmp_path / "s.csv", "label,prob", ["1,0.5", "0,0.5", "0,0.5", "2,0.5"])
-    with pytest.raises(DataFileError, match=r"s\.csv: column `label` must hold labels in \[0, 1\], got 2 at row 3 \(0-based\)"):
+    with pytest.raises(DataFileError, match=r"s\.csv: column `label` must contain labels in \[0, 1\], got 2 at row 3 \(0-based\)"):
         score_file(path, label="label", prob="prob", batch_size=2)
 
 
 def test_error_probability_above_one(tmp_path):
     path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0]), p=np.array([0.5, 1.5]))
-    with pytest.raises(DataFileError, match=r"column `p` must hold probabilities in \[0, 1\], got 1.5 at row 1 \(0-based\).*--logit"):
+    with pytest.raises(DataFileError, match=r"column `p` must contain probabilities in \[0, 1\], got 1.5 at row 1 \(0-based\).*--logit"):
         score_file(path, label="label", prob="p")
 
 
@@ -203,7 +203,7 @@ def test_error_nan_probability(tmp_path):
 
 def test_error_negative_weight(tmp_path):
     path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0]), p=np.full(2, 0.5), w=np.array([1.0, -1.0]))
-    with pytest.raises(DataFileError, match=r"column `w` must hold non-negative weights, got -1.0 at row 1"):
+    with pytest.raises(DataFileError, match=r"column `w` must contain non-negative weights, got -1.0 at row 1"):
         score_file(path, label="label", prob="p", weight="w")
 
 
@@ -216,7 +216,7 @@ def test_error_missing_column_lists_columns(tmp_path):
 
 def test_error_non_numeric_parquet(tmp_path):
     path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0]), p=np.array(["0.5", "high"]))
-    with pytest.raises(DataFileTypeError, match=r"column `p` must hold numbers, got type string, and the value at row 1 \(0-based\) is 'high'"):
+    with pytest.raises(DataFileTypeError, match=r"column `p` must contain numbers, got type string, and the value at row 1 \(0-based\) is 'high'"):
         score_file(path, label="label", prob="p")
 
 
@@ -225,7 +225,7 @@ def test_error_non_numeric_csv_later_block(tmp_path, monkeypatch):
     monkeypatch.setattr(_io, "CSV_BLOCK_SIZE", 64)
     rows = ["1,0.5"] * 40 + ["0,abc"] + ["0,0.5"] * 5
     path = write_csv(tmp_path / "s.csv", "label,prob", rows)
-    with pytest.raises(DataFileTypeError, match=r"s\.csv: column `prob` must hold numbers, got type string, and the value at row 40 \(0-based\) is 'abc'"):
+    with pytest.raises(DataFileTypeError, match=r"s\.csv: column `prob` must contain numbers, got type string, and the value at row 40 \(0-based\) is 'abc'"):
         score_file(path, label="label", prob="prob")
 
 

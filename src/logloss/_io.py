@@ -1,9 +1,9 @@
 """Reading CSV and Parquet files in bounded batches of NumPy columns.
 
-:func:`read_batches` is the reusable reader: it yields :class:`ColumnBatch` objects of at
-most `batch_size` rows, reads only the requested columns, and keeps the file's 0-based data
-row index of each batch (the header of a CSV file is not counted), so every check can name
-the row it rejects. Memory stays bounded by the batch size and pyarrow's read buffers, not
+:func:`read_batches` is the reusable reader. It yields :class:`ColumnBatch` objects of at
+most `batch_size` rows and reads only the requested columns. Each batch carries the file's
+0-based data row index of its first row (a CSV header is not counted), so every check can
+name the row it rejects. Memory stays bounded by the batch size and pyarrow's read buffers, not
 by the file's length.
 
 pyarrow is imported inside the functions that need it, so ``import logloss`` needs NumPy
@@ -66,7 +66,7 @@ class DataFileError(ValueError):
 
 
 class DataFileTypeError(DataFileError, TypeError):
-    """A column of an input file does not hold numbers."""
+    """A column of an input file that does not contain numbers."""
 
 
 def format_row(row: int) -> str:
@@ -123,7 +123,7 @@ def read_batches(path, columns: Sequence[str], *, batch_size: int = DEFAULT_BATC
     path : str or os.PathLike
         A file whose name ends in .csv, .csv.gz, .parquet or .pq.
     columns : sequence of str
-        Names of the columns to read; each must hold numbers (integer, floating, boolean or
+        Names of the columns to read; each must contain numbers (integer, floating, boolean or
         decimal). A name may repeat.
     batch_size : int, default 65536
         Maximum rows per batch.
@@ -141,7 +141,7 @@ def read_batches(path, columns: Sequence[str], *, batch_size: int = DEFAULT_BATC
     ValueError
         If the suffix is unknown.
     DataFileError
-        If a column is missing (the message lists those that exist) or holds a null, or if
+        If a column is missing (the message lists those that exist) or contains a null, or if
         the file is corrupt, truncated or malformed.
     DataFileTypeError
         If a column is not numeric; the message names the first non-numeric value's row.
@@ -234,8 +234,8 @@ _CSV_CONVERSION_ERROR = re.compile(r"In CSV column #(?P<column>\d+): (Row #\d+: 
 def _csv_conversion_error(path: Path, column_index: int, error: Exception) -> DataFileTypeError:
     """Find the first non-numeric value of a CSV column that pyarrow failed to convert.
 
-    pyarrow's message names neither the row nor (after column selection) the column, so
-    the column is read again as text; this second pass runs only on this error path.
+    pyarrow's message does not always name the row, and after column selection its column
+    number is the header's. So the column is read again as text, on this error path only.
     """
     import pyarrow as pa
     import pyarrow.csv as pa_csv
@@ -251,7 +251,7 @@ def _csv_conversion_error(path: Path, column_index: int, error: Exception) -> Da
             return _non_numeric_error(path, name, "string", start + found[0], found[1])
         start += record_batch.num_rows
     return DataFileTypeError(
-        f"{path}: column `{name}` must hold numbers, but pyarrow could not convert it ({error})",
+        f"{path}: column `{name}` must contain numbers, but pyarrow could not convert it ({error})",
         path=path,
         column=name,
     )
@@ -331,7 +331,7 @@ def _first_non_numeric(array) -> tuple[int, object] | None:
 def _non_numeric_error(path: Path, name: str, type_name: str, row: int, value) -> DataFileTypeError:
     detail = "" if value is None else f", and the value at {format_row(row)} is {value!r}"
     return DataFileTypeError(
-        f"{path}: column `{name}` must hold numbers, got type {type_name}{detail}",
+        f"{path}: column `{name}` must contain numbers, got type {type_name}{detail}",
         path=path,
         column=name,
         row=row if value is not None else None,

@@ -145,10 +145,10 @@ def scan_file(
     Unlike :func:`score_file` it returns the state and the first row with an infinite loss.
     """
     if (prob is None) == (logit is None):
-        got = "both" if prob is not None else "neither"
+        given = "both" if prob is not None else "neither"
         raise TypeError(
             f"exactly one of `prob` (a column of probabilities) and `logit` (a column of "
-            f"logits) must be given, got {got}"
+            f"logits) must be given, got {given}"
         )
     for name, value in (("label", label), ("prob", prob), ("logit", logit), ("weight", weight)):
         if value is not None and not isinstance(value, str):
@@ -219,12 +219,12 @@ def _check_not_nan(path, batch, name, hint=""):
     return values
 
 
-def _check_unit_interval(path, batch, name, what, hint=""):
+def _check_unit_interval(path, batch, name, description: str, hint=""):
     values = _check_not_nan(path, batch, name, hint)
     if values.dtype.kind != "b":
         mask = (values < 0) | (values > 1)
         if mask.any():
-            _reject(path, batch, name, mask, f"hold {what} in [0, 1]", hint)
+            _reject(path, batch, name, mask, f"contain {description} in [0, 1]", hint)
     return values
 
 
@@ -251,11 +251,11 @@ def _weights(path, batch, name):
     if values.dtype.kind == "f":
         mask = ~np.isfinite(values)
         if mask.any():
-            _reject(path, batch, name, mask, "hold finite weights")
+            _reject(path, batch, name, mask, "contain finite weights")
     if values.dtype.kind != "b":
         mask = values < 0
         if mask.any():
-            _reject(path, batch, name, mask, "hold non-negative weights")
+            _reject(path, batch, name, mask, "contain non-negative weights")
     return values
 
 

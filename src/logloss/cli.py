@@ -76,7 +76,8 @@ def cli() -> None:
     "--clip",
     metavar="EPS",
     type=click.FloatRange(0.0, 0.5, min_open=True, max_open=True),
-    help="Clip probabilities to [EPS, 1 - EPS]. Default: no clipping, so a loss may be infinite.",
+    help="Clip probabilities so that no row's loss exceeds -log(EPS); EPS in (0, 0.5). "
+    "Default: no clipping, so a loss may be infinite.",
 )
 @click.option(
     "--batch-size",
@@ -171,7 +172,9 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
 
 def _json_number(value):
     if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        if math.isnan(value):
+            return "nan"
+        return "inf" if value > 0 else "-inf"
     return value
 
 
