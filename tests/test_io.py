@@ -10,6 +10,7 @@ from logloss import (  # noqa: E402
     DataFileError,
     DataFileTypeError,
     LogLossState,
+    UndefinedMetricWarning,
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     score_file,
@@ -266,3 +267,27 @@ def test_error_unknown_suffix(tmp_path):
     path.write_text("{}")
     with pytest.raises(ValueError, match=r"scores\.json: unknown file type; the name must end in one of \.csv, \.csv\.gz, \.parquet, \.pq"):
         score_file(path, label="label", prob="prob")
+
+
+def test_score_file_empty_csv(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,prob", [])
+    with pytest.warns(UndefinedMetricWarning, match="there are no rows"):
+        result = score_file(path, label="label", prob="prob")
+    assert result.count == 0
+    assert np.isnan(result.log_loss)
+
+
+def test_error_all_null_csv_column(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,prob", ["1,", "0,"])
+    with pytest.raises(DataFileError, match=r"column `prob` must not contain missing values, got a null at row 0 \(0-based\).*empty CSV cell"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_score_file_boolean_and_decimal_columns(tmp_path):
+    import decimal
+
+    prob = pa.array([decimal.Decimal("0.25"), decimal.Decimal("0.5")], type=pa.decimal128(5, 2))
+    path = write_parquet(tmp_path / "s.parquet", label=np.array([True, False]), prob=prob)
+    result = score_file(path, label="label", prob="prob")
+    expected = binary_cross_entropy(np.array([0.25, 0.5]), np.array([1, 0]))
+    np.testing.assert_allclose(result.log_loss, expected, rtol=RTOL)

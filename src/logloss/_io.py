@@ -292,7 +292,12 @@ def _convert(path: Path, record_batches, names: list[str], batch_size: int) -> I
 def _to_numpy(path: Path, name: str, array, start: int) -> np.ndarray:
     import pyarrow as pa
 
+    if array.null_count:
+        raise _null_error(path, name, array, start)
     array_type = array.type
+    if pa.types.is_null(array_type):
+        # pyarrow types a CSV column of an empty file as null.
+        return np.empty(0, dtype=np.float64)
     if pa.types.is_dictionary(array_type):
         array = array.dictionary_decode()
         array_type = array.type
@@ -302,18 +307,21 @@ def _to_numpy(path: Path, name: str, array, start: int) -> np.ndarray:
         found = _first_non_numeric(array)
         row, value = found if found is not None else (0, None)
         raise _non_numeric_error(path, name, str(array_type), start + row, value)
-    if array.null_count:
-        row = int(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))[0])
-        raise DataFileError(
-            f"{path}: column `{name}` must not contain missing values, got a null at "
-            f"{format_row(start + row)} ({array.null_count} nulls in this batch of "
-            f"{len(array)} rows); in CSV an empty cell, NA or NaN is read as null",
-            path=path,
-            column=name,
-            row=start + row,
-        )
     # Zero-copy for fixed-width numbers; booleans are bit-packed, so they are unpacked.
     return array.to_numpy(zero_copy_only=not pa.types.is_boolean(array_type))
+
+
+def _null_error(path: Path, name: str, array, start: int) -> DataFileError:
+    row = start + int(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))[0])
+    csv_note = "; pyarrow reads an empty CSV cell, NA or NaN as null" if detect_format(path) == "csv" else ""
+    return DataFileError(
+        f"{path}: column `{name}` must not contain missing values, got a null at "
+        f"{format_row(row)} ({array.null_count} nulls in this batch of {len(array)} rows)"
+        f"{csv_note}",
+        path=path,
+        column=name,
+        row=row,
+    )
 
 
 def _first_non_numeric(array) -> tuple[int, object] | None:
