@@ -91,7 +91,8 @@ def cli() -> None:
 def score(file, label, prob, logit, weight, clip, batch_size, as_json) -> None:
     """Compute the log loss of FILE (.csv, .csv.gz, .parquet or .pq).
 
-    Without FILE, score the bundled Caravan data (columns label, prob and logit).
+    With FILE, one of --prob and --logit is required. Without FILE, score the
+    bundled Caravan data (columns label, prob and logit) with --prob prob.
     Rows are numbered from 0, not counting a CSV header.
     """
     request = resolve_score_request(file, label, prob, logit, weight, clip, batch_size)
