@@ -79,6 +79,13 @@ def test_read_batches_sizes_and_starts():
     assert list(batches[0].columns) == ["label", "prob"]
 
 
+def test_read_batches_raw_columns():
+    batches = list(read_batches(caravan_path(), ["label"], raw_columns=["customer_type", "label"], batch_size=5000))
+    assert list(batches[0].raw) == ["customer_type"]
+    assert batches[0].raw["customer_type"][0].as_py() == "type 8"
+    assert len(batches[1].raw["customer_type"]) == 822
+
+
 def test_read_batches_parquet_zero_copy():
     batch = next(read_batches(caravan_path(), ["prob"], batch_size=100))
     # A view of pyarrow's buffer is read-only and owns no data.

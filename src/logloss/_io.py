@@ -88,11 +88,14 @@ class ColumnBatch:
         shared its buffer without a copy.
     length : int
         Number of rows.
+    raw : dict of str to pyarrow.Array
+        The `raw_columns` requested, as pyarrow read them (any type, nulls included).
     """
 
     start: int
     columns: dict[str, np.ndarray] = field(repr=False)
     length: int
+    raw: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return self.length
@@ -117,7 +120,9 @@ def total_rows(path) -> int | None:
     return _open_parquet(Path(path)).metadata.num_rows
 
 
-def read_batches(path, columns: Sequence[str], *, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[ColumnBatch]:
+def read_batches(
+    path, columns: Sequence[str], *, raw_columns: Sequence[str] = (), batch_size: int = DEFAULT_BATCH_SIZE
+) -> Iterator[ColumnBatch]:
     """Yield the numeric `columns` of a CSV or Parquet file in batches of at most `batch_size` rows.
 
     Parameters
@@ -127,6 +132,9 @@ def read_batches(path, columns: Sequence[str], *, batch_size: int = DEFAULT_BATC
     columns : sequence of str
         Names of the columns to read; each must contain numbers (integer, floating, boolean or
         decimal). A name may repeat.
+    raw_columns : sequence of str, optional
+        Names of further columns of any type, such as group keys, passed on unchecked as
+        pyarrow arrays in ``ColumnBatch.raw``. A name also in `columns` is read as numeric only.
     batch_size : int, default 65536
         Maximum rows per batch.
 
@@ -164,20 +172,23 @@ def read_batches(path, columns: Sequence[str], *, batch_size: int = DEFAULT_BATC
     kind = detect_format(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    names = list(dict.fromkeys(columns))
+    numeric = list(dict.fromkeys(columns))
+    raw = [name for name in dict.fromkeys(raw_columns) if name not in numeric]
     if kind == "parquet":
-        return _read_parquet(path, names, batch_size)
-    return _read_csv(path, names, batch_size)
+        record_batches = _read_parquet(path, numeric + raw, batch_size)
+    else:
+        record_batches = _read_csv(path, numeric + raw)
+    return _convert(path, record_batches, numeric, raw, batch_size)
 
 
-def _read_parquet(path: Path, names: list[str], batch_size: int) -> Iterator[ColumnBatch]:
+def _read_parquet(path: Path, names: list[str], batch_size: int) -> Iterator:
     import pyarrow as pa
 
     parquet_file = _open_parquet(path)
     schema = parquet_file.schema_arrow
     _check_columns_exist(path, names, schema.names)
     batches = parquet_file.iter_batches(batch_size=batch_size, columns=names, use_threads=False)
-    yield from _convert(path, _guard(path, batches, pa), names, batch_size)
+    yield from _guard(path, batches, pa)
 
 
 def _open_parquet(path: Path):
@@ -192,7 +203,7 @@ def _open_parquet(path: Path):
         raise _unreadable(path, error, rows_read=None) from error
 
 
-def _read_csv(path: Path, names: list[str], batch_size: int) -> Iterator[ColumnBatch]:
+def _read_csv(path: Path, names: list[str]) -> Iterator:
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
@@ -208,7 +219,7 @@ def _read_csv(path: Path, names: list[str], batch_size: int) -> Iterator[ColumnB
         raise
     except (pa.ArrowException, OSError) as error:
         raise _unreadable(path, error, rows_read=0) from error
-    yield from _convert(path, _guard(path, reader, pa), names, batch_size)
+    yield from _guard(path, reader, pa)
 
 
 def _guard(path: Path, record_batches, pa) -> Iterator:
@@ -281,13 +292,14 @@ def _check_columns_exist(path: Path, names: Sequence[str], existing: Sequence[st
         )
 
 
-def _convert(path: Path, record_batches, names: list[str], batch_size: int) -> Iterator[ColumnBatch]:
+def _convert(path: Path, record_batches, numeric: list[str], raw: list[str], batch_size: int) -> Iterator[ColumnBatch]:
     start = 0
     for record_batch in record_batches:
         for offset in range(0, record_batch.num_rows, batch_size):
             piece = record_batch.slice(offset, batch_size)
-            columns = {name: _to_numpy(path, name, piece.column(name), start) for name in names}
-            yield ColumnBatch(start=start, columns=columns, length=piece.num_rows)
+            columns = {name: _to_numpy(path, name, piece.column(name), start) for name in numeric}
+            raw_arrays = {name: piece.column(name) for name in raw}
+            yield ColumnBatch(start=start, columns=columns, length=piece.num_rows, raw=raw_arrays)
             start += piece.num_rows
 
 

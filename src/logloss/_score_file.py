@@ -12,7 +12,7 @@ from . import _elementwise
 from ._io import DEFAULT_BATCH_SIZE, ColumnBatch, DataFileError, format_row, read_batches, total_rows
 from ._state import LogLossResult, LogLossState
 
-__all__ = ["FileScore", "scan_file", "score_file"]
+__all__ = ["FileScore", "add_rows", "checked_columns", "scan_file", "score_file"]
 
 # Called after each batch with the rows read so far and the file's row count (None for CSV,
 # whose length is unknown until the end).
@@ -163,17 +163,10 @@ def scan_file(
     first_infinite_row = None
     rows_read = 0
     for batch in batches:
-        weights = _weights(path, batch, weight)
-        labels = _labels(path, batch, label)
-        before = state.n_infinite
-        if scale == "prob":
-            predictions = _probabilities(path, batch, prediction)
-            state.update(predictions, labels, weights=weights)
-        else:
-            predictions = _logits(path, batch, prediction)
-            state.update_logits(predictions, labels, weights=weights)
-        if first_infinite_row is None and state.n_infinite > before:
-            first_infinite_row = _first_infinite(batch, scale, predictions, labels, weights)
+        predictions, labels, weights = checked_columns(path, batch, prediction, scale, label, weight)
+        first_infinite = add_rows(state, scale, predictions, labels, weights, start=batch.start)
+        if first_infinite_row is None:
+            first_infinite_row = first_infinite
         rows_read += len(batch)
         if progress is not None:
             progress(rows_read, total)
@@ -188,6 +181,36 @@ def scan_file(
         state=state,
         first_infinite_row=first_infinite_row,
     )
+
+
+def checked_columns(path, batch: ColumnBatch, prediction: str, scale: str, label: str, weight: str | None):
+    """Return a batch's predictions, labels and weights (None without `weight`), checked.
+
+    Raises DataFileError naming the file, column and row of the first invalid value: a NaN,
+    a label or probability outside [0, 1], or a negative or non-finite weight.
+    """
+    weights = _weights(path, batch, weight)
+    labels = _labels(path, batch, label)
+    if scale == "prob":
+        predictions = _probabilities(path, batch, prediction)
+    else:
+        predictions = _logits(path, batch, prediction)
+    return predictions, labels, weights
+
+
+def add_rows(state: LogLossState, scale: str, predictions, labels, weights, *, start: int) -> int | None:
+    """Add checked rows to `state`; return the file row of the first new infinite loss, or None.
+
+    `start` is the file row of the first of these rows.
+    """
+    before = state.n_infinite
+    if scale == "prob":
+        state.update(predictions, labels, weights=weights)
+    else:
+        state.update_logits(predictions, labels, weights=weights)
+    if state.n_infinite == before:
+        return None
+    return start + _first_infinite(scale, predictions, labels, weights)
 
 
 def _reject(path, batch: ColumnBatch, name: str, mask: np.ndarray, requirement: str, hint: str = ""):
@@ -259,8 +282,8 @@ def _weights(path, batch, name):
     return values
 
 
-def _first_infinite(batch, scale, predictions, labels, weights) -> int:
-    """Return the file row of the batch's first infinite loss of non-zero weight."""
+def _first_infinite(scale, predictions, labels, weights) -> int:
+    """Return the index of the first infinite loss of non-zero weight."""
     prediction = predictions.astype(np.float64)
     target = labels.astype(np.float64)
     if scale == "prob":
@@ -270,4 +293,4 @@ def _first_infinite(batch, scale, predictions, labels, weights) -> int:
     mask = np.isinf(loss)
     if weights is not None:
         mask &= weights != 0
-    return batch.start + int(np.flatnonzero(mask)[0])
+    return int(np.flatnonzero(mask)[0])
