@@ -30,7 +30,7 @@ class FileScore:
     label, prediction, weight : str or None
         Column names used; `weight` is None without weights.
     scale : {"prob", "logit"}
-        Whether `prediction` holds probabilities or logits.
+        Whether `prediction` contains probabilities or logits.
     clip : float or None
         The clipping bound applied to probabilities.
     state : LogLossState

@@ -96,11 +96,12 @@ def score(file, label, prob, logit, weight, clip, batch_size, as_json) -> None:
     Rows are numbered from 0, not counting a CSV header.
     """
     request = resolve_score_request(file, label, prob, logit, weight, clip, batch_size)
-    with _progress_bar(request) as progress:
-        try:
+    try:
+        with _progress_bar(request) as progress:
             report = build_score_report(request, progress=progress)
-        except (ValueError, TypeError, OSError) as error:
-            fail(error)
+    except (ValueError, OSError) as error:
+        # DataFileTypeError is a ValueError too; the bar is gone before the message prints.
+        fail(error)
     if as_json:
         click.echo(render_json(report))
     else:
