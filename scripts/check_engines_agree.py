@@ -37,8 +37,8 @@ FIGURES = (
     "weight_sum",
 )
 CASES = {
-    "probability, weighted": {"probability": "p", "weight": "w"},
-    "probability": {"probability": "p"},
+    "probability, weighted": {"prob": "p", "weight": "w"},
+    "probability": {"prob": "p"},
     "logit, weighted": {"logit": "z", "weight": "w"},
 }
 

@@ -1,5 +1,6 @@
 """logloss.dask against the NumPy path on the same rows, on a two-worker LocalCluster."""
 
+import json
 import math
 
 import numpy as np
@@ -82,7 +83,7 @@ def assert_states_agree(state, expected):
 @pytest.mark.parametrize("npartitions", [1, 7, 64])
 def test_frame_probabilities_agree(client, rows, npartitions):
     frame = dd.from_pandas(rows, npartitions=npartitions)
-    state = frame_state(frame, label="y", probability="p", weight="w")
+    state = frame_state(frame, label="y", prob="p", weight="w")
     assert_states_agree(state, local_state(rows))
 
 
@@ -95,7 +96,7 @@ def test_frame_logits_agree(client, rows, npartitions):
 
 def test_frame_clip_counts(client, rows):
     frame = dd.from_pandas(rows, npartitions=7)
-    state = frame_state(frame, label="y", probability="p", clip=1e-3)
+    state = frame_state(frame, label="y", prob="p", clip=1e-3)
     assert_states_agree(state, local_state(rows, weight=False, clip=1e-3))
     assert state.n_clipped > 0
 
@@ -104,13 +105,13 @@ def test_frame_parquet_folder(client, rows, tmp_path):
     for i, start in enumerate(range(0, N_ROWS, 30_000)):
         rows.iloc[start : start + 30_000].to_parquet(tmp_path / f"part-{i}.parquet")
     frame = dd.read_parquet(tmp_path)
-    result = evaluate_frame(frame, label="y", probability="p", weight="w")
+    result = evaluate_frame(frame, label="y", prob="p", weight="w")
     assert result.log_loss == pytest.approx(local_state(rows).result().log_loss, rel=TOLERANCE)
 
 
 def test_frame_infinite_loss(client):
     rows = pd.DataFrame({"p": [0.0, 0.5, 1.0, 0.0], "y": [1.0, 1.0, 1.0, 0.0], "w": [1.0, 2.0, 0.0, 1.0]})
-    state = frame_state(dd.from_pandas(rows, npartitions=2), label="y", probability="p", weight="w")
+    state = frame_state(dd.from_pandas(rows, npartitions=2), label="y", prob="p", weight="w")
     assert state.n_infinite == 1
     assert math.isinf(state.result().log_loss)
 
@@ -120,50 +121,50 @@ def test_frame_nullable_label_rejected(client, rows):
     broken.loc[57, "y"] = pd.NA
     frame = dd.from_pandas(broken, npartitions=2)
     with pytest.raises(ValueError, match=r"column 'y' must not contain NaN, got NaN at index 7 .*partition 1"):
-        frame_state(frame, label="y", probability="p")
+        frame_state(frame, label="y", prob="p")
 
 
 def test_frame_probability_out_of_range(client, rows):
     broken = rows.head(100).copy()
     broken.loc[3, "p"] = 1.5
     with pytest.raises(ValueError, match=r"column 'p' must be in \[0, 1\], got 1.5 .*pass logit= instead"):
-        frame_state(dd.from_pandas(broken, npartitions=3), label="y", probability="p")
+        frame_state(dd.from_pandas(broken, npartitions=3), label="y", prob="p")
 
 
 def test_frame_prediction_argument_required(rows):
     frame = dd.from_pandas(rows.head(10), npartitions=1)
-    with pytest.raises(TypeError, match="exactly one of `probability` and `logit`.*got neither"):
+    with pytest.raises(TypeError, match="exactly one of `prob` and `logit`.*got neither"):
         frame_state(frame, label="y")
     with pytest.raises(TypeError, match="got both"):
-        frame_state(frame, label="y", probability="p", logit="z")
+        frame_state(frame, label="y", prob="p", logit="z")
 
 
 def test_frame_missing_column(rows):
     frame = dd.from_pandas(rows.head(10), npartitions=1)
     with pytest.raises(ValueError, match="`weight` must name a column of the frame, got 'v'"):
-        frame_state(frame, label="y", probability="p", weight="v")
+        frame_state(frame, label="y", prob="p", weight="v")
 
 
 def test_frame_type_rejected(rows):
     with pytest.raises(TypeError, match="`frame` must be a dask.dataframe.DataFrame, got DataFrame"):
-        frame_state(rows, label="y", probability="p")
+        frame_state(rows, label="y", prob="p")
 
 
 def test_frame_split_every_checked(rows):
     frame = dd.from_pandas(rows.head(10), npartitions=1)
     with pytest.raises(ValueError, match="`split_every` must be an integer of at least 2, got 1"):
-        frame_state(frame, label="y", probability="p", split_every=1)
+        frame_state(frame, label="y", prob="p", split_every=1)
 
 
 def test_frame_delayed_compute(client, rows):
     frame = dd.from_pandas(rows, npartitions=7)
-    delayed_state = frame_state(frame, label="y", probability="p", weight="w", compute=False)
+    delayed_state = frame_state(frame, label="y", prob="p", weight="w", compute=False)
     assert_states_agree(delayed_state.compute(), local_state(rows))
 
 
 def test_frame_empty(client, rows):
     frame = dd.from_pandas(rows.head(0), npartitions=1)
-    state = frame_state(frame, label="y", probability="p")
+    state = frame_state(frame, label="y", prob="p")
     assert state.count == 0
 
 
@@ -199,3 +200,29 @@ def test_array_negative_weight_names_block(client):
 def test_array_numpy_predictions_rejected():
     with pytest.raises(TypeError, match="`y_pred` must be a dask.array.Array, got ndarray"):
         array_state(np.full(3, 0.5), np.ones(3))
+
+
+def test_cli_engine_dask_folder(client, rows, tmp_path):
+    from click.testing import CliRunner
+
+    from logloss.cli import cli
+
+    for i, start in enumerate(range(0, N_ROWS, 40_000)):
+        rows.iloc[start : start + 40_000].to_parquet(tmp_path / f"part-{i}.parquet")
+    output = CliRunner().invoke(
+        cli, ["score", str(tmp_path), "--engine", "dask", "--label", "y", "--prob", "p", "--weight", "w", "--json"]
+    )
+    assert output.exit_code == 0, output.output
+    figures = json.loads(output.stdout)["result"]
+    assert figures["log_loss"] == pytest.approx(local_state(rows).result().log_loss, rel=TOLERANCE)
+    assert figures["count"] == N_ROWS
+
+
+def test_cli_engine_local_folder_rejected(tmp_path):
+    from click.testing import CliRunner
+
+    from logloss.cli import cli
+
+    output = CliRunner().invoke(cli, ["score", str(tmp_path), "--prob", "p"])
+    assert output.exit_code == 2
+    assert "pass --engine dask or --engine spark" in output.output

@@ -1,5 +1,6 @@
 """logloss.spark against the NumPy path on the same rows, with Spark in local[2] mode."""
 
+import json
 import math
 import shutil
 import warnings
@@ -106,7 +107,7 @@ def assert_states_agree(state, expected):
 @pytest.mark.parametrize("npartitions", [1, 16])
 def test_probabilities_agree(spark, columns, parquet_path, npartitions):
     frame = read_rows(spark, parquet_path, npartitions)
-    state = frame_state(frame, label="y", probability="p", weight="w")
+    state = frame_state(frame, label="y", prob="p", weight="w")
     assert_states_agree(state, local_state(columns))
 
 
@@ -114,6 +115,12 @@ def test_probabilities_agree(spark, columns, parquet_path, npartitions):
 def test_logits_agree(spark, columns, parquet_path, npartitions):
     frame = read_rows(spark, parquet_path, npartitions)
     state = frame_state(frame, label="y", logit="z")
+    assert_states_agree(state, local_state(columns, logit=True, weight=False))
+
+
+def test_plain_aggregate_agrees(spark, columns, parquet_path):
+    frame = read_rows(spark, parquet_path, 16)
+    state = frame_state(frame, label="y", logit="z", chunk_bits=None)
     assert_states_agree(state, local_state(columns, logit=True, weight=False))
 
 
@@ -125,20 +132,20 @@ def test_weighted_logits_agree(spark, columns, parquet_path):
 
 def test_clip_counts(spark, columns, parquet_path):
     frame = read_rows(spark, parquet_path, 16)
-    state = frame_state(frame, label="y", probability="p", clip=1e-3)
+    state = frame_state(frame, label="y", prob="p", clip=1e-3)
     assert_states_agree(state, local_state(columns, weight=False, clip=1e-3))
     assert state.n_clipped > 0
 
 
-def test_chunk_bits_zero_and_max(spark, columns, parquet_path):
+def test_chunk_bits_extremes(spark, columns, parquet_path):
     frame = read_rows(spark, parquet_path, 16)
-    for chunk_bits in (0, 32):
-        state = frame_state(frame.limit(2_000), label="y", probability="p", chunk_bits=chunk_bits)
+    for chunk_bits in (0, 32, None):
+        state = frame_state(frame.limit(2_000), label="y", prob="p", chunk_bits=chunk_bits)
         assert state.count == 2_000
 
 
 def test_result_matches_local(spark, columns, parquet_path):
-    result = evaluate_frame(read_rows(spark, parquet_path, 16), label="y", probability="p", weight="w")
+    result = evaluate_frame(read_rows(spark, parquet_path, 16), label="y", prob="p", weight="w")
     reference = local_state(columns).result()
     assert result.count == reference.count
     for figure in FIGURES:
@@ -155,7 +162,7 @@ def test_edge_rows_agree(spark):
     frame = small_frame(spark, rows)
     arrays = {name: np.array(values) for name, values in rows.items()}
     for logit in (False, True):
-        state = frame_state(frame, label="y", weight="w", **({"logit": "z"} if logit else {"probability": "p"}))
+        state = frame_state(frame, label="y", weight="w", **({"logit": "z"} if logit else {"prob": "p"}))
         expected = local_state(arrays, logit=logit)
         assert state.n_infinite == expected.n_infinite
         for name in SUM_NAMES:
@@ -163,16 +170,27 @@ def test_edge_rows_agree(spark):
             assert state.sum(name) == pytest.approx(expected.sum(name), rel=8 * EPS, abs=0.0), (logit, name)
 
 
+def test_edge_rows_clipped(spark):
+    rows = {"p": [0.0, 1.0, 1e-300, 1.0 - 2**-53, 0.5, 0.999], "y": [1.0, 0.0, 1.0, 0.0, 0.3, 1.0]}
+    arrays = {name: np.array(values) for name, values in rows.items()}
+    state = frame_state(small_frame(spark, rows), label="y", prob="p", clip=1e-3)
+    expected = local_state(arrays, weight=False, clip=1e-3)
+    assert state.n_clipped == expected.n_clipped
+    assert state.n_infinite == 0
+    for name in SUM_NAMES:
+        assert state.sum(name) == pytest.approx(expected.sum(name), rel=8 * EPS, abs=0.0), name
+
+
 def test_infinite_loss_counted(spark):
     frame = small_frame(spark, {"p": [0.0, 0.5, 1.0], "y": [1.0, 1.0, 0.0]})
-    state = frame_state(frame, label="y", probability="p")
+    state = frame_state(frame, label="y", prob="p")
     assert state.n_infinite == 2
     assert math.isinf(state.result().log_loss)
 
 
 def test_integer_and_boolean_columns(spark):
     frame = small_frame(spark, {"p": [0.9, 0.2, 0.6], "y": [True, False, True], "w": [1, 2, 3]})
-    state = frame_state(frame, label="y", probability="p", weight="w")
+    state = frame_state(frame, label="y", prob="p", weight="w")
     expected = LogLossState()
     expected.update(np.array([0.9, 0.2, 0.6]), np.array([1.0, 0.0, 1.0]), weights=np.array([1.0, 2.0, 3.0]))
     assert state.result().log_loss == pytest.approx(expected.result().log_loss, rel=TOLERANCE)
@@ -192,27 +210,53 @@ def test_integer_and_boolean_columns(spark):
 def test_invalid_values_rejected(spark, rows, arguments, message):
     frame = small_frame(spark, rows)
     with pytest.raises(ValueError, match=message):
-        frame_state(frame, label="y", probability="p", **arguments)
+        frame_state(frame, label="y", prob="p", **arguments)
 
 
 def test_string_column_rejected(spark):
     frame = small_frame(spark, {"p": ["0.5"], "y": [1.0]})
     with pytest.raises(TypeError, match="column 'p' must have a numeric or boolean type, got string"):
-        frame_state(frame, label="y", probability="p")
+        frame_state(frame, label="y", prob="p")
 
 
 def test_prediction_argument_required(spark):
     frame = small_frame(spark, {"p": [0.5], "y": [1.0]})
-    with pytest.raises(TypeError, match="exactly one of `probability` and `logit`.*got neither"):
+    with pytest.raises(TypeError, match="exactly one of `prob` and `logit`.*got neither"):
         frame_state(frame, label="y")
 
 
 def test_frame_type_rejected():
     with pytest.raises(TypeError, match="`frame` must be a pyspark.sql.DataFrame, got dict"):
-        frame_state({"p": [0.5]}, label="y", probability="p")
+        frame_state({"p": [0.5]}, label="y", prob="p")
 
 
 def test_chunk_bits_checked(spark):
     frame = small_frame(spark, {"p": [0.5], "y": [1.0]})
-    with pytest.raises(ValueError, match=r"`chunk_bits` must be an integer in \[0, 32\], got 40"):
-        frame_state(frame, label="y", probability="p", chunk_bits=40)
+    with pytest.raises(ValueError, match=r"`chunk_bits` must be None or an integer in \[0, 32\], got 40"):
+        frame_state(frame, label="y", prob="p", chunk_bits=40)
+
+
+def test_cli_engine_spark(spark, columns, parquet_path):
+    from click.testing import CliRunner
+
+    from logloss.cli import cli
+
+    output = CliRunner().invoke(
+        cli, ["score", parquet_path, "--engine", "spark", "--label", "y", "--logit", "z", "--weight", "w", "--json"]
+    )
+    assert output.exit_code == 0, output.output
+    figures = json.loads(output.stdout)["result"]
+    assert figures["log_loss"] == pytest.approx(local_state(columns, logit=True).result().log_loss, rel=TOLERANCE)
+    assert figures["count"] == N_ROWS
+
+
+def test_cli_engine_spark_bad_value(spark, tmp_path):
+    from click.testing import CliRunner
+
+    from logloss.cli import cli
+
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"p": [0.5, 1.5], "y": [1.0, 0.0]}), path)
+    output = CliRunner().invoke(cli, ["score", str(path), "--engine", "spark", "--label", "y", "--prob", "p"])
+    assert output.exit_code == 1
+    assert "logloss: error: column 'p' must be in [0, 1], got 1.5" in output.output

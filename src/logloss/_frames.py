@@ -43,19 +43,19 @@ def check_frame_columns(
     available: Sequence[str],
     *,
     label,
-    probability,
+    prob,
     logit,
     weight,
 ) -> FrameColumns:
     """Check the column arguments against the frame's columns and return them."""
-    if (probability is None) == (logit is None):
-        given = "both" if probability is not None else "neither"
+    if (prob is None) == (logit is None):
+        given = "both" if prob is not None else "neither"
         raise TypeError(
-            f"exactly one of `probability` and `logit` must name the prediction column, got {given}; "
-            "pass probability= for probabilities in [0, 1] or logit= for raw scores (log-odds)"
+            f"exactly one of `prob` and `logit` must name the prediction column, got {given}; "
+            "pass prob= for probabilities in [0, 1] or logit= for raw scores (log-odds)"
         )
-    prediction_argument = "probability" if logit is None else "logit"
-    prediction = _check_name(probability if logit is None else logit, prediction_argument, available)
+    prediction_argument = "prob" if logit is None else "logit"
+    prediction = _check_name(prob if logit is None else logit, prediction_argument, available)
     label = _check_name(label, "label", available)
     if weight is not None:
         weight = _check_name(weight, "weight", available)

@@ -48,6 +48,7 @@ class ScoreRequest:
     weight: str | None = None
     clip: float | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
+    engine: str = "local"
 
 
 @dataclass
@@ -67,7 +68,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", required=False, type=click.Path(path_type=Path))
 @click.option("--label", default="label", show_default=True, metavar="COL", help="Column of labels in [0, 1].")
 @click.option("--prob", metavar="COL", help="Column of predicted probabilities in [0, 1].")
 @click.option("--logit", metavar="COL", help="Column of logits (log-odds); exclusive with --prob.")
@@ -87,20 +88,30 @@ def cli() -> None:
     show_default=True,
     help="Maximum rows read and scored at a time; bounds the memory used.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask", "spark"]),
+    default="local",
+    show_default=True,
+    help="Where to compute: this process, Dask or Spark. Dask and Spark read a Parquet "
+    "file or a folder of Parquet files themselves.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
-def score(file, label, prob, logit, weight, clip, batch_size, as_json) -> None:
+def score(file, label, prob, logit, weight, clip, batch_size, engine, as_json) -> None:
     """Compute the log loss of FILE (.csv, .csv.gz, .parquet or .pq).
 
     With FILE, one of --prob and --logit is required. Without FILE, score the
     bundled Caravan data (columns label, prob and logit) with --prob prob.
-    Rows are numbered from 0, not counting a CSV header.
+    Rows are numbered from 0, not counting a CSV header. With --engine dask or
+    --engine spark, FILE is a Parquet file or a folder of Parquet files.
     """
-    request = resolve_score_request(file, label, prob, logit, weight, clip, batch_size)
+    request = resolve_score_request(file, label, prob, logit, weight, clip, batch_size, engine)
     try:
         with _progress_bar(request) as progress:
             report = build_score_report(request, progress=progress)
-    except (ValueError, OSError) as error:
-        # DataFileTypeError is a ValueError too; the bar is gone before the message prints.
+    except (ValueError, OSError, ImportError) as error:
+        # DataFileTypeError is a ValueError too, and an ImportError is a missing extra for
+        # --engine. The bar is gone before the message prints.
         fail(error)
     if as_json:
         click.echo(render_json(report))
@@ -116,7 +127,7 @@ def fail(error: Exception) -> NoReturn:
     sys.exit(1)
 
 
-def resolve_score_request(file, label, prob, logit, weight, clip, batch_size) -> ScoreRequest:
+def resolve_score_request(file, label, prob, logit, weight, clip, batch_size, engine="local") -> ScoreRequest:
     """Check the options of ``logloss score`` together, raising click.UsageError (exit 2)."""
     if prob is not None and logit is not None:
         raise click.UsageError("--prob and --logit are mutually exclusive; pass one of them.")
@@ -134,6 +145,10 @@ def resolve_score_request(file, label, prob, logit, weight, clip, batch_size) ->
             "pass --prob COL for a column of probabilities or --logit COL for a column of "
             "logits; logloss does not guess which one a column holds."
         )
+    if engine == "local" and Path(file).is_dir():
+        raise click.UsageError(f"{file} is a folder; pass --engine dask or --engine spark to score a folder of Parquet files.")
+    if engine != "local" and not Path(file).is_dir() and not str(file).lower().endswith((".parquet", ".pq")):
+        raise click.UsageError(f"--engine {engine} reads Parquet only: pass a .parquet or .pq file or a folder of them.")
     scale, prediction = ("prob", prob) if prob is not None else ("logit", logit)
     return ScoreRequest(
         path=Path(file),
@@ -144,6 +159,7 @@ def resolve_score_request(file, label, prob, logit, weight, clip, batch_size) ->
         weight=weight,
         clip=clip,
         batch_size=batch_size,
+        engine=engine,
     )
 
 
@@ -151,6 +167,8 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
     """Read the file and compute every figure; warnings are collected, not printed."""
     from ._score_file import scan_file
 
+    if request.engine != "local":
+        return _build_engine_report(request)
     columns = {request.scale: request.prediction}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -172,6 +190,28 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
     )
 
 
+def _build_engine_report(request: ScoreRequest) -> ScoreReport:
+    """Compute the figures with Dask or Spark; they do not report the first infinite row."""
+    from ._score_engines import score_with_engine
+    from ._warnings import LogLossWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        state = score_with_engine(
+            request.engine,
+            request.path,
+            label=request.label,
+            scale=request.scale,
+            prediction=request.prediction,
+            weight=request.weight,
+            clip=request.clip,
+        )
+        result = state.result()
+    # Only logloss's own warnings: the engines' start-up warnings are not about the data.
+    messages = [str(warning.message) for warning in caught if issubclass(warning.category, LogLossWarning)]
+    return ScoreReport(request=request, result=result, first_infinite_row=None, warnings=messages)
+
+
 def _json_number(value):
     if isinstance(value, float) and not math.isfinite(value):
         if math.isnan(value):
@@ -190,6 +230,7 @@ def report_to_dict(report: ScoreReport) -> dict:
         "bundled": request.bundled,
         "columns": {"label": request.label, request.scale: request.prediction, "weight": request.weight},
         "clip": request.clip,
+        "engine": request.engine,
         "row_numbering": f"{ROW_CONVENTION} data rows, CSV header not counted",
         "result": figures,
         "warnings": report.warnings,

@@ -120,7 +120,7 @@ def frame_state(
     frame,
     *,
     label: str,
-    probability: str | None = None,
+    prob: str | None = None,
     logit: str | None = None,
     weight: str | None = None,
     clip: float | None = None,
@@ -135,7 +135,7 @@ def frame_state(
         The rows to score.
     label : str
         Column of targets in [0, 1].
-    probability, logit : str
+    prob, logit : str
         Column of predicted probabilities in [0, 1], or of logits (log-odds); pass exactly
         one of them.
     weight : str, optional
@@ -166,18 +166,18 @@ def frame_state(
     >>> import dask.dataframe as dd
     >>> from logloss.dask import frame_state
     >>> rows = pd.DataFrame({"p": [0.9, 0.2, 0.5, 0.7], "y": [1, 0, 1, 1]})
-    >>> state = frame_state(dd.from_pandas(rows, npartitions=2), label="y", probability="p")
+    >>> state = frame_state(dd.from_pandas(rows, npartitions=2), label="y", prob="p")
     >>> state.count
     4
     >>> round(state.result().log_loss, 6)
-    0.346785
+    0.344582
     """
     dask = _import_dask()
     import dask.dataframe
 
     if not isinstance(frame, dask.dataframe.DataFrame):
         raise TypeError(f"`frame` must be a dask.dataframe.DataFrame, got {type(frame).__name__}")
-    columns = check_frame_columns(list(frame.columns), label=label, probability=probability, logit=logit, weight=weight)
+    columns = check_frame_columns(list(frame.columns), label=label, prob=prob, logit=logit, weight=weight)
     split_every = _check_split_every(split_every)
     # Fail on a bad clip on the client, before any task runs.
     LogLossState(clip=clip)
@@ -201,7 +201,7 @@ def evaluate_frame(frame, **options) -> LogLossResult:
     >>> rows = pd.DataFrame({"z": [2.0, -1.0, 0.0], "y": [1, 0, 1]})
     >>> result = evaluate_frame(dd.from_pandas(rows, npartitions=2), label="y", logit="z")
     >>> round(result.log_loss, 6)
-    0.376934
+    0.377779
     """
     if options.get("compute", True) is not True:
         raise ValueError(f"`compute` must be True in evaluate_frame, got {options['compute']!r}; call frame_state")
@@ -275,7 +275,7 @@ def array_state(y_pred, y_true, *, weights=None, clip: float | None = None, spli
     >>> from logloss.dask import array_state
     >>> y_pred = da.from_array([0.9, 0.2, 0.5, 0.7], chunks=2)
     >>> round(array_state(y_pred, da.from_array([1, 0, 1, 1], chunks=3)).result().log_loss, 6)
-    0.346785
+    0.344582
     """
     return _array_state(y_pred, y_true, weights, is_logit=False, clip=clip, split_every=split_every, compute=compute)
 
@@ -289,6 +289,6 @@ def array_state_with_logits(logits, y_true, *, weights=None, split_every: int = 
     >>> from logloss.dask import array_state_with_logits
     >>> logits = da.from_array([2.0, -1.0, 0.0], chunks=2)
     >>> round(array_state_with_logits(logits, da.from_array([1, 0, 1])).result().log_loss, 6)
-    0.376934
+    0.377779
     """
     return _array_state(logits, y_true, weights, is_logit=True, clip=None, split_every=split_every, compute=compute)

@@ -32,6 +32,8 @@ _N_INFINITE = "_logloss_n_infinite"
 _N_CLIPPED = "_logloss_n_clipped"
 _N_INVALID = "_logloss_n_invalid"
 _CHUNK = "_logloss_chunk"
+# The sums that involve the loss: inf as soon as one row of positive weight has an infinite loss.
+_LOSS_SUMS = frozenset({"wl", "wl2", "w2l", "w2l2", "w2ly"})
 _LOGIT_HINT = "; for raw model scores (logits), pass logit= instead"
 
 
@@ -75,12 +77,15 @@ def _row_expressions(columns: FrameColumns, clip):
     else:
         p = prediction
         clipped = F.lit(False)
-        if clip is not None:
-            clipped = (p < clip) | (p > 1.0 - clip)
-            p = F.least(F.greatest(p, F.lit(float(clip))), F.lit(1.0 - clip))
         # Spark's ln and log1p return NULL at 0, where NumPy returns -inf.
         log_p = F.when(p == 0, -inf).otherwise(F.ln(p))
         log_q = F.when(p == 1, -inf).otherwise(F.log1p(-p))
+        if clip is not None:
+            # As loss_from_probability: the logarithms' arguments are raised to at least
+            # clip, 1 - p is exact for p > 0.5, and the sums use the unclipped p.
+            clipped = (p < clip) | (1.0 - p < clip)
+            log_p = F.ln(F.greatest(p, F.lit(float(clip))))
+            log_q = F.when(p > 0.5, F.ln(F.greatest(1.0 - p, F.lit(float(clip))))).otherwise(F.log1p(-p))
         positive = F.when(y == 0, 0.0).otherwise(log_p * y)
         negative = F.when(y == 1, 0.0).otherwise(log_q * (1.0 - y))
         loss = -(positive + negative)
@@ -112,7 +117,7 @@ def _invalid_conditions(columns: FrameColumns):
     return checks
 
 
-def _project_rows(frame, columns: FrameColumns, clip, checks, chunk_bits: int):
+def _project_rows(frame, columns: FrameColumns, clip, checks, chunk_bits: int | None):
     """Select one row per input row with the values the sums need, each computed once.
 
     Spark does not share a subexpression such as the loss between the aggregate functions
@@ -126,7 +131,10 @@ def _project_rows(frame, columns: FrameColumns, clip, checks, chunk_bits: int):
         invalid = invalid | F.coalesce(condition, F.lit(False))
     # monotonically_increasing_id puts the partition index in the upper 31 bits and the row
     # index within the partition in the lower 33, so this key never spans two partitions.
-    chunk = F.shiftrightunsigned(F.monotonically_increasing_id(), chunk_bits)
+    if chunk_bits is None:
+        chunk = F.lit(0)
+    else:
+        chunk = F.shiftrightunsigned(F.monotonically_increasing_id(), chunk_bits)
     return frame.select(
         p.alias("p"),
         y.alias("y"),
@@ -142,11 +150,13 @@ def _aggregates():
     """Return the aggregate columns over the projected rows: the count, the sums, the counts."""
     F = _import_functions()
     p, y, w, loss = F.col("p"), F.col("y"), F.col("w"), F.col("loss")
-    # A row of weight 0 adds nothing, even when its loss is infinite (as compute_sums).
-    finite_loss = F.when(w == 0, 0.0).otherwise(loss)
+    # As compute_sums: products use a finite copy of the loss, so inf * 0 never makes a NaN,
+    # and a row of weight 0 adds nothing. frame_state sets the loss sums to inf afterwards.
+    finite_loss = F.when((loss == math.inf) | (w == 0), 0.0).otherwise(loss)
     w2 = w * w
     wl = w * finite_loss
     w2l = w2 * finite_loss
+    w2p = w2 * p
     terms = {
         "w": w,
         "w2": w2,
@@ -157,11 +167,11 @@ def _aggregates():
         "w2l": w2l,
         "w2l2": w2l * finite_loss,
         "w2y": w2 * y,
-        "w2y2": w2 * (y * y),
-        "w2p": w2 * p,
-        "w2p2": w2 * (p * p),
+        "w2y2": (w2 * y) * y,
+        "w2p": w2p,
+        "w2p2": w2p * p,
         "w2ly": w2l * y,
-        "w2py": (w2 * p) * y,
+        "w2py": w2p * y,
     }
     aggregates = [F.count(F.lit(1)).alias(_COUNT)]
     aggregates += [F.sum(terms[name]).alias(name) for name in SUM_FIELDS]
@@ -194,11 +204,11 @@ def frame_state(
     frame,
     *,
     label: str,
-    probability: str | None = None,
+    prob: str | None = None,
     logit: str | None = None,
     weight: str | None = None,
     clip: float | None = None,
-    chunk_bits: int = 12,
+    chunk_bits: int | None = 12,
 ) -> LogLossState:
     """Compute the evaluation state of a Spark DataFrame in one Spark job.
 
@@ -208,7 +218,7 @@ def frame_state(
         The rows to score.
     label : str
         Column of targets in [0, 1].
-    probability, logit : str
+    prob, logit : str
         Column of predicted probabilities in [0, 1], or of logits (log-odds); pass exactly
         one of them.
     weight : str, optional
@@ -219,7 +229,9 @@ def frame_state(
     chunk_bits : int, default 12
         Spark sums chunks of at most ``2**chunk_bits`` rows of a partition, and the driver
         adds the chunk sums exactly. Smaller chunks cost more driver memory and time, larger
-        ones lose accuracy.
+        ones lose accuracy. None sums each partition in one plain aggregate, which is
+        faster (no grouping) but may lose up to ``n * eps`` of a sum over a partition of
+        ``n`` rows.
 
     Returns
     -------
@@ -238,31 +250,39 @@ def frame_state(
     --------
     >>> from logloss.spark import frame_state
     >>> frame = spark.createDataFrame([(0.9, 1), (0.2, 0), (0.5, 1), (0.7, 1)], ["p", "y"])  # doctest: +SKIP
-    >>> round(frame_state(frame, label="y", probability="p").result().log_loss, 6)  # doctest: +SKIP
-    0.346785
+    >>> round(frame_state(frame, label="y", prob="p").result().log_loss, 6)  # doctest: +SKIP
+    0.344582
     """
     F = _import_functions()
     from pyspark.sql import DataFrame
 
     if not isinstance(frame, DataFrame):
         raise TypeError(f"`frame` must be a pyspark.sql.DataFrame, got {type(frame).__name__}")
-    columns = check_frame_columns(frame.columns, label=label, probability=probability, logit=logit, weight=weight)
-    if isinstance(chunk_bits, bool) or not isinstance(chunk_bits, int) or not 0 <= chunk_bits <= 32:
-        raise ValueError(f"`chunk_bits` must be an integer in [0, 32], got {chunk_bits!r}")
+    columns = check_frame_columns(frame.columns, label=label, prob=prob, logit=logit, weight=weight)
+    if chunk_bits is not None and (isinstance(chunk_bits, bool) or not isinstance(chunk_bits, int) or not 0 <= chunk_bits <= 32):
+        raise ValueError(f"`chunk_bits` must be None or an integer in [0, 32], got {chunk_bits!r}")
     _check_numeric_types(frame, columns)
     state = LogLossState(clip=clip)
 
     checks = _invalid_conditions(columns)
     projected = _project_rows(frame.select(*columns.names), columns, clip, checks, chunk_bits)
-    rows = projected.groupBy(_CHUNK).agg(*_aggregates()).collect()
+    if chunk_bits is None:
+        rows = projected.agg(*_aggregates()).collect()
+    else:
+        rows = projected.groupBy(_CHUNK).agg(*_aggregates()).collect()
 
     if any(row[_N_INVALID] for row in rows):
         _raise_first_invalid(frame, checks)
     sums = np.array([_exact_sum(row[name] for row in rows) for name in SUM_FIELDS])
+    n_infinite = sum(row[_N_INFINITE] for row in rows)
+    if n_infinite:
+        for i, name in enumerate(SUM_FIELDS):
+            if name in _LOSS_SUMS:
+                sums[i] = math.inf
     state.add_sums(
         sum(row[_COUNT] for row in rows),
         sums,
-        n_infinite=sum(row[_N_INFINITE] for row in rows),
+        n_infinite=n_infinite,
         n_clipped=sum(row[_N_CLIPPED] for row in rows),
     )
     return state
