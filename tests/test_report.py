@@ -1,0 +1,131 @@
+import base64
+import importlib.resources
+import re
+import warnings
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from logloss import render_report, write_report
+from logloss._report import external_references
+
+
+@pytest.fixture(scope="module")
+def caravan():
+    path = importlib.resources.files("logloss") / "data" / "caravan.parquet"
+    with importlib.resources.as_file(path) as file:
+        table = pq.read_table(file).to_pydict()
+    return np.array(table["prob"]), np.array(table["label"]), np.array(table["customer_type"])
+
+
+@pytest.fixture(scope="module")
+def caravan_page(caravan):
+    p, y, customer_type = caravan
+    return render_report(p, y, segments=customer_type, segment_name="customer_type", source="caravan.parquet")
+
+
+def cell(page, label):
+    match = re.search(rf"<td>{re.escape(label)}</td><td class=\"number\">([^<]*)</td>", page)
+    assert match is not None, f"no table row {label!r}"
+    return match.group(1)
+
+
+def test_report_caravan_figures(caravan_page):
+    # Figures of the bundled data, as its README states them.
+    assert cell(caravan_page, "log loss (nats)") == "0.210901"
+    assert cell(caravan_page, "entropy of the base rate (nats)") == "0.226343"
+    assert cell(caravan_page, "base rate") == "0.059773"
+    assert cell(caravan_page, "rows") == "5,822"
+
+
+def test_report_caravan_decomposition_adds_up(caravan_page):
+    miscalibration = float(cell(caravan_page, "miscalibration (MCB)"))
+    discrimination = float(cell(caravan_page, "discrimination (DSC)"))
+    uncertainty = float(cell(caravan_page, "uncertainty (UNC)"))
+    assert miscalibration > 0
+    assert discrimination > 0
+    assert miscalibration - discrimination + uncertainty == pytest.approx(0.210901, abs=2e-6)
+
+
+def test_report_caravan_segments(caravan_page):
+    assert "<h2>Per customer_type</h2>" in caravan_page
+    assert caravan_page.count("<td>type ") == 10
+    # No customer of type 4 bought the policy, so its normalized entropy is undefined.
+    assert "customer_type = type 4: normalized entropy is undefined" in caravan_page
+
+
+def test_report_caravan_images(caravan_page):
+    images = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,([^"]*)">', caravan_page)
+    assert len(images) == 3
+    assert images[0][0].startswith("reliability diagram")
+    assert images[1][0].startswith("loss terms")
+    for _, encoded in images:
+        assert base64.b64decode(encoded).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_report_self_contained(caravan_page):
+    assert external_references(caravan_page) == []
+    assert "http" not in caravan_page
+    assert "<script" not in caravan_page
+
+
+def test_report_same_bytes_twice():
+    p = np.array([0.1, 0.4, 0.35, 0.8])
+    y = np.array([0, 0, 1, 1])
+    assert render_report(p, y) == render_report(p, y)
+
+
+def test_report_escapes_text(tmp_path):
+    path = tmp_path / "report.html"
+    write_report(
+        path, np.array([0.2, 0.7]), np.array([0, 1]), segments=["<b>", "a&b"], title="<i>t</i>", source="x<y"
+    )
+    page = path.read_text(encoding="utf-8")
+    assert "<title>&lt;i&gt;t&lt;/i&gt;</title>" in page
+    assert "x&lt;y" in page
+    assert "<td>&lt;b&gt;</td>" in page
+    assert "<td>a&amp;b</td>" in page
+    assert external_references(page) == []
+
+
+def test_report_no_rows_notes_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        page = render_report(np.empty(0), np.empty(0))
+    assert "all rows: log loss and its ratios are undefined because there are no rows" in page
+    assert cell(page, "log loss (nats)") == "NaN"
+    assert "<h2>Decomposition</h2>" not in page
+
+
+def test_report_infinite_loss():
+    page = render_report(np.array([0.0, 0.5]), np.array([1, 0]))
+    assert cell(page, "log loss (nats)") == "inf"
+    assert cell(page, "rows with infinite loss") == "1"
+    assert cell(page, "miscalibration (MCB)") == "inf"
+
+
+def test_report_weights():
+    page = render_report(np.array([0.2, 0.7, 0.9]), np.array([0, 1, 1]), weights=np.array([1.5, 2.0, 0.0]))
+    assert cell(page, "weight sum") == "3.5"
+    assert cell(page, "rows") == "3"
+
+
+def test_report_rejects_segments_shape():
+    with pytest.raises(ValueError, match=r"`segments` must have one value per row, shape \(2,\), got shape \(3,\)"):
+        render_report(np.array([0.2, 0.7]), np.array([0, 1]), segments=["a", "b", "c"])
+
+
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        ('<link rel="stylesheet" href="style.css">', ["<link> element", "<link href='style.css'>"]),
+        ('<img src="chart.png">', ["<img src='chart.png'>"]),
+        ("<style>body { background: url(a.png) }</style>", ["<style> with url() or @import"]),
+        ('<div style="background: url(a.png)">', ["<div style> with url() or @import"]),
+        ("<p>see http://example.org</p>", ["URL http://example.org"]),
+        ('<a href="#summary">x</a>', []),
+    ],
+)
+def test_external_references_finds(page, expected):
+    assert external_references(page) == expected
