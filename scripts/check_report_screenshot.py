@@ -135,7 +135,7 @@ def write_bundled_report(html_path: Path) -> None:
 
 def check_report(browser: str, work_dir: Path, width: int = WIDTH, height: int = HEIGHT) -> tuple[list[str], Path]:
     """Render the bundled report in `work_dir`; return the problems found and the PNG path."""
-    from logloss._report import external_references
+    from logloss._report_html import external_references
 
     html_path = work_dir / "report.html"
     png_path = work_dir / "report.png"

@@ -7,8 +7,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from logloss import render_report, write_report
-from logloss._report import external_references
+from logloss import LogLossState, render_report, write_report, write_report_with_logits
+from logloss._report_html import external_references
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +114,40 @@ def test_report_weights():
 def test_report_rejects_segments_shape():
     with pytest.raises(ValueError, match=r"`segments` must have one value per row, shape \(2,\), got shape \(3,\)"):
         render_report(np.array([0.2, 0.7]), np.array([0, 1]), segments=["a", "b", "c"])
+
+
+def test_report_logits_exact_figures(tmp_path):
+    # expit(40) rounds to 1, so from probabilities the negative row's loss would be inf.
+    logits = np.array([-3.0, 40.0, 0.5])
+    labels = np.array([0, 0, 1])
+    path = tmp_path / "report.html"
+    write_report_with_logits(path, logits, labels)
+    page = path.read_text(encoding="utf-8")
+    state = LogLossState()
+    state.update_logits(logits, labels)
+    assert cell(page, "log loss (nats)") == f"{state.result().log_loss:.6f}"
+    assert cell(page, "rows with infinite loss") == "0"
+
+
+def test_report_logits_segments(tmp_path):
+    path = tmp_path / "report.html"
+    write_report_with_logits(path, np.array([-1.0, 2.0, 0.0]), np.array([0, 1, 1]), segments=[1, 1, 2])
+    page = path.read_text(encoding="utf-8")
+    assert "<td>1</td>" in page
+    assert "<td>2</td>" in page
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"y_true": [0, 1, 1]}, r"`y_true` must have the same shape as `logits` \(2,\)"),
+        ({"y_true": [0, 1], "weights": [1.0]}, r"`weights` must have the same shape as `logits` \(2,\)"),
+        ({"y_true": [0, 2]}, r"`y_true` must be in \[0, 1\], got 2 at index 1"),
+    ],
+)
+def test_report_logits_rejects_bad_input(tmp_path, arguments, message):
+    with pytest.raises(ValueError, match=message):
+        write_report_with_logits(tmp_path / "report.html", np.array([0.0, 1.0]), **arguments)
 
 
 @pytest.mark.parametrize(

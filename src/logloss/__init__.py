@@ -6,7 +6,7 @@ other libraries import their optional dependencies when first used.
 
 from ._loss import binary_cross_entropy, binary_cross_entropy_with_logits
 from ._plots import plot_loss_terms, plot_reliability_diagram, plot_segment_losses
-from ._report import render_report, write_report
+from ._report import render_report, write_report, write_report_with_logits
 from ._state import LogLossResult, LogLossState
 from ._warnings import InfiniteLossWarning, LogLossWarning, UndefinedMetricWarning
 
@@ -25,4 +25,5 @@ __all__ = [
     "plot_segment_losses",
     "render_report",
     "write_report",
+    "write_report_with_logits",
 ]
