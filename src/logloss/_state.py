@@ -1,6 +1,6 @@
 """The evaluation state: sufficient statistics of log loss that merge by addition.
 
-A state holds float64 sums and integer counts only, never rows, so two states merge by
+A state contains float64 sums and integer counts only, never rows, so two states merge by
 adding their fields: the merge is associative and commutative, and any batching of the rows
 gives the same state as one pass, up to rounding. Each sum is kept as an unevaluated pair
 ``(high, low)`` with Neumaier's compensated addition, so millions of small updates lose no
@@ -27,7 +27,7 @@ from ._warnings import UndefinedMetricWarning
 
 __all__ = ["LogLossResult", "LogLossState"]
 
-# The sums a state holds, in the order of LogLossState._high and ._low. With weights w,
+# The sums a state contains, in the order of LogLossState._high and ._low. With weights w,
 # labels y, probabilities p and losses l: the first-order sums give the figures, and the
 # sums with w2 (w squared) give linearization (delta-method) variances of ratio estimates.
 SUM_FIELDS = (
@@ -77,9 +77,9 @@ class LogLossState:
     Parameters
     ----------
     clip : float, optional
-        Clip probabilities to ``[clip, 1 - clip]`` in :meth:`update`, as in
-        :func:`binary_cross_entropy`; the result reports how many were clipped. Logits are
-        never clipped.
+        Bound each row's loss by ``-log(clip)`` in :meth:`update`, as
+        :func:`binary_cross_entropy` does; the result reports how many rows were clipped.
+        Logits are never clipped.
 
     See Also
     --------
@@ -87,7 +87,7 @@ class LogLossState:
 
     Notes
     -----
-    The state holds the row count, the first- and second-order sums listed in
+    The state contains the row count, the first- and second-order sums listed in
     ``SUM_FIELDS`` (:math:`\\sum w`, :math:`\\sum w y`, :math:`\\sum w p`,
     :math:`\\sum w \\ell`, and products with :math:`w^2` for variances) in float64 with
     compensated addition, and the counts of infinite-loss and clipped rows.
@@ -106,12 +106,12 @@ class LogLossState:
     >>> result.count
     3
     >>> round(result.log_loss, 6)
-    0.340549
+    0.34055
     """
 
     def __init__(self, *, clip: float | None = None) -> None:
-        if clip is not None and not (0.0 < clip < 0.5 and 1.0 - float(clip) != 1.0):
-            raise ValueError(f"`clip` must be in (0, 0.5) and at least 2**-53, got {clip!r}")
+        if clip is not None and not 0.0 < clip < 0.5:
+            raise ValueError(f"`clip` must be in (0, 0.5), got {clip!r}")
         self.clip = clip
         self.count = 0
         self.n_infinite = 0
@@ -149,13 +149,12 @@ class LogLossState:
         check_not_nan(predictions, "y_pred", _LOGIT_HINT)
         check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
         target, weight = self._check_labels_and_weights(predictions, y_true, weights)
-        probability = predictions.astype(np.float64).ravel()
+        probability = predictions.astype(np.float64, copy=False).ravel()
         n_clipped = 0
         if self.clip is not None:
-            outside = (probability < self.clip) | (probability > 1.0 - self.clip)
+            outside = (probability < self.clip) | (1.0 - probability < self.clip)
             n_clipped = int(np.count_nonzero(outside))
-            np.clip(probability, self.clip, 1.0 - self.clip, out=probability)
-        loss = _elementwise.loss_from_probability(probability, target, None)
+        loss = _elementwise.loss_from_probability(probability, target, None, self.clip)
         self._add(probability, target, weight, loss)
         self.n_clipped += n_clipped
 
