@@ -111,6 +111,27 @@ def test_report_weights():
     assert cell(page, "rows") == "3"
 
 
+def test_report_many_segments_caps_bars():
+    # 40 segments of 2 rows each; segment k has weight k + 1, so 10 to 39 have the largest sums.
+    keys = np.repeat(np.arange(40), 2)
+    page = render_report(
+        np.tile([0.2, 0.7], 40), np.tile([0, 1], 40), weights=keys + 1.0, segments=keys
+    )
+    assert page.count("<tr><td>") == 12 + 4 + 40
+    assert "The chart shows the 30 segments with the largest weight sums of 40" in page
+
+
+def test_report_segment_figures_match_state():
+    p = np.array([0.1, 0.8, 0.3, 0.6, 0.9])
+    y = np.array([0, 1, 1, 0, 1])
+    page = render_report(p, y, segments=["b", "a", "b", "a", "b"])
+    state = LogLossState()
+    state.update(p[[0, 2, 4]], y[[0, 2, 4]])
+    row = re.search(r"<tr><td>b</td>(.*?)</tr>", page).group(1)
+    assert f"{state.result().log_loss:.6f}" in row
+    assert page.index("<td>a</td>") < page.index("<td>b</td>")
+
+
 def test_report_rejects_segments_shape():
     with pytest.raises(ValueError, match=r"`segments` must have one value per row, shape \(2,\), got shape \(3,\)"):
         render_report(np.array([0.2, 0.7]), np.array([0, 1]), segments=["a", "b", "c"])

@@ -19,6 +19,9 @@ from ._warnings import LogLossWarning
 
 __all__ = ["render_report", "write_report", "write_report_with_logits"]
 
+# Bars in the per-segment chart at most; beyond this the chart is too tall to read.
+MAX_SEGMENT_BARS = 30
+
 
 @dataclass(frozen=True)
 class _Rows:
@@ -139,10 +142,14 @@ def _group_results(rows: _Rows, segments, name: str, notes: list[str]) -> dict:
     if keys.dtype.kind == "O":
         keys = keys.astype(str)
     distinct, inverse = np.unique(keys, return_inverse=True)
+    # Sorting the rows by segment once makes each segment a slice of `order`.
+    order = np.argsort(inverse, kind="stable")
+    ends = np.cumsum(np.bincount(inverse, minlength=distinct.size))
+    starts = np.concatenate([[0], ends[:-1]])
     results = {}
-    for index, key in enumerate(distinct):
+    for key, start, end in zip(distinct, starts, ends):
         key = key.item() if isinstance(key, np.generic) else key
-        results[key] = _call_noting_warnings(notes, f"{name} = {key}", rows.evaluate, inverse == index)
+        results[key] = _call_noting_warnings(notes, f"{name} = {key}", rows.evaluate, order[start:end])
     return results
 
 
@@ -155,16 +162,25 @@ def _segments_section(results: Mapping, overall: LogLossResult, name: str) -> st
         for key, r in results.items()
     ]
 
+    shown = results
+    caption = ""
+    if len(results) > MAX_SEGMENT_BARS:
+        largest = sorted(results, key=lambda key: results[key].weight_sum, reverse=True)[:MAX_SEGMENT_BARS]
+        shown = {key: results[key] for key in results if key in set(largest)}
+        caption = (
+            f"<p>The chart shows the {MAX_SEGMENT_BARS} segments with the largest weight sums "
+            f"of {len(results):,}; the table lists all.</p>\n"
+        )
+
     def draw_bars(ax):
-        plot_segment_losses(results, overall=overall, ax=ax)
+        plot_segment_losses(shown, overall=overall, ax=ax)
         ax.set_title(f"Log loss (nats) per {name}")
 
-    height = min(1.2 + 0.35 * len(results), 40.0)
-    bars = figure_html(draw_bars, f"bar chart of log loss per {name}", (8.0, height))
+    bars = figure_html(draw_bars, f"bar chart of log loss per {name}", (8.0, 1.2 + 0.35 * len(shown)))
     return (
         f"<h2>Per {html.escape(name)}</h2>\n"
         + table([name, *header], rows)
-        + f'\n<div class="figures">\n{bars}\n</div>'
+        + f'\n{caption}<div class="figures">\n{bars}\n</div>'
     )
 
 
