@@ -4,15 +4,19 @@
 other libraries import their optional dependencies when first used.
 """
 
+from ._io import DataFileError, DataFileTypeError
 from ._loss import binary_cross_entropy, binary_cross_entropy_with_logits
 from ._plots import plot_loss_terms, plot_reliability_diagram, plot_segment_losses
 from ._report import render_report, write_report, write_report_with_logits
+from ._score_file import score_file
 from ._state import LogLossResult, LogLossState
 from ._warnings import InfiniteLossWarning, LogLossWarning, UndefinedMetricWarning
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DataFileError",
+    "DataFileTypeError",
     "InfiniteLossWarning",
     "LogLossResult",
     "LogLossState",
@@ -24,6 +28,7 @@ __all__ = [
     "plot_reliability_diagram",
     "plot_segment_losses",
     "render_report",
+    "score_file",
     "write_report",
     "write_report_with_logits",
 ]
