@@ -113,24 +113,10 @@ def screenshot_problems(png_path: Path, width: int, height: int) -> list[str]:
 
 
 def write_bundled_report(html_path: Path) -> None:
-    """Write the report of the bundled Caravan predictions, by customer type."""
-    import importlib.resources
+    """Write the report of the bundled Caravan predictions, by customer type, with the CLI."""
+    from logloss.cli import cli
 
-    import pyarrow.parquet as pq
-
-    import logloss
-
-    data = importlib.resources.files("logloss") / "data" / "caravan.parquet"
-    with importlib.resources.as_file(data) as file:
-        table = pq.read_table(file).to_pydict()
-    logloss.write_report(
-        html_path,
-        np.array(table["prob"]),
-        np.array(table["label"]),
-        segments=table["customer_type"],
-        segment_name="customer_type",
-        source="caravan.parquet (bundled): out-of-fold predictions of a logistic regression",
-    )
+    cli(["report", "--by", "customer_type", "-o", str(html_path)], standalone_mode=False)
 
 
 def check_report(browser: str, work_dir: Path, width: int = WIDTH, height: int = HEIGHT) -> tuple[list[str], Path]:

@@ -149,6 +149,8 @@ def _group_results(rows: _Rows, segments, name: str, notes: list[str]) -> dict:
     results = {}
     for key, start, end in zip(distinct, starts, ends):
         key = key.item() if isinstance(key, np.generic) else key
+        # An empty key would show as an empty table cell and a bare bar label.
+        key = '""' if key == "" else key
         results[key] = _call_noting_warnings(notes, f"{name} = {key}", rows.evaluate, order[start:end])
     return results
 
