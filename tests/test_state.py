@@ -156,3 +156,14 @@ def test_no_positive_labels_calibration():
 def test_merge_rejects_other_types():
     with pytest.raises(TypeError, match="`other` must be a LogLossState"):
         LogLossState().merge(object())
+
+
+def test_infinite_loss_sums_without_nan():
+    state = LogLossState()
+    with np.errstate(all="raise"):
+        state.update(np.array([1.0, 0.5]), np.array([0, 1]))
+    assert state.n_infinite == 1
+    for name in SUM_FIELDS:
+        assert not math.isnan(state.sum(name)), name
+    assert state.sum("wl") == math.inf
+    assert state.sum("wy") == 1.0

@@ -217,45 +217,50 @@ class LogLossState:
         self.add_sums(loss.size, sums, n_infinite)
 
 
+def _product_sum(left: np.ndarray, right: np.ndarray) -> float:
+    # Pairwise summation of the products, on one thread: np.dot would start BLAS threads.
+    return float(np.multiply(left, right).sum())
+
+
 def compute_sums(probability, target, loss, weight=None) -> tuple[np.ndarray, int]:
     """Return the sums of ``SUM_FIELDS`` over 1-D float64 rows, and the infinite-loss count.
 
-    A row of weight 0 adds nothing, even when its loss is infinite.
+    A row of weight 0 adds nothing, even when its loss is infinite. When a row of positive
+    weight has an infinite loss, every sum that involves the loss is ``inf``.
     """
-    n_infinite = int(np.count_nonzero(np.isinf(loss) & (weight != 0.0 if weight is not None else True)))
     if weight is None:
-        n = float(loss.size)
-        sum_y, sum_p, sum_l = target.sum(), probability.sum(), loss.sum()
-        sum_l2 = np.dot(loss, loss)
-        sum_y2 = np.dot(target, target)
-        sum_p2 = np.dot(probability, probability)
-        sum_ly = np.dot(loss, target)
-        sum_py = np.dot(probability, target)
-        sums = [n, n, sum_y, sum_p, sum_l, sum_l2, sum_l, sum_l2, sum_y, sum_y2, sum_p, sum_p2, sum_ly, sum_py]
-        return np.array(sums, dtype=np.float64), n_infinite
-
-    with np.errstate(invalid="ignore"):
-        finite_loss = np.where(weight == 0.0, 0.0, loss)
+        weight = np.ones_like(loss)
+    infinite = np.isinf(loss) & (weight != 0.0)
+    n_infinite = int(np.count_nonzero(infinite))
+    # Products are formed from a finite copy of the loss, so inf * 0 never makes a NaN.
+    finite_loss = np.where(np.isinf(loss) | (weight == 0.0), 0.0, loss)
     w2 = weight * weight
     wl = weight * finite_loss
     w2l = w2 * finite_loss
-    sums = [
-        weight.sum(),
-        w2.sum(),
-        np.dot(weight, target),
-        np.dot(weight, probability),
-        wl.sum(),
-        np.dot(wl, finite_loss),
-        w2l.sum(),
-        np.dot(w2l, finite_loss),
-        np.dot(w2, target),
-        np.dot(w2, target * target),
-        np.dot(w2, probability),
-        np.dot(w2, probability * probability),
-        np.dot(w2l, target),
-        np.dot(w2 * probability, target),
-    ]
-    return np.array(sums, dtype=np.float64), n_infinite
+    w2p = w2 * probability
+    sums = np.array(
+        [
+            weight.sum(),
+            w2.sum(),
+            _product_sum(weight, target),
+            _product_sum(weight, probability),
+            wl.sum(),
+            _product_sum(wl, finite_loss),
+            w2l.sum(),
+            _product_sum(w2l, finite_loss),
+            _product_sum(w2, target),
+            _product_sum(w2 * target, target),
+            w2p.sum(),
+            _product_sum(w2p, probability),
+            _product_sum(w2l, target),
+            _product_sum(w2p, target),
+        ],
+        dtype=np.float64,
+    )
+    if n_infinite:
+        for name in ("wl", "wl2", "w2l", "w2l2", "w2ly"):
+            sums[_INDEX[name]] = np.inf
+    return sums, n_infinite
 
 
 def binary_entropy(rate: float) -> float:
