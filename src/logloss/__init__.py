@@ -4,6 +4,7 @@
 other libraries import their optional dependencies when first used.
 """
 
+from ._grouped import GroupedLogLossState
 from ._loss import binary_cross_entropy, binary_cross_entropy_with_logits
 from ._state import LogLossResult, LogLossState
 from ._warnings import InfiniteLossWarning, LogLossWarning, UndefinedMetricWarning
@@ -11,6 +12,7 @@ from ._warnings import InfiniteLossWarning, LogLossWarning, UndefinedMetricWarni
 __version__ = "0.1.0"
 
 __all__ = [
+    "GroupedLogLossState",
     "InfiniteLossWarning",
     "LogLossResult",
     "LogLossState",
