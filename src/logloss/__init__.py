@@ -4,6 +4,8 @@
 other libraries import their optional dependencies when first used.
 """
 
+from ._binned import BinnedDecompositionState
+from ._decompose import Decomposition, decompose, decompose_with_logits
 from ._grouped import GroupedLogLossState
 from ._loss import binary_cross_entropy, binary_cross_entropy_with_logits
 from ._state import LogLossResult, LogLossState
@@ -12,6 +14,8 @@ from ._warnings import InfiniteLossWarning, LogLossWarning, UndefinedMetricWarni
 __version__ = "0.1.0"
 
 __all__ = [
+    "BinnedDecompositionState",
+    "Decomposition",
     "GroupedLogLossState",
     "InfiniteLossWarning",
     "LogLossResult",
@@ -20,4 +24,6 @@ __all__ = [
     "UndefinedMetricWarning",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "decompose",
+    "decompose_with_logits",
 ]
