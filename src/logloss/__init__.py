@@ -7,7 +7,9 @@ other libraries import their optional dependencies when first used.
 from ._binned import BinnedDecompositionState
 from ._decompose import Decomposition, decompose, decompose_with_logits
 from ._grouped import GroupedLogLossState
+from ._io import DataFileError, DataFileTypeError
 from ._loss import binary_cross_entropy, binary_cross_entropy_with_logits
+from ._score_file import score_file
 from ._state import LogLossResult, LogLossState
 from ._warnings import InfiniteLossWarning, LogLossWarning, UndefinedMetricWarning
 
@@ -15,6 +17,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BinnedDecompositionState",
+    "DataFileError",
+    "DataFileTypeError",
     "Decomposition",
     "GroupedLogLossState",
     "InfiniteLossWarning",
@@ -26,4 +30,5 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "decompose",
     "decompose_with_logits",
+    "score_file",
 ]

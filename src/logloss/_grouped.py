@@ -41,33 +41,35 @@ _FIGURES = (
 def row_terms(probability, target, loss, weight):
     """Yield the per-row terms whose sums are ``SUM_FIELDS``, in that order.
 
-    The terms are those of ``_state.compute_sums``: a row of weight 0 adds 0 to every sum,
-    even when its loss is infinite. Without weights each term is None for "1 per row", so the
-    caller can count rows instead of summing ones.
+    The terms are those of ``_state.compute_sums``, product for product. A row of weight 0
+    adds 0 to every sum, and an infinite loss adds 0 here: the caller sets the loss sums of
+    a group with an infinite loss to ``inf``, as ``compute_sums`` does. Without weights the
+    terms of ``w`` and ``w2`` are None, so the caller counts rows instead of summing ones.
     """
+    finite_loss = np.where(np.isinf(loss), 0.0, loss)
     if weight is None:
-        loss_squared = loss * loss
+        loss_squared = finite_loss * finite_loss
         yield None  # w
         yield None  # w2
         yield target  # wy
         yield probability  # wp
-        yield loss  # wl
+        yield finite_loss  # wl
         yield loss_squared  # wl2
-        yield loss  # w2l
+        yield finite_loss  # w2l
         yield loss_squared  # w2l2
         yield target  # w2y
         yield target * target  # w2y2
         yield probability  # w2p
         yield probability * probability  # w2p2
-        yield loss * target  # w2ly
+        yield finite_loss * target  # w2ly
         yield probability * target  # w2py
         return
 
-    with np.errstate(invalid="ignore"):
-        finite_loss = np.where(weight == 0.0, 0.0, loss)
+    finite_loss[weight == 0.0] = 0.0
     w2 = weight * weight
     wl = weight * finite_loss
     w2l = w2 * finite_loss
+    w2p = w2 * probability
     yield weight
     yield w2
     yield weight * target
@@ -77,11 +79,15 @@ def row_terms(probability, target, loss, weight):
     yield w2l
     yield w2l * finite_loss
     yield w2 * target
-    yield w2 * (target * target)
-    yield w2 * probability
-    yield w2 * (probability * probability)
+    yield (w2 * target) * target
+    yield w2p
+    yield w2p * probability
     yield w2l * target
-    yield (w2 * probability) * target
+    yield w2p * target
+
+
+# The sums that involve the loss: inf in a group that has a row with an infinite loss.
+_LOSS_FIELDS = [SUM_FIELDS.index(name) for name in ("wl", "wl2", "w2l", "w2l2", "w2ly")]
 
 
 class GroupedLogLossState:
@@ -360,17 +366,16 @@ class GroupedLogLossState:
         sums = np.empty((n_groups, len(SUM_FIELDS)))
         counts = np.empty((n_groups, 3), dtype=np.int64)
         counts[:, 0] = np.bincount(codes, minlength=n_groups)
-        # An infinite loss times a label of 0 is NaN in w2ly, as in compute_sums's np.dot.
-        with np.errstate(invalid="ignore"):
-            for field, term in enumerate(row_terms(probability, target, loss, weight)):
-                if term is None:
-                    sums[:, field] = counts[:, 0]
-                else:
-                    sums[:, field] = np.bincount(codes, weights=term, minlength=n_groups)
+        for field, term in enumerate(row_terms(probability, target, loss, weight)):
+            if term is None:
+                sums[:, field] = counts[:, 0]
+            else:
+                sums[:, field] = np.bincount(codes, weights=term, minlength=n_groups)
         infinite = np.isinf(loss)
         if weight is not None:
             infinite &= weight != 0.0
         counts[:, 1] = np.bincount(codes[infinite], minlength=n_groups)
+        sums[np.ix_(counts[:, 1] > 0, _LOSS_FIELDS)] = np.inf
         counts[:, 2] = 0 if clipped is None else np.bincount(codes[clipped], minlength=n_groups)
 
         rows = self._rows_for(group_keys)
