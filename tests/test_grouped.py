@@ -239,3 +239,25 @@ def test_grouped_rejects_probability_outside():
 def test_grouped_merge_rejects_other_type():
     with pytest.raises(TypeError, match="`other` must be a GroupedLogLossState"):
         GroupedLogLossState().merge(LogLossState())
+
+
+def test_grouped_integer_keys_wide_and_unsigned():
+    keys = [np.array([-(2**62), 2**62, -(2**62)]), np.array([2**64 - 1, 3, 2**64 - 1], dtype=np.uint64)]
+    for column in keys:
+        grouped = GroupedLogLossState()
+        grouped.update(np.full(3, 0.5), np.array([1, 0, 1]), column)
+        assert grouped.state(int(column[0])).count == 2
+        assert grouped.state(int(column[1])).count == 1
+
+
+def test_grouped_chunks_equal_one_pass():
+    rng = np.random.default_rng(8)
+    n = 150_000  # more than one chunk of 65,536 rows
+    p, keys = rng.random(n), rng.integers(0, 5, n)
+    y = (rng.random(n) < p).astype(np.int8)
+    grouped = GroupedLogLossState()
+    grouped.update(p, y, keys)
+    for key in range(5):
+        expected = LogLossState()
+        expected.update(p[keys == key], y[keys == key])
+        assert_states_close(grouped.state(key), expected, 8 * n)

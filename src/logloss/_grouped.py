@@ -22,6 +22,7 @@ from ._warnings import UndefinedMetricWarning
 
 __all__ = ["GroupedLogLossState"]
 
+_CHUNK_ROWS = 1 << 16
 _LOGIT_HINT = "; for raw model scores (logits), call update_logits instead"
 _FIGURES = (
     "log_loss",
@@ -114,8 +115,9 @@ class GroupedLogLossState:
     and the counts of infinite-loss and clipped rows. Merging adds the fields of equal keys,
     so batches in any order, on any number of machines, give the same state as one pass, up
     to float64 rounding. Within one batch a segment's sums are plain sequential float64 sums
-    (``np.bincount``), with a relative error of at most about ``rows * eps`` of the sum of
-    absolute terms; sums across batches are compensated.
+    (``np.bincount`` over chunks of 65,536 rows, then the chunks' sums added), with a
+    relative error of at most about ``rows * eps`` of the sum of absolute terms. Sums across
+    batches are compensated.
 
     Examples
     --------
@@ -363,14 +365,22 @@ class GroupedLogLossState:
 
     def _add(self, codes, group_keys, probability, target, weight, loss, clipped) -> None:
         n_groups = len(group_keys)
-        sums = np.empty((n_groups, len(SUM_FIELDS)))
+        sums = np.zeros((n_groups, len(SUM_FIELDS)))
         counts = np.empty((n_groups, 3), dtype=np.int64)
         counts[:, 0] = np.bincount(codes, minlength=n_groups)
-        for field, term in enumerate(row_terms(probability, target, loss, weight)):
-            if term is None:
-                sums[:, field] = counts[:, 0]
-            else:
-                sums[:, field] = np.bincount(codes, weights=term, minlength=n_groups)
+        # Chunks of rows that fit in the CPU cache make the 14 passes faster; with many
+        # groups, adding each chunk's sums would cost more than that saves.
+        chunk_rows = _CHUNK_ROWS if n_groups <= _CHUNK_ROWS // 16 else max(loss.size, 1)
+        for start in range(0, loss.size, chunk_rows):
+            rows = slice(start, start + chunk_rows)
+            chunk_weight = None if weight is None else weight[rows]
+            chunk_codes = codes[rows]
+            terms = row_terms(probability[rows], target[rows], loss[rows], chunk_weight)
+            for field, term in enumerate(terms):
+                if term is None:
+                    sums[:, field] += np.bincount(chunk_codes, minlength=n_groups)
+                else:
+                    sums[:, field] += np.bincount(chunk_codes, weights=term, minlength=n_groups)
         infinite = np.isinf(loss)
         if weight is not None:
             infinite &= weight != 0.0
