@@ -290,7 +290,7 @@ class GroupedLogLossState:
         descending : bool, default True
             Sort from the largest value down.
         min_size : float, default 0
-            Leave out segments smaller than this, measured as `size_by` says.
+            Leave out segments smaller than this, measured by `size_by`.
         size_by : {"count", "weight"}, default "count"
             Measure a segment's size by its row count or by its total weight.
         ne_baseline : {"segment", "global"}, default "segment"
@@ -303,8 +303,9 @@ class GroupedLogLossState:
         -------
         list of dict
             One dict per segment with the key (``"key"``) and the fields of
-            :class:`LogLossResult`; ``"normalized_entropy"`` and
-            ``"relative_information_gain"`` follow `ne_baseline`.
+            :class:`LogLossResult`. ``"normalized_entropy"`` and
+            ``"relative_information_gain"`` follow `ne_baseline`, while ``"entropy"`` is
+            always the entropy of the segment's own base rate.
 
         Examples
         --------
@@ -368,8 +369,8 @@ class GroupedLogLossState:
         sums = np.zeros((n_groups, len(SUM_FIELDS)))
         counts = np.empty((n_groups, 3), dtype=np.int64)
         counts[:, 0] = np.bincount(codes, minlength=n_groups)
-        # Chunks of rows that fit in the CPU cache make the 14 passes faster; with many
-        # groups, adding each chunk's sums would cost more than that saves.
+        # Chunks of rows that fit in the CPU cache make the 14 passes faster. With many
+        # groups, adding up each chunk's sums would cost more than that saves.
         chunk_rows = _CHUNK_ROWS if n_groups <= _CHUNK_ROWS // 16 else max(loss.size, 1)
         for start in range(0, loss.size, chunk_rows):
             rows = slice(start, start + chunk_rows)

@@ -32,8 +32,8 @@ def _is_column(value) -> bool:
 def split_key_columns(keys) -> list:
     """Return the key columns: `keys` is one column, or a tuple or list of columns.
 
-    A list counts as several columns only when every element is itself a column (an array,
-    a list, a pyarrow or pandas column); a list of scalars is one column.
+    A list counts as several columns only when every element is itself a column: an array,
+    a list, or a pyarrow or pandas column. A list of scalars is one column.
     """
     if isinstance(keys, (tuple, list)) and len(keys) > 0 and all(_is_column(k) for k in keys):
         return list(keys)
