@@ -261,3 +261,11 @@ def test_grouped_chunks_equal_one_pass():
         expected = LogLossState()
         expected.update(p[keys == key], y[keys == key])
         assert_states_close(grouped.state(key), expected, 8 * n)
+
+
+def test_grouped_pyarrow_nan_key_is_null():
+    grouped = GroupedLogLossState()
+    for _ in range(2):
+        grouped.update(np.full(3, 0.5), np.array([1, 0, 1]), pa.array([1.5, float("nan"), None]))
+    assert sorted(grouped.keys(), key=str) == [1.5, None]
+    assert grouped.state(None).count == 4

@@ -67,6 +67,11 @@ def _encode_with_pyarrow(column, pa) -> tuple[np.ndarray, list]:
         column = pa.array(array, from_pandas=True)
     if isinstance(column.type, pa.DictionaryType):
         column = column.dictionary_decode()
+    if pa.types.is_floating(column.type):
+        import pyarrow.compute as pc
+
+        # NaN is a null key, as in the NumPy path; pyarrow would give it its own entry.
+        column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
     encoded = column.dictionary_encode(null_encoding="encode")
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     return codes, encoded.dictionary.to_pylist()
