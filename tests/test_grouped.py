@@ -59,7 +59,7 @@ def test_grouped_matches_state_per_group(batch):
     expected = reference_states(p, y, w, keys)
     assert sorted(grouped.keys()) == sorted(expected)
     for key, state in grouped.states().items():
-        assert_states_close(state, expected[key], 8 * len(p) * 100)
+        assert_states_close(state, expected[key], 4 * len(p))
 
 
 @settings(max_examples=60, deadline=None)
@@ -72,7 +72,7 @@ def test_grouped_batches_equal_whole(batch, cut):
     for part in (slice(0, cut), slice(cut, None)):
         parts.update(p[part], y[part], keys[part], weights=None if w is None else w[part])
     for key, state in whole.states().items():
-        assert_states_close(parts.state(key), state, 8 * len(p) * 100)
+        assert_states_close(parts.state(key), state, 4 * len(p))
 
 
 @settings(max_examples=40, deadline=None)
@@ -89,8 +89,8 @@ def test_grouped_merge_associative_commutative(a, b, c):
     swapped = third.merge(first).merge(second)
     n = sum(len(batch[0]) for batch in (a, b, c))
     for key, state in left.states().items():
-        assert_states_close(right.state(key), state, 8 * n * 100)
-        assert_states_close(swapped.state(key), state, 8 * n * 100)
+        assert_states_close(right.state(key), state, 4 * n)
+        assert_states_close(swapped.state(key), state, 4 * n)
 
 
 def test_grouped_logits_match_state():
