@@ -297,3 +297,17 @@ def test_binned_merge_rejects_other_bins():
 def test_binned_rejects_bad_bins():
     with pytest.raises(ValueError, match="`n_bins` must be a positive integer"):
         BinnedDecompositionState(n_bins=0)
+
+
+def test_binned_logits_match_probabilities_many_chunks():
+    rng = np.random.default_rng(9)
+    n = 150_000  # more than two chunks of 65,536 rows
+    z, w = rng.normal(0.0, 3.0, n), rng.uniform(0.0, 2.0, n)
+    y = (rng.random(n) < 0.3).astype(np.int8)
+    from_logits, from_probabilities = BinnedDecompositionState(), BinnedDecompositionState()
+    from_logits.update_logits(z, y, weights=w)
+    from_probabilities.update(1.0 / (1.0 + np.exp(-z)), y, weights=w)
+    a, b = from_logits.result(), from_probabilities.result()
+    for name in ("score", "miscalibration", "discrimination", "uncertainty"):
+        assert getattr(a, name) == pytest.approx(getattr(b, name), rel=1e-9), name
+    assert from_logits.bin_sums()["count"].sum() == n
