@@ -69,7 +69,18 @@ def test_report_parquet_null_keys(tmp_path):
     output = tmp_path / "report.html"
     result = run(data, "--prob", "p", "--by", "region", "-o", output)
     assert result.exit_code == 0, result.output
-    assert segment_keys(output.read_text(encoding="utf-8")) == ["(null)", "a", "b"]
+    # The null key forms its own segment, listed last.
+    assert segment_keys(output.read_text(encoding="utf-8")) == ["a", "b", "(null)"]
+
+
+def test_report_by_two_columns(tmp_path):
+    output = tmp_path / "report.html"
+    result = run("--by", "customer_type", "--by", "label", "-o", output)
+    assert result.exit_code == 0, result.output
+    page = output.read_text(encoding="utf-8")
+    assert "<h2>Per customer_type, label</h2>" in page
+    assert "by=customer_type,label" in page
+    assert segment_keys(page)[:3] == ["type 1, 0", "type 1, 1", "type 10, 0"]
 
 
 def test_report_by_numeric_column(tmp_path):

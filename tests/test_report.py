@@ -132,8 +132,19 @@ def test_report_segment_figures_match_state():
     assert page.index("<td>a</td>") < page.index("<td>b</td>")
 
 
+def test_report_segments_several_columns():
+    page = render_report(
+        np.array([0.2, 0.7, 0.4, 0.9]),
+        np.array([0, 1, 0, 1]),
+        segments=(["x", "x", "y", "y"], [1, 2, 1, 1]),
+        segment_name="letter, number",
+    )
+    assert "<h2>Per letter, number</h2>" in page
+    assert re.findall(r"<tr><td>([xy], \d)</td>", page) == ["x, 1", "x, 2", "y, 1"]
+
+
 def test_report_rejects_segments_shape():
-    with pytest.raises(ValueError, match=r"`segments` must have one value per row, shape \(2,\), got shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"`segments` must have one key per row \(2 rows\), got 3 keys"):
         render_report(np.array([0.2, 0.7]), np.array([0, 1]), segments=["a", "b", "c"])
 
 
@@ -148,6 +159,8 @@ def test_report_logits_exact_figures(tmp_path):
     state.update_logits(logits, labels)
     assert cell(page, "log loss (nats)") == f"{state.result().log_loss:.6f}"
     assert cell(page, "rows with infinite loss") == "0"
+    terms = [float(cell(page, name)) for name in ("miscalibration (MCB)", "discrimination (DSC)", "uncertainty (UNC)")]
+    assert terms[0] - terms[1] + terms[2] == pytest.approx(state.result().log_loss, abs=2e-6)
 
 
 def test_report_logits_segments(tmp_path):

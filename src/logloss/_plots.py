@@ -8,11 +8,14 @@ None, and returns that Axes.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ._reliability import check_rows, consistency_band, reliability_curve
+from ._decompose import decompose
+from ._reliability import check_rows, consistency_band
+from ._warnings import UndefinedMetricWarning
 
 __all__ = ["plot_loss_terms", "plot_reliability_diagram", "plot_segment_losses"]
 
@@ -45,7 +48,8 @@ def plot_reliability_diagram(
     """Draw the CORP reliability diagram: recalibrated against predicted probability.
 
     The step curve is the isotonic regression of the labels on the predictions, with
-    equal predictions pooled, so it needs no choice of bins. Where it lies below the
+    equal predictions pooled, as :func:`decompose` computes it, so it needs no choice of
+    bins. Where it lies below the
     diagonal, the model predicts too high. The shaded area is the consistency band, where
     the curve of a calibrated model would lie with probability `band_level` at each point,
     and the bars at the bottom are the histogram of the predictions.
@@ -91,7 +95,12 @@ def plot_reliability_diagram(
     """
     probability, target, weight = check_rows(y_pred, y_true, weights)
     ax = _axes_or_current(ax)
-    x, recalibrated = reliability_curve(probability, target, weights=weight)
+    with warnings.catch_warnings():
+        # The curve is defined even where the decomposition's figures are not (one class, or
+        # no rows, which gives an empty curve), so those warnings do not concern the plot.
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        curve = decompose(probability, target, weights=weight)
+    x, recalibrated = curve.prediction, curve.recalibrated
 
     ax.plot([0.0, 1.0], [0.0, 1.0], color="0.5", linestyle="--", linewidth=1, label="calibrated")
     if band_level is not None and x.size:

@@ -1,9 +1,9 @@
-"""The CORP reliability curve and its consistency band under the hypothesis of calibration.
+"""The consistency band of the CORP reliability curve under the hypothesis of calibration.
 
-CORP (consistent, optimally binned, reproducible) recalibrates the labels on the predictions
-by isotonic regression. Rows with equal predictions are pooled first, so the curve depends on
-the data only, with no choice of bins. Source: Dimitriadis, Gneiting and Jordan, "Stable
-reliability diagrams for probabilistic classifiers", PNAS 118(8), 2021.
+The curve itself is :func:`decompose`'s: the isotonic regression of the labels on the
+predictions, with equal predictions pooled. The band shows where that curve would lie if the
+predictions were calibrated, as proposed with CORP by Dimitriadis, Gneiting and Jordan,
+"Stable reliability diagrams for probabilistic classifiers", PNAS 118(8), 2021.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._decompose import isotonic_fit
 from ._validation import (
     as_numeric_array,
     check_in_unit_interval,
@@ -20,7 +21,7 @@ from ._validation import (
     check_weights,
 )
 
-__all__ = ["ConsistencyBand", "check_rows", "consistency_band", "reliability_curve"]
+__all__ = ["ConsistencyBand", "check_rows", "consistency_band"]
 
 _LOGIT_HINT = "; for raw model scores (logits), apply the logistic function first"
 
@@ -44,38 +45,6 @@ def check_rows(y_pred, y_true, weights=None) -> tuple[np.ndarray, np.ndarray, np
     probability = predictions.astype(np.float64).ravel()
     target = labels.astype(np.float64).ravel()
     return probability, target, weight
-
-
-def _pooled_isotonic(inverse: np.ndarray, n_distinct: int, target: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Pool rows by distinct prediction, then fit the increasing weighted isotonic regression."""
-    from scipy.optimize import isotonic_regression
-
-    pooled_weight = np.bincount(inverse, weights=weight, minlength=n_distinct)
-    pooled_label = np.bincount(inverse, weights=weight * target, minlength=n_distinct)
-    mean_label = pooled_label / pooled_weight
-    fitted = isotonic_regression(mean_label, weights=pooled_weight, increasing=True).x
-    # Rounding in the pooled means can push a block's mean a few ulps outside [0, 1].
-    return np.clip(fitted, 0.0, 1.0)
-
-
-def reliability_curve(y_pred, y_true, *, weights=None) -> tuple[np.ndarray, np.ndarray]:
-    """Return the distinct predictions, sorted, and their CORP-recalibrated probabilities.
-
-    Rows of weight 0 are left out. With no rows of positive weight both arrays are empty.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> x, recalibrated = reliability_curve(np.array([0.2, 0.2, 0.6, 0.8]), np.array([0, 1, 1, 0]))
-    >>> x.tolist(), recalibrated.tolist()
-    ([0.2, 0.6, 0.8], [0.5, 0.5, 0.5])
-    """
-    probability, target, weight = check_rows(y_pred, y_true, weights)
-    keep = weight > 0.0
-    distinct, inverse = np.unique(probability[keep], return_inverse=True)
-    if distinct.size == 0:
-        return distinct, distinct.copy()
-    return distinct, _pooled_isotonic(inverse, distinct.size, target[keep], weight[keep])
 
 
 @dataclass(frozen=True)
@@ -116,8 +85,8 @@ def consistency_band(
     """Compute the consistency band of the CORP curve by resampling labels as Bernoulli(p).
 
     Under the hypothesis that the predictions are calibrated, a row with prediction `p`
-    has the label 1 with probability `p`. Each resample draws such labels, recalibrates
-    them with the same pooled isotonic regression as :func:`reliability_curve`. The band
+    has the label 1 with probability `p`. Each resample draws such labels and recalibrates
+    them with the same pooled isotonic regression as :func:`decompose`. The band
     is made of the pointwise ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles.
     To bound the work, at most `max_rows` rows of positive weight, drawn without
     replacement with the generator seeded by `seed`, enter the resamples; the band is
@@ -148,10 +117,12 @@ def consistency_band(
         empty = np.empty(0)
         return ConsistencyBand(empty, empty, empty.copy(), level, n_resamples, 0)
 
+    pooled_weight = np.bincount(inverse, weights=weight, minlength=distinct.size)
     curves = np.empty((n_resamples, distinct.size))
     for i in range(n_resamples):
-        labels = (rng.random(probability.size) < probability).astype(np.float64)
-        curves[i] = _pooled_isotonic(inverse, distinct.size, labels, weight)
+        labels = rng.random(probability.size) < probability
+        pooled_label = np.bincount(inverse, weights=weight * labels, minlength=distinct.size)
+        curves[i] = isotonic_fit(pooled_label / pooled_weight, pooled_weight)
     tail = (1.0 - level) / 2.0
     lower, upper = np.quantile(curves, [tail, 1.0 - tail], axis=0)
     return ConsistencyBand(distinct, lower, upper, level, n_resamples, int(probability.size))

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import html
+import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._elementwise import loss_from_probability
+from ._decompose import Decomposition, decompose, decompose_with_logits
+from ._grouped import GroupedLogLossState, _sortable_key
+from ._keys import split_key_columns
 from ._plots import plot_loss_terms, plot_reliability_diagram, plot_segment_losses
-from ._reliability import check_rows, reliability_curve
+from ._reliability import check_rows
 from ._report_html import PAGE, figure_html, format_weight, table
-from ._state import LogLossResult, LogLossState, binary_entropy, expit
+from ._state import LogLossResult, LogLossState, expit
 from ._validation import as_numeric_array, check_not_nan, check_same_shape
-from ._warnings import LogLossWarning
+from ._warnings import LogLossWarning, UndefinedMetricWarning
 
 __all__ = ["render_report", "write_report", "write_report_with_logits"]
 
@@ -49,39 +52,22 @@ def _rows_from_logits(logits, y_true, weights) -> _Rows:
     if weights is not None:
         check_same_shape(as_numeric_array(weights, "weights"), "weights", scores.shape, "logits")
     z = scores.astype(np.float64).ravel()
-    # The probabilities feed the plots and the recalibration only. They round to exactly 0 or 1
-    # beyond |z| of about 37, so the figures come from the logits.
+    # The probabilities feed the plots only. They round to exactly 1 above z of about 37, so
+    # the figures and the decomposition come from the logits.
     probability, target, weight = check_rows(expit(z).reshape(scores.shape), y_true, weights)
     return _Rows(probability, target, weight, z)
 
 
-@dataclass(frozen=True)
-class _Decomposition:
-    """CORP score decomposition: log loss = miscalibration - discrimination + uncertainty."""
-
-    miscalibration: float
-    discrimination: float
-    uncertainty: float
-    recalibrated_log_loss: float
-
-
-def _decompose(rows: _Rows, log_loss: float) -> _Decomposition | None:
-    """Decompose the log loss with the CORP recalibration; None with no weighted rows."""
-    keep = rows.weight > 0.0
-    probability, target, weight = rows.probability[keep], rows.target[keep], rows.weight[keep]
-    distinct, recalibrated = reliability_curve(probability, target, weights=weight)
-    if distinct.size == 0:
-        return None
-    row_recalibrated = recalibrated[np.searchsorted(distinct, probability)]
-    recalibrated_loss = loss_from_probability(row_recalibrated, target, None)
-    recalibrated_log_loss = float(np.dot(weight, recalibrated_loss) / weight.sum())
-    uncertainty = binary_entropy(float(np.dot(weight, target) / weight.sum()))
-    return _Decomposition(
-        miscalibration=log_loss - recalibrated_log_loss,
-        discrimination=uncertainty - recalibrated_log_loss,
-        uncertainty=uncertainty,
-        recalibrated_log_loss=recalibrated_log_loss,
-    )
+def _decompose(rows: _Rows) -> Decomposition | None:
+    """Decompose the log loss of the rows; None when it is undefined (no weighted rows)."""
+    with warnings.catch_warnings():
+        # The summary's own figures already note no rows and a single class.
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        if rows.logits is None:
+            decomposition = decompose(rows.probability, rows.target, weights=rows.weight)
+        else:
+            decomposition = decompose_with_logits(rows.logits, rows.target, weights=rows.weight)
+    return None if math.isnan(decomposition.uncertainty) else decomposition
 
 
 def _summary_table(result: LogLossResult) -> str:
@@ -102,14 +88,14 @@ def _summary_table(result: LogLossResult) -> str:
     return table(["figure", "value"], rows)
 
 
-def _decomposition_section(decomposition: _Decomposition | None) -> str:
+def _decomposition_section(decomposition: Decomposition | None) -> str:
     if decomposition is None:
         return ""
     rows = [
         ["miscalibration (MCB)", decomposition.miscalibration],
         ["discrimination (DSC)", decomposition.discrimination],
         ["uncertainty (UNC)", decomposition.uncertainty],
-        ["log loss after CORP recalibration", decomposition.recalibrated_log_loss],
+        ["log loss after CORP recalibration", decomposition.uncertainty - decomposition.discrimination],
     ]
     return (
         "<h2>Decomposition</h2>\n"
@@ -132,26 +118,35 @@ def _call_noting_warnings(notes: list[str], context: str, function, *args):
     return value
 
 
+def _key_label(key) -> str:
+    """Return the text that shows a segment key: "(null)" for None, parts joined for tuples."""
+    if isinstance(key, tuple):
+        return ", ".join(_key_label(part) for part in key)
+    if key is None:
+        return "(null)"
+    # An empty key would show as an empty table cell and a bare bar label.
+    return '""' if key == "" else str(key)
+
+
 def _group_results(rows: _Rows, segments, name: str, notes: list[str]) -> dict:
-    """Return segment key -> LogLossResult, in sorted key order."""
-    keys = np.asarray(segments).ravel()
-    if keys.shape != rows.target.shape:
-        raise ValueError(
-            f"`segments` must have one value per row, shape {rows.target.shape}, got shape {keys.shape}"
-        )
-    if keys.dtype.kind == "O":
-        keys = keys.astype(str)
-    distinct, inverse = np.unique(keys, return_inverse=True)
-    # Sorting the rows by segment once makes each segment a slice of `order`.
-    order = np.argsort(inverse, kind="stable")
-    ends = np.cumsum(np.bincount(inverse, minlength=distinct.size))
-    starts = np.concatenate([[0], ends[:-1]])
+    """Return the label of each segment key -> its LogLossResult, in sorted key order."""
+    if isinstance(segments, np.ndarray):
+        segments = segments.ravel()
+    for column in split_key_columns(segments):
+        if len(column) != rows.target.size:
+            raise ValueError(
+                f"`segments` must have one key per row ({rows.target.size} rows), got {len(column)} keys"
+            )
+    grouped = GroupedLogLossState()
+    if rows.logits is None:
+        grouped.update(rows.probability, rows.target, segments, weights=rows.weight)
+    else:
+        grouped.update_logits(rows.logits, rows.target, segments, weights=rows.weight)
+    states = grouped.states()
     results = {}
-    for key, start, end in zip(distinct, starts, ends):
-        key = key.item() if isinstance(key, np.generic) else key
-        # An empty key would show as an empty table cell and a bare bar label.
-        key = '""' if key == "" else key
-        results[key] = _call_noting_warnings(notes, f"{name} = {key}", rows.evaluate, order[start:end])
+    for key in sorted(states, key=_sortable_key):
+        label = _key_label(key)
+        results[label] = _call_noting_warnings(notes, f"{name} = {label}", states[key].result)
     return results
 
 
@@ -189,7 +184,7 @@ def _segments_section(results: Mapping, overall: LogLossResult, name: str) -> st
 def _render(rows: _Rows, *, segments, segment_name: str, title: str, source: str, seed: int) -> str:
     notes: list[str] = []
     result = _call_noting_warnings(notes, "all rows", rows.evaluate)
-    decomposition = _decompose(rows, result.log_loss)
+    decomposition = _decompose(rows)
     segment_html = ""
     if segments is not None:
         segment_results = _group_results(rows, segments, segment_name, notes)
@@ -285,10 +280,12 @@ def write_report(
         Labels in [0, 1], of the same shape.
     weights : array_like, optional
         Non-negative sample weights, of the same shape.
-    segments : array_like, optional
-        A segment key per row, such as a column's values.
+    segments : array_like or tuple of array_like, optional
+        A segment key per row, such as a column's values, or a tuple of such columns for
+        segments by several columns. Keys are grouped by :class:`GroupedLogLossState`, so
+        None (and NaN in a floating column) forms one segment, shown as "(null)".
     segment_name : str, default "segment"
-        Name of the segment column, used in headings.
+        Name of the segment column or columns, used in headings.
     title : str, default "Log loss report"
         Title of the page.
     source : str, optional
@@ -337,9 +334,10 @@ def write_report_with_logits(
     """Write the report of :func:`write_report` for predictions given as logits (log-odds).
 
     The figures come from the logits, exactly as :meth:`LogLossState.update_logits`
-    computes them. The plots and the decomposition use the probabilities ``expit(logits)``,
-    which round to exactly 0 or 1 for logits beyond about +-37. The parameters other than
-    `logits` are those of :func:`write_report`.
+    computes them, and the decomposition from :func:`decompose_with_logits`. The plots use
+    the probabilities ``expit(logits)``, which round to exactly 1 for logits above about 37
+    and to 0 below about -745. The parameters other than `logits` are those of
+    :func:`write_report`.
 
     Examples
     --------

@@ -7,24 +7,25 @@ checked as ``logloss score`` checks them, then joined into arrays.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from ._file_details import _key_column
 from ._io import DEFAULT_BATCH_SIZE, read_batches
 from ._report import write_report, write_report_with_logits
 from ._score_file import checked_columns
 
-__all__ = ["NULL_KEY", "read_report_columns", "write_file_report"]
-
-# Segment key shown for rows whose --by value is null.
-NULL_KEY = "(null)"
+__all__ = ["read_report_columns", "write_file_report"]
 
 
-def _segment_keys(raw_chunks: list) -> np.ndarray:
-    """Join the pyarrow chunks of the segment column into one NumPy array of keys."""
-    values = [value for chunk in raw_chunks for value in chunk.to_pylist()]
-    if any(value is None for value in values):
-        return np.array([NULL_KEY if value is None else str(value) for value in values], dtype=object)
-    return np.array(values)
+def _join_keys(chunks: list):
+    """Join the batches of one key column: pyarrow arrays into a ChunkedArray, else NumPy."""
+    if chunks and all(type(chunk).__module__.startswith("pyarrow") for chunk in chunks):
+        import pyarrow as pa
+
+        return pa.chunked_array(chunks)
+    return np.concatenate(chunks) if chunks else np.empty(0)
 
 
 def read_report_columns(
@@ -34,38 +35,36 @@ def read_report_columns(
     prediction: str,
     scale: str,
     weight: str | None = None,
-    by: str | None = None,
+    by: Sequence[str] = (),
     batch_size: int = DEFAULT_BATCH_SIZE,
-) -> dict[str, np.ndarray | None]:
-    """Read and check the columns of a report; return arrays named like the arguments.
+) -> dict:
+    """Read and check the columns of a report into memory.
 
-    The result has the keys ``prediction``, ``label``, ``weight`` and ``by``, the last two
-    None when not requested. Invalid values raise :class:`DataFileError` naming the file,
-    column and row, as in ``logloss score``. Null segment keys become ``"(null)"``.
+    Returns a dict with the float64 arrays ``prediction`` and ``label``, ``weight`` (None
+    without `weight`), and ``by``: a tuple with one key column per name in `by`. Invalid
+    values raise :class:`DataFileError` naming the file, column and row, as in
+    ``logloss score``.
     """
     numeric = [label, prediction] + ([weight] if weight is not None else [])
-    raw = [by] if by is not None and by not in numeric else []
-    parts: dict[str, list] = {"prediction": [], "label": [], "weight": [], "by": []}
-    for batch in read_batches(path, numeric, raw_columns=raw, batch_size=batch_size):
+    parts: dict[str, list] = {"prediction": [], "label": [], "weight": []}
+    keys: dict[str, list] = {name: [] for name in by}
+    for batch in read_batches(path, numeric, raw_columns=list(by), batch_size=batch_size):
         predictions, labels, weights = checked_columns(path, batch, prediction, scale, label, weight)
         parts["prediction"].append(np.asarray(predictions, dtype=np.float64))
         parts["label"].append(np.asarray(labels, dtype=np.float64))
         if weights is not None:
             parts["weight"].append(np.asarray(weights, dtype=np.float64))
-        if by is not None:
-            parts["by"].append(batch.raw[by] if raw else batch.columns[by].copy())
+        for name in by:
+            keys[name].append(_key_column(batch, name))
 
     def joined(name: str) -> np.ndarray:
         return np.concatenate(parts[name]) if parts[name] else np.empty(0)
 
-    keys = None
-    if by is not None:
-        keys = _segment_keys(parts["by"]) if raw else joined("by")
     return {
         "prediction": joined("prediction"),
         "label": joined("label"),
         "weight": joined("weight") if weight is not None else None,
-        "by": keys,
+        "by": tuple(_join_keys(keys[name]) for name in by),
     }
 
 
@@ -77,7 +76,7 @@ def write_file_report(
     prediction: str,
     scale: str,
     weight: str | None = None,
-    by: str | None = None,
+    by: Sequence[str] = (),
     title: str = "Log loss report",
     source: str = "",
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -95,8 +94,8 @@ def write_file_report(
         columns["prediction"],
         columns["label"],
         weights=columns["weight"],
-        segments=columns["by"],
-        segment_name=by or "segment",
+        segments=columns["by"] or None,
+        segment_name=", ".join(by) or "segment",
         title=title,
         source=source or str(path),
     )

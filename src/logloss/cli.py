@@ -222,7 +222,13 @@ def score(
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="HTML file to write; an existing file is overwritten.",
 )
-@click.option("--by", metavar="COL", help="Column of segment keys; adds a table and bar chart per segment.")
+@click.option(
+    "--by",
+    metavar="COL",
+    multiple=True,
+    help="Add a table and bar chart per segment: one segment per distinct value of COL "
+    "(nulls form their own segment). Repeat for segments by several columns.",
+)
 @click.option("--title", default="Log loss report", show_default=True, help="Title of the page.")
 def report(file, label, prob, logit, weight, output, by, title) -> None:
     """Write a self-contained HTML report of FILE: figures, decomposition and plots.
@@ -244,8 +250,8 @@ def report(file, label, prob, logit, weight, output, by, title) -> None:
     columns = f"label={request.label}, {request.scale}={request.prediction}"
     if request.weight is not None:
         columns += f", weight={request.weight}"
-    if by is not None:
-        columns += f", by={by}"
+    if by:
+        columns += f", by={','.join(by)}"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
