@@ -27,7 +27,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
         "the logloss command-line tool needs click, rich and pyarrow: install logloss[cli]"
     ) from error
 
-from ._io import DEFAULT_BATCH_SIZE, ROW_CONVENTION
+from ._io import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ROW_CONVENTION, DataFileError, display_path
 
 __all__ = ["cli", "main"]
 
@@ -67,7 +67,8 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+# The reader checks the path itself, so that every file problem exits with status 1.
+@click.argument("file", required=False, type=click.Path(readable=False, path_type=Path))
 @click.option("--label", default="label", show_default=True, metavar="COL", help="Column of labels in [0, 1].")
 @click.option("--prob", metavar="COL", help="Column of predicted probabilities in [0, 1].")
 @click.option("--logit", metavar="COL", help="Column of logits (log-odds); exclusive with --prob.")
@@ -76,13 +77,14 @@ def cli() -> None:
     "--clip",
     metavar="EPS",
     type=click.FloatRange(0.0, 0.5, min_open=True, max_open=True),
+    callback=lambda context, parameter, value: _check_clip(value),
     help="Clip probabilities so that no row's loss exceeds -log(EPS); EPS in (0, 0.5). "
     "Default: no clipping, so a loss may be infinite.",
 )
 @click.option(
     "--batch-size",
     metavar="N",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_BATCH_SIZE),
     default=DEFAULT_BATCH_SIZE,
     show_default=True,
     help="Maximum rows read and scored at a time; bounds the memory used.",
@@ -108,6 +110,13 @@ def score(file, label, prob, logit, weight, clip, batch_size, as_json) -> None:
         render_table(report)
     for message in report.warnings:
         click.echo(f"logloss: warning: {message}", err=True)
+
+
+def _check_clip(value):
+    # FloatRange lets NaN through, because every comparison with NaN is false.
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("EPS must be a number in (0, 0.5), got nan.")
+    return value
 
 
 def fail(error: Exception) -> NoReturn:
@@ -163,6 +172,11 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
             progress=progress,
             **columns,
         )
+        if scan.state.count == 0:
+            raise DataFileError(
+                f"{display_path(request.path)}: the file has no data rows, so no figure can be computed",
+                path=request.path,
+            )
         result = scan.result()
     return ScoreReport(
         request=request,
@@ -239,6 +253,7 @@ def score_rows(report: ScoreReport) -> list[tuple[str, str]]:
 def render_table(report: ScoreReport, console=None) -> None:
     """Print the report as a rich table on stdout (or on `console`)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     request = report.request
@@ -247,8 +262,9 @@ def render_table(report: ScoreReport, console=None) -> None:
         columns += f", weight={request.weight}"
     if request.clip is not None:
         columns += f", clip={request.clip:g}"
-    name = "bundled Caravan data" if request.bundled else str(request.path)
-    table = Table(title=f"log loss of {name}", caption=columns)
+    name = "bundled Caravan data" if request.bundled else display_path(request.path)
+    # File and column names are the user's text, so rich must not read them as markup.
+    table = Table(title=f"log loss of {escape(name)}", caption=escape(columns))
     table.add_column("figure")
     table.add_column("value", justify="right")
     for figure, value in score_rows(report):
