@@ -4,6 +4,9 @@
 other libraries import their optional dependencies when first used.
 """
 
+from ._binned import BinnedDecompositionState
+from ._decompose import Decomposition, decompose, decompose_with_logits
+from ._grouped import GroupedLogLossState
 from ._io import DataFileError, DataFileTypeError
 from ._loss import binary_cross_entropy, binary_cross_entropy_with_logits
 from ._score_file import score_file
@@ -13,8 +16,11 @@ from ._warnings import InfiniteLossWarning, LogLossWarning, UndefinedMetricWarni
 __version__ = "0.1.0"
 
 __all__ = [
+    "BinnedDecompositionState",
     "DataFileError",
     "DataFileTypeError",
+    "Decomposition",
+    "GroupedLogLossState",
     "InfiniteLossWarning",
     "LogLossResult",
     "LogLossState",
@@ -22,5 +28,7 @@ __all__ = [
     "UndefinedMetricWarning",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "decompose",
+    "decompose_with_logits",
     "score_file",
 ]

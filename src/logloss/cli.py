@@ -27,6 +27,14 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
         "the logloss command-line tool needs click, rich and pyarrow: install logloss[cli]"
     ) from error
 
+from ._cli_details import (
+    SEGMENT_SORTS,
+    decomposition_table,
+    decomposition_to_dict,
+    segments_table,
+    segments_to_dict,
+)
+from ._file_details import EXACT_MAX_ROWS
 from ._io import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ROW_CONVENTION, DataFileError, display_path
 
 __all__ = ["cli", "main"]
@@ -48,6 +56,12 @@ class ScoreRequest:
     weight: str | None = None
     clip: float | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
+    by: tuple[str, ...] = ()
+    min_segment_size: int = 0
+    sort: str = "log-loss"
+    ne_baseline: str = "segment"
+    decompose: bool = False
+    exact_max_rows: int = EXACT_MAX_ROWS
 
 
 @dataclass
@@ -58,6 +72,8 @@ class ScoreReport:
     result: object  # LogLossResult
     first_infinite_row: int | None
     warnings: list[str] = field(default_factory=list)
+    segments: list[dict] | None = None  # rows of GroupedLogLossState.table, with --by
+    decomposition: object = None  # Decomposition, with --decompose
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,15 +105,91 @@ def cli() -> None:
     show_default=True,
     help="Maximum rows read and scored at a time; bounds the memory used.",
 )
+@click.option(
+    "--by",
+    metavar="COL",
+    multiple=True,
+    help="Also report the figures per segment: one segment per distinct value of COL "
+    "(nulls form their own segment). Repeat for segments by several columns.",
+)
+@click.option(
+    "--min-segment-size",
+    metavar="N",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="With --by, leave out segments of fewer than N rows.",
+)
+@click.option(
+    "--sort",
+    "sort_by",
+    type=click.Choice(list(SEGMENT_SORTS)),
+    default="log-loss",
+    show_default=True,
+    help="With --by, the figure that orders the segments: largest first, except segment "
+    "(the key, ascending).",
+)
+@click.option(
+    "--ne-baseline",
+    type=click.Choice(["segment", "global"]),
+    default="segment",
+    show_default=True,
+    help="With --by, divide each segment's log loss by the entropy of its own base rate "
+    "(segment) or of the whole file's (global).",
+)
+@click.option(
+    "--decompose",
+    is_flag=True,
+    help="Also split the log loss into miscalibration, discrimination and uncertainty "
+    "(CORP): exact for files of at most --exact-max-rows rows, binned above.",
+)
+@click.option(
+    "--exact-max-rows",
+    metavar="N",
+    type=click.IntRange(min=0),
+    default=EXACT_MAX_ROWS,
+    show_default=True,
+    help="With --decompose, the most rows held in memory for the exact method (about "
+    "200 bytes per row); longer files use the binned method.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
-def score(file, label, prob, logit, weight, clip, batch_size, as_json) -> None:
+def score(
+    file,
+    label,
+    prob,
+    logit,
+    weight,
+    clip,
+    batch_size,
+    by,
+    min_segment_size,
+    sort_by,
+    ne_baseline,
+    decompose,
+    exact_max_rows,
+    as_json,
+) -> None:
     """Compute the log loss of FILE (.csv, .csv.gz, .parquet or .pq).
 
     With FILE, one of --prob and --logit is required. Without FILE, score the
     bundled Caravan data (columns label, prob and logit) with --prob prob.
     Rows are numbered from 0, not counting a CSV header.
     """
-    request = resolve_score_request(file, label, prob, logit, weight, clip, batch_size)
+    request = resolve_score_request(
+        file,
+        label,
+        prob,
+        logit,
+        weight,
+        clip,
+        batch_size,
+        by=by,
+        min_segment_size=min_segment_size,
+        sort=sort_by,
+        ne_baseline=ne_baseline,
+        decompose=decompose,
+        exact_max_rows=exact_max_rows,
+    )
     try:
         with _progress_bar(request) as progress:
             report = build_score_report(request, progress=progress)
@@ -125,8 +217,11 @@ def fail(error: Exception) -> NoReturn:
     sys.exit(1)
 
 
-def resolve_score_request(file, label, prob, logit, weight, clip, batch_size) -> ScoreRequest:
-    """Check the options of ``logloss score`` together, raising click.UsageError (exit 2)."""
+def resolve_score_request(file, label, prob, logit, weight, clip, batch_size, **details) -> ScoreRequest:
+    """Check the options of ``logloss score`` together, raising click.UsageError (exit 2).
+
+    `details` are the segment and decomposition options, passed on to :class:`ScoreRequest`.
+    """
     if prob is not None and logit is not None:
         raise click.UsageError("--prob and --logit are mutually exclusive; pass one of them.")
     if clip is not None and logit is not None:
@@ -153,6 +248,7 @@ def resolve_score_request(file, label, prob, logit, weight, clip, batch_size) ->
         weight=weight,
         clip=clip,
         batch_size=batch_size,
+        **{name: tuple(value) if name == "by" else value for name, value in details.items()},
     )
 
 
@@ -161,6 +257,17 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
     from ._score_file import scan_file
 
     columns = {request.scale: request.prediction}
+    details = None
+    if request.by or request.decompose:
+        from ._file_details import DetailCollector
+
+        details = DetailCollector(
+            scale=request.scale,
+            by=request.by,
+            decompose=request.decompose,
+            clip=request.clip,
+            exact_max_rows=request.exact_max_rows,
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scan = scan_file(
@@ -170,6 +277,8 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
             clip=request.clip,
             batch_size=request.batch_size,
             progress=progress,
+            raw_columns=request.by,
+            on_batch=details,
             **columns,
         )
         if scan.state.count == 0:
@@ -178,11 +287,23 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
                 path=request.path,
             )
         result = scan.result()
+        segments = decomposition = None
+        if details is not None and details.segments is not None:
+            segments = details.segments.table(
+                sort=SEGMENT_SORTS[request.sort],
+                descending=request.sort != "segment",
+                min_size=request.min_segment_size,
+                ne_baseline=request.ne_baseline,
+            )
+        if details is not None:
+            decomposition = details.decomposition()
     return ScoreReport(
         request=request,
         result=result,
         first_infinite_row=scan.first_infinite_row,
         warnings=[str(warning.message) for warning in caught],
+        segments=segments,
+        decomposition=decomposition,
     )
 
 
@@ -199,7 +320,7 @@ def report_to_dict(report: ScoreReport) -> dict:
     request = report.request
     figures = {name: _json_number(value) for name, value in report.result.to_dict().items()}
     figures["first_infinite_row"] = report.first_infinite_row
-    return {
+    data = {
         "file": str(request.path),
         "bundled": request.bundled,
         "columns": {"label": request.label, request.scale: request.prediction, "weight": request.weight},
@@ -208,6 +329,11 @@ def report_to_dict(report: ScoreReport) -> dict:
         "result": figures,
         "warnings": report.warnings,
     }
+    if report.segments is not None:
+        data["segments"] = segments_to_dict(report)
+    if report.decomposition is not None:
+        data["decomposition"] = decomposition_to_dict(report)
+    return data
 
 
 def render_json(report: ScoreReport) -> str:
@@ -269,7 +395,12 @@ def render_table(report: ScoreReport, console=None) -> None:
     table.add_column("value", justify="right")
     for figure, value in score_rows(report):
         table.add_row(figure, value)
-    (console or Console()).print(table)
+    console = console or Console()
+    console.print(table)
+    if report.segments is not None:
+        console.print(segments_table(report))
+    if report.decomposition is not None:
+        console.print(decomposition_table(report))
 
 
 @contextmanager
