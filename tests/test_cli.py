@@ -325,3 +325,13 @@ def test_error_latin1_header(tmp_path):
     path = tmp_path / "s.csv"
     path.write_bytes("label,pr\xe9diction\n1,0.5\n".encode("latin-1"))
     assert_data_error(run(path, "--prob", "prob"), str(path), "UTF-8")
+
+
+def test_segments_rich_markup_in_keys(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("label,prob,[bold]seg\n1,0.5,[red]a\n0,0.5,[red]a\n1,0.5,b[/]\n0,0.5,b[/]\n")
+    result = run(path, "--prob", "prob", "--by", "[bold]seg")
+    assert result.exit_code == 0, result.output
+    assert "[red]a" in result.stdout
+    assert "b[/]" in result.stdout
+    assert "log loss by [bold]seg" in result.stdout
