@@ -4,18 +4,29 @@
 other libraries import their optional dependencies when first used.
 """
 
+from ._bootstrap import BootstrapState
+from ._intervals import Interval, Intervals, confidence_interval
 from ._loss import binary_cross_entropy, binary_cross_entropy_with_logits
+from ._paired import PairedComparison, PairedComparisonState
+from ._resample import bootstrap_weights
 from ._state import LogLossResult, LogLossState
 from ._warnings import InfiniteLossWarning, LogLossWarning, UndefinedMetricWarning
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BootstrapState",
     "InfiniteLossWarning",
+    "Interval",
+    "Intervals",
     "LogLossResult",
     "LogLossState",
     "LogLossWarning",
+    "PairedComparison",
+    "PairedComparisonState",
     "UndefinedMetricWarning",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "bootstrap_weights",
+    "confidence_interval",
 ]
