@@ -6,9 +6,11 @@ other libraries import their optional dependencies when first used.
 
 from ._bootstrap import BootstrapState
 from ._intervals import Interval, Intervals, confidence_interval
+from ._io import DataFileError, DataFileTypeError
 from ._loss import binary_cross_entropy, binary_cross_entropy_with_logits
 from ._paired import PairedComparison, PairedComparisonState
 from ._resample import bootstrap_weights
+from ._score_file import score_file
 from ._state import LogLossResult, LogLossState
 from ._warnings import InfiniteLossWarning, LogLossWarning, UndefinedMetricWarning
 
@@ -16,6 +18,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BootstrapState",
+    "DataFileError",
+    "DataFileTypeError",
     "InfiniteLossWarning",
     "Interval",
     "Intervals",
@@ -29,4 +33,5 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "bootstrap_weights",
     "confidence_interval",
+    "score_file",
 ]

@@ -12,15 +12,26 @@ import numpy as np
 __all__ = ["loss_from_logit", "loss_from_probability", "softplus"]
 
 
-def loss_from_probability(p: np.ndarray, y: np.ndarray, pos_weight: np.ndarray | None) -> np.ndarray:
-    """Return ``-(pos_weight * xlogy(y, p) + xlog1py(1 - y, -p))``."""
+def loss_from_probability(
+    p: np.ndarray, y: np.ndarray, pos_weight: np.ndarray | None, clip: float | None = None
+) -> np.ndarray:
+    """Return ``-(pos_weight * xlogy(y, p) + xlog1py(1 - y, -p))``.
+
+    With `clip`, each logarithm's argument (``p`` for the positive term, ``1 - p`` for the
+    negative one) is raised to at least `clip`, so neither term exceeds ``-log(clip)``. For
+    ``p >= 0.5`` the difference ``1 - p`` is exact in floating point (Sterbenz), so the
+    negative tail is bounded by exactly the same amount as the positive one.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
-        positive = np.log(p)
+        positive = np.log(p if clip is None else np.maximum(p, clip))
         positive *= y
         positive[y == 0] = 0.0
         if pos_weight is not None:
             positive = np.where(pos_weight == 0, 0.0, positive * pos_weight)
         negative = np.log1p(-p)
+        if clip is not None:
+            upper = p > 0.5
+            negative[upper] = np.log(np.maximum(1.0 - p[upper], clip))
         negative *= 1.0 - y
         negative[y == 1] = 0.0
     loss = positive

@@ -92,9 +92,10 @@ def binary_cross_entropy(
         What a NaN label means. "raise" rejects it. "omit" treats it as a missing label: the
         element is left out of every sum, mean and count, and its "none" loss is NaN.
     clip : float, optional
-        When given, probabilities are clipped to ``[clip, 1 - clip]`` before the loss is
-        computed, so no loss exceeds :math:`-\log(\mathrm{clip})`. Nothing is clipped unless
-        asked. `clip` must lie in (0, 0.5) and ``1 - clip`` must differ from 1 in float64.
+        When given, the probability of each observed outcome (:math:`p` in the positive term,
+        :math:`1 - p` in the negative one) is raised to at least `clip`, so no term exceeds
+        :math:`-\log(\mathrm{clip})`, in both tails alike. Nothing is clipped unless asked.
+        `clip` must lie in (0, 0.5).
 
     Returns
     -------
@@ -160,10 +161,8 @@ def binary_cross_entropy(
     )
     _check_reduction(reduction)
 
-    probability = predictions.astype(np.float64, copy=clip is not None)
-    if clip is not None:
-        np.clip(probability, clip, 1.0 - clip, out=probability)
-    loss = _elementwise.loss_from_probability(probability, target, pos_weight_array)
+    probability = predictions.astype(np.float64, copy=False)
+    loss = _elementwise.loss_from_probability(probability, target, pos_weight_array, clip)
     if subtract_entropy:
         loss -= _elementwise.loss_from_probability(target, target, pos_weight_array)
     return _finish(loss, valid, weight_array, reduction, axis, output_dtype(predictions))
@@ -244,7 +243,7 @@ def binary_cross_entropy_with_logits(
     >>> from logloss import binary_cross_entropy_with_logits
     >>> z = np.array([-40.0])
     >>> float(-np.log(1 - 1 / (1 + np.exp(-z)))[0])  # textbook: every digit lost
-    0.0
+    -0.0
     >>> float(binary_cross_entropy_with_logits(z, np.array([0.0]), reduction="none")[0])
     4.248354255291589e-18
     """
@@ -266,11 +265,8 @@ def _check_clip(clip) -> None:
         return
     if isinstance(clip, bool) or not isinstance(clip, (int, float, np.floating)):
         raise TypeError(f"`clip` must be a float or None, got {type(clip).__name__}")
-    if not (0.0 < clip < 0.5) or 1.0 - float(clip) == 1.0:
-        raise ValueError(
-            f"`clip` must be in (0, 0.5) and large enough that 1 - clip < 1 in float64 "
-            f"(at least 2**-53), got {clip!r}"
-        )
+    if not 0.0 < clip < 0.5:
+        raise ValueError(f"`clip` must be in (0, 0.5), got {clip!r}")
 
 
 def _check_reduction(reduction) -> None:
@@ -292,10 +288,10 @@ def _prepare(predictions, y_true, weights, weights_axis, pos_weight, label_smoot
         missing = np.isnan(labels)
         if missing.any():
             valid = ~missing
+    check_in_unit_interval(labels, "y_true")
     target = labels.astype(np.float64, copy=valid is not None)
     if valid is not None:
         target[~valid] = 0.0
-    check_in_unit_interval(target, "y_true")
 
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.floating)):
         raise TypeError(f"`label_smoothing` must be a float, got {type(label_smoothing).__name__}")
@@ -352,7 +348,8 @@ def _finish(loss, valid, weight_array, reduction, axis, dtype):
     """Apply weights, warn about infinite losses, and reduce."""
     if weight_array is not None:
         # A zero weight removes a row even when its loss is infinite (0 * inf would be NaN).
-        loss = np.where(weight_array == 0.0, 0.0, loss * weight_array)
+        with np.errstate(invalid="ignore"):
+            loss = np.where(weight_array == 0.0, 0.0, loss * weight_array)
     if valid is not None:
         loss[~valid] = 0.0
     _warn_infinite(loss)
