@@ -16,7 +16,7 @@ import math
 import sys
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -34,6 +34,7 @@ __all__ = ["cli", "main"]
 # Show a progress bar only for files this large: Parquet rows from the footer, or CSV bytes.
 PROGRESS_MIN_ROWS = 2_000_000
 PROGRESS_MIN_CSV_BYTES = 64 << 20
+DEFAULT_BOOTSTRAP = 200
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,20 @@ class ScoreRequest:
     weight: str | None = None
     clip: float | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
+    intervals: IntervalOptions | None = None
+
+
+@dataclass(frozen=True)
+class IntervalOptions:
+    """The resolved options of ``--ci`` and ``--compare``."""
+
+    ci: bool = False
+    compare: str | None = None
+    level: float = 0.95
+    method: str = "delta"  # or "bootstrap"
+    n_bootstrap: int = DEFAULT_BOOTSTRAP
+    seed: int = 0
+    id_column: str | None = None
 
 
 @dataclass
@@ -58,6 +73,8 @@ class ScoreReport:
     result: object  # LogLossResult
     first_infinite_row: int | None
     warnings: list[str] = field(default_factory=list)
+    intervals: object = None  # Intervals, with --ci
+    comparison: object = None  # PairedComparison, with --compare
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,7 +105,51 @@ def cli() -> None:
     help="Maximum rows read and scored at a time; bounds the memory used.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
-def score(file, label, prob, logit, weight, clip, batch_size, as_json) -> None:
+@click.option(
+    "--ci",
+    is_flag=True,
+    help="Add confidence intervals of the log loss, normalized entropy and calibration ratio.",
+)
+@click.option(
+    "--compare",
+    metavar="COL",
+    help="Second column of predictions, of the same kind as --prob or --logit: print the "
+    "log loss of the first minus that of COL, with its confidence interval.",
+)
+@click.option(
+    "--level",
+    metavar="LEVEL",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    help="Confidence level of --ci and --compare, in (0, 1). Default: 0.95.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["delta", "bootstrap"]),
+    help="Interval method: delta (delta method, from sums) or bootstrap (percentiles of a "
+    "Poisson bootstrap). Default: delta.",
+)
+@click.option(
+    "--bootstrap",
+    "n_bootstrap",
+    metavar="N",
+    type=click.IntRange(min=2),
+    help=f"Bootstrap replicates for --method bootstrap. Default: {DEFAULT_BOOTSTRAP}.",
+)
+@click.option(
+    "--seed",
+    metavar="S",
+    type=click.IntRange(0, 2**64 - 1),
+    help="Seed of the bootstrap weights for --method bootstrap, in [0, 2**64). Default: 0.",
+)
+@click.option(
+    "--id-column",
+    metavar="COL",
+    help="Column of unique row ids (integers or strings) that fix each row's bootstrap "
+    "weights for --method bootstrap. Default: the 0-based row number.",
+)
+def score(
+    file, label, prob, logit, weight, clip, batch_size, as_json, ci, compare, level, method, n_bootstrap, seed, id_column
+) -> None:
     """Compute the log loss of FILE (.csv, .csv.gz, .parquet or .pq).
 
     With FILE, one of --prob and --logit is required. Without FILE, score the
@@ -96,6 +157,8 @@ def score(file, label, prob, logit, weight, clip, batch_size, as_json) -> None:
     Rows are numbered from 0, not counting a CSV header.
     """
     request = resolve_score_request(file, label, prob, logit, weight, clip, batch_size)
+    options = resolve_interval_options(ci, compare, level, method, n_bootstrap, seed, id_column)
+    request = replace(request, intervals=options)
     try:
         with _progress_bar(request) as progress:
             report = build_score_report(request, progress=progress)
@@ -147,28 +210,88 @@ def resolve_score_request(file, label, prob, logit, weight, clip, batch_size) ->
     )
 
 
+def resolve_interval_options(ci, compare, level, method, n_bootstrap, seed, id_column) -> IntervalOptions | None:
+    """Check the options of --ci and --compare together, raising click.UsageError (exit 2)."""
+    settings = {
+        "--level": level,
+        "--method": method,
+        "--bootstrap": n_bootstrap,
+        "--seed": seed,
+        "--id-column": id_column,
+    }
+    if not ci and compare is None:
+        given = [name for name, value in settings.items() if value is not None]
+        if given:
+            raise click.UsageError(f"{_options_apply(given)} only with --ci or --compare.")
+        return None
+    if method != "bootstrap":
+        given = [name for name in ("--bootstrap", "--seed", "--id-column") if settings[name] is not None]
+        if given:
+            raise click.UsageError(f"{_options_apply(given)} only with --method bootstrap.")
+    return IntervalOptions(
+        ci=ci,
+        compare=compare,
+        level=0.95 if level is None else level,
+        method=method or "delta",
+        n_bootstrap=DEFAULT_BOOTSTRAP if n_bootstrap is None else n_bootstrap,
+        seed=0 if seed is None else seed,
+        id_column=id_column,
+    )
+
+
+def _options_apply(names: list[str]) -> str:
+    return f"{', '.join(names)} {'applies' if len(names) == 1 else 'apply'}"
+
+
 def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
     """Read the file and compute every figure; warnings are collected, not printed."""
     from ._score_file import scan_file
 
     columns = {request.scale: request.prediction}
+    options = request.intervals
+    intervals = comparison = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        scan = scan_file(
-            request.path,
-            label=request.label,
-            weight=request.weight,
-            clip=request.clip,
-            batch_size=request.batch_size,
-            progress=progress,
-            **columns,
-        )
+        if options is None:
+            scan = scan_file(
+                request.path,
+                label=request.label,
+                weight=request.weight,
+                clip=request.clip,
+                batch_size=request.batch_size,
+                progress=progress,
+                **columns,
+            )
+        else:
+            from ._score_intervals import scan_file_intervals
+
+            scanned = scan_file_intervals(
+                request.path,
+                label=request.label,
+                scale=request.scale,
+                prediction=request.prediction,
+                weight=request.weight,
+                clip=request.clip,
+                batch_size=request.batch_size,
+                ci=options.ci,
+                compare=options.compare,
+                level=options.level,
+                method=options.method,
+                n_bootstrap=options.n_bootstrap,
+                seed=options.seed,
+                id_column=options.id_column,
+                progress=progress,
+            )
+            scan, intervals, comparison = scanned.score, scanned.intervals, scanned.comparison
         result = scan.result()
     return ScoreReport(
         request=request,
         result=result,
         first_infinite_row=scan.first_infinite_row,
-        warnings=[str(warning.message) for warning in caught],
+        # The intervals repeat the figures' warnings (a single class, say): print each once.
+        warnings=list(dict.fromkeys(str(warning.message) for warning in caught)),
+        intervals=intervals,
+        comparison=comparison,
     )
 
 
@@ -180,20 +303,42 @@ def _json_number(value):
     return value
 
 
+def _json_values(data):
+    if isinstance(data, dict):
+        return {key: _json_values(value) for key, value in data.items()}
+    return _json_number(data)
+
+
 def report_to_dict(report: ScoreReport) -> dict:
     """Return the report as JSON-ready data; non-finite numbers become "inf", "-inf", "nan"."""
     request = report.request
     figures = {name: _json_number(value) for name, value in report.result.to_dict().items()}
     figures["first_infinite_row"] = report.first_infinite_row
-    return {
+    data = {
         "file": str(request.path),
         "bundled": request.bundled,
         "columns": {"label": request.label, request.scale: request.prediction, "weight": request.weight},
         "clip": request.clip,
         "row_numbering": f"{ROW_CONVENTION} data rows, CSV header not counted",
         "result": figures,
-        "warnings": report.warnings,
     }
+    options = request.intervals
+    if options is not None:
+        bootstrap = options.method == "bootstrap"
+        rows = f"column `{options.id_column}`" if options.id_column else f"{ROW_CONVENTION} row number"
+        data["interval_settings"] = {
+            "method": options.method,
+            "level": options.level,
+            "n_bootstrap": options.n_bootstrap if bootstrap else None,
+            "seed": options.seed if bootstrap else None,
+            "row_ids": rows if bootstrap else None,
+        }
+    if report.intervals is not None:
+        data["intervals"] = _json_values(report.intervals.to_dict())
+    if report.comparison is not None:
+        data["comparison"] = {"column": options.compare, **_json_values(report.comparison.to_dict())}
+    data["warnings"] = report.warnings
+    return data
 
 
 def render_json(report: ScoreReport) -> str:
@@ -253,7 +398,58 @@ def render_table(report: ScoreReport, console=None) -> None:
     table.add_column("value", justify="right")
     for figure, value in score_rows(report):
         table.add_row(figure, value)
-    (console or Console()).print(table)
+    console = console or Console()
+    console.print(table)
+    if report.intervals is not None:
+        console.print(_intervals_table(report))
+    if report.comparison is not None:
+        console.print(_comparison_table(report))
+
+
+def _method_caption(options: IntervalOptions) -> str:
+    if options.method == "delta":
+        return "delta method"
+    rows = f"ids from `{options.id_column}`" if options.id_column else "ids = row numbers"
+    return f"Poisson bootstrap, {options.n_bootstrap} replicates, seed {options.seed}, {rows}"
+
+
+def _interval_cells(interval) -> list[str]:
+    return [_format_float(value) for value in (interval.estimate, interval.standard_error, interval.lower, interval.upper)]
+
+
+def _intervals_table(report: ScoreReport):
+    from rich.table import Table
+
+    options = report.request.intervals
+    table = Table(title=f"{options.level:.4g} confidence intervals", caption=_method_caption(options))
+    for heading in ("figure", "estimate", "std. error", "lower", "upper"):
+        table.add_column(heading, justify="left" if heading == "figure" else "right")
+    intervals = report.intervals
+    for figure, interval in (
+        ("log loss (nats)", intervals.log_loss),
+        ("normalized entropy", intervals.normalized_entropy),
+        ("calibration ratio", intervals.calibration_ratio),
+    ):
+        table.add_row(figure, *_interval_cells(interval))
+    return table
+
+
+def _comparison_table(report: ScoreReport):
+    from rich.table import Table
+
+    options = report.request.intervals
+    first, second = report.request.prediction, options.compare
+    comparison = report.comparison
+    table = Table(
+        title=f"log loss of {first} minus {second}, {options.level:.4g} confidence interval",
+        caption=f"{_method_caption(options)}; negative: {first} has the lower loss",
+    )
+    for heading in ("figure", "estimate", "std. error", "lower", "upper"):
+        table.add_column(heading, justify="left" if heading == "figure" else "right")
+    table.add_row(f"log loss of {first}", _format_float(comparison.log_loss_a), "", "", "")
+    table.add_row(f"log loss of {second}", _format_float(comparison.log_loss_b), "", "", "")
+    table.add_row("difference", *_interval_cells(comparison.difference))
+    return table
 
 
 @contextmanager
