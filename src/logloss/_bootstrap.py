@@ -82,13 +82,15 @@ class BootstrapState:
     :math:`k_b \\sim \\text{Poisson}(1)` is computed from a hash of the seed, the row's id
     and b (see :func:`bootstrap_weights`). The state keeps, per replicate, the sums of
     :math:`w k_b`, :math:`w k_b y`, :math:`w k_b p`, :math:`w k_b \\ell` and the count of
-    drawn rows of infinite loss, so any batching and any merge order gives the same sums up
-    to float64 rounding; sums of integer values are exact.
+    drawn rows of infinite loss. Any batching and any merge order gives the same sums up to
+    float64 rounding, and sums of integer values are exact.
 
     Rows are identified by `row_ids` when given, else by position: each batch's first row
     is at `offset`, which defaults to just after the last position already added. Batches
-    processed apart must pass their offsets (or ids); positions added twice raise. Ids
-    must be unique, because two rows with the same id get the same weights.
+    processed apart must pass their offsets (or ids); positions added twice raise. Rows
+    with the same id get the same weights in every replicate: unique ids give the usual
+    row bootstrap, and a shared group id (a user, say) resamples whole groups, which is the
+    cluster bootstrap.
 
     The intervals are percentile intervals of the B replicate figures. A replicate
     whose drawn rows include an infinite loss has an infinite log loss.
@@ -145,7 +147,8 @@ class BootstrapState:
         y_pred, y_true, weights : array_like
             As in :meth:`LogLossState.update`.
         row_ids : array_like, optional
-            One unique id per row (integers or strings), of the same shape as `y_pred`.
+            One id per row (integers or strings), of the same shape as `y_pred`. Rows with
+            the same id are resampled together.
         offset : int, optional
             Position of the batch's first row in the whole data set, when `row_ids` is not
             given. Default: just after the last position added to this state.

@@ -261,10 +261,10 @@ def confidence_interval(state, *, level: float = 0.95, method: str = "delta") ->
     Warns
     -----
     UndefinedMetricWarning
-        When a figure or its interval is undefined: no rows or zero total weight (everything
-        NaN), a single class (normalized entropy), an infinite loss (log loss and
-        normalized entropy: estimate inf, bounds NaN), or fewer than two rows of positive
-        weight (bounds NaN).
+        When a figure or its interval is undefined. With no rows or zero total weight
+        everything is NaN. A single class leaves the normalized entropy undefined. An
+        infinite loss makes the log loss and normalized entropy inf with NaN bounds, and
+        fewer than two rows of positive weight make every bound NaN.
 
     Notes
     -----

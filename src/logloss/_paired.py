@@ -242,7 +242,7 @@ class PairedComparisonState:
         -----
         UndefinedMetricWarning
             With no weight, an infinite loss, fewer than two rows of positive weight, or a
-            bootstrap replicate that drew no row; the undefined parts are NaN.
+            bootstrap replicate that drew no row. The undefined parts are NaN.
         """
         level = check_level(level)
         if method not in _METHODS:

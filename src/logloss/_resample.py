@@ -1,9 +1,9 @@
 """Poisson bootstrap weights from a hash of (seed, row id, replicate), and their sums.
 
 Each row's weight in replicate ``b`` is a Poisson(1) draw that depends only on the seed,
-the row's id and ``b``: the row key is a splitmix64 hash of the id and the seed, the
-replicate's 64 random bits are the ``b``-th output of a splitmix64 generator started at that
-key, and the top 53 bits are mapped to a count by the inverse Poisson(1) CDF. No random
+the row's id and ``b``. The row key is a splitmix64 hash of the id and the seed. The
+replicate's 64 random bits are the ``b``-th output of a splitmix64 generator started at
+that key, and the inverse Poisson(1) CDF maps their top 53 bits to a count. No random
 number generator is shared, so any batching of the rows, on any number of machines, draws
 the same weights, and the per-replicate sums merge by addition.
 """

@@ -144,8 +144,9 @@ def cli() -> None:
 @click.option(
     "--id-column",
     metavar="COL",
-    help="Column of unique row ids (integers or strings) that fix each row's bootstrap "
-    "weights for --method bootstrap. Default: the 0-based row number.",
+    help="Column of row ids (integers or strings) that fix each row's bootstrap weights "
+    "for --method bootstrap; rows sharing an id are resampled together. Default: the "
+    "0-based row number.",
 )
 def score(
     file, label, prob, logit, weight, clip, batch_size, as_json, ci, compare, level, method, n_bootstrap, seed, id_column
@@ -417,13 +418,20 @@ def _interval_cells(interval) -> list[str]:
     return [_format_float(value) for value in (interval.estimate, interval.standard_error, interval.lower, interval.upper)]
 
 
-def _intervals_table(report: ScoreReport):
+def _interval_table(title: str, caption: str):
+    """Return an empty rich table with the columns figure, estimate, std. error, lower, upper."""
     from rich.table import Table
 
+    table = Table(title=title, caption=caption)
+    table.add_column("figure")
+    for heading in ("estimate", "std. error", "lower", "upper"):
+        table.add_column(heading, justify="right")
+    return table
+
+
+def _intervals_table(report: ScoreReport):
     options = report.request.intervals
-    table = Table(title=f"{options.level:.4g} confidence intervals", caption=_method_caption(options))
-    for heading in ("figure", "estimate", "std. error", "lower", "upper"):
-        table.add_column(heading, justify="left" if heading == "figure" else "right")
+    table = _interval_table(f"{options.level:.4g} confidence intervals", _method_caption(options))
     intervals = report.intervals
     for figure, interval in (
         ("log loss (nats)", intervals.log_loss),
@@ -435,17 +443,13 @@ def _intervals_table(report: ScoreReport):
 
 
 def _comparison_table(report: ScoreReport):
-    from rich.table import Table
-
     options = report.request.intervals
     first, second = report.request.prediction, options.compare
     comparison = report.comparison
-    table = Table(
-        title=f"log loss of {first} minus {second}, {options.level:.4g} confidence interval",
-        caption=f"{_method_caption(options)}; negative: {first} has the lower loss",
+    table = _interval_table(
+        f"log loss of {first} minus {second}, {options.level:.4g} confidence interval",
+        f"{_method_caption(options)}; negative: {first} has the lower loss",
     )
-    for heading in ("figure", "estimate", "std. error", "lower", "upper"):
-        table.add_column(heading, justify="left" if heading == "figure" else "right")
     table.add_row(f"log loss of {first}", _format_float(comparison.log_loss_a), "", "", "")
     table.add_row(f"log loss of {second}", _format_float(comparison.log_loss_b), "", "", "")
     table.add_row("difference", *_interval_cells(comparison.difference))
