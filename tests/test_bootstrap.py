@@ -23,6 +23,15 @@ def test_splitmix64_reference_output():
     assert int(resample._mix(np.array([0], dtype=np.uint64) + resample._GAMMA)[0]) == 0xE220A8397B1DCDAF
 
 
+def test_poisson_block_is_splitmix64_of_key_stream():
+    keys = resample.row_keys(np.arange(10), seed=4)
+    steps = np.arange(1, 6, dtype=np.uint64) * resample._GAMMA
+    with np.errstate(over="ignore"):
+        bits = resample._mix(keys[np.newaxis, :] + steps[:, np.newaxis])
+    expected = np.searchsorted(resample.POISSON_THRESHOLDS, bits >> np.uint64(11), side="right")
+    assert np.array_equal(resample._poisson_block(keys, 0, 5), expected)
+
+
 def test_poisson_thresholds_match_mpmath():
     expected = []
     with mpmath.workprec(300):
