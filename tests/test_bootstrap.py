@@ -4,6 +4,8 @@ import pickle
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import logloss._resample as resample
 from logloss import BootstrapState, LogLossState, UndefinedMetricWarning, bootstrap_weights, confidence_interval
@@ -132,6 +134,23 @@ def test_merge_equals_one_pass():
     np.testing.assert_allclose(merged_sums[:, [2, 3]], whole_sums[:, [2, 3]], rtol=10 * EPS)
     assert merged.replicates.ranges == [(0, 900)]
     assert merged.count == 900
+
+
+@settings(max_examples=25, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=120), max_size=6), seed=st.integers(0, 2**64 - 1))
+def test_any_split_merges_to_one_pass(cuts, seed):
+    p, y = _rows(n=120, seed=12)
+    w = np.arange(120) % 4  # integer weights, some 0, keep every sum exact
+    whole = BootstrapState(n_bootstrap=8, seed=seed)
+    whole.update(p, y, weights=w)
+    bounds = [0, *sorted(cuts), 120]
+    merged = BootstrapState(n_bootstrap=8, seed=seed)
+    for start, stop in reversed(list(zip(bounds[:-1], bounds[1:]))):
+        part = BootstrapState(n_bootstrap=8, seed=seed)
+        part.update(p[start:stop], y[start:stop], weights=w[start:stop], offset=start)
+        merged = part.merge(merged)
+    assert np.array_equal(merged.replicates.totals()[:, [0, 1, 4]], whole.replicates.totals()[:, [0, 1, 4]])
+    np.testing.assert_allclose(merged.replicates.totals(), whole.replicates.totals(), rtol=1e-13)
 
 
 def test_sequential_updates_continue_positions():
