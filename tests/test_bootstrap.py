@@ -311,6 +311,16 @@ def test_row_ids_shape_mismatch_raises():
         BootstrapState(n_bootstrap=4).update([0.5, 0.4], [1, 0], row_ids=[1])
 
 
+def test_weights_out_of_range_raise():
+    with pytest.raises(ValueError, match="`weights` must be 0 or between"):
+        BootstrapState(n_bootstrap=4).update([0.5, 0.4], [1, 0], weights=[1.0, 1e200])
+
+
+def test_merge_different_clip_raises():
+    with pytest.raises(ValueError, match="must use the same clip"):
+        BootstrapState(clip=1e-6).merge(BootstrapState())
+
+
 def test_n_bootstrap_below_two_raises():
     with pytest.raises(ValueError, match="`n_bootstrap` must be at least 2, got 1"):
         BootstrapState(n_bootstrap=1)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _elementwise
-from ._state import _LOGIT_HINT, compute_sums, expit
+from ._state import _LOGIT_HINT, _check_weight_range, compute_sums, expit
 from ._validation import (
     as_numeric_array,
     check_in_unit_interval,
@@ -54,6 +54,7 @@ def labels_and_weights(shape, y_true, weights, prediction_name: str = "y_pred"):
         check_same_shape(weight_array, "weights", shape, prediction_name)
         check_weights(weight_array, "weights")
         weight = weight_array.astype(np.float64).ravel()
+        _check_weight_range(weight, weight_array.shape)
     return labels.astype(np.float64).ravel(), weight
 
 
