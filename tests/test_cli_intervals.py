@@ -174,7 +174,7 @@ def test_id_column_null_error(tmp_path):
     pq.write_table(table, path)
     result = run(path, "--label", "y", "--prob", "p", "--ci", "--method", "bootstrap", "--id-column", "id")
     assert result.exit_code == 1
-    assert "column `id` must contain a row id in every row, got a null at row 2 (0-based)" in result.stderr
+    assert "column `id` must not contain missing values, got a null at row 2 (0-based)" in result.stderr
 
 
 def test_id_column_float_error(tmp_path):
@@ -192,6 +192,24 @@ def test_compare_column_checked(tmp_path):
     result = run(path, "--label", "y", "--prob", "p", "--compare", "q")
     assert result.exit_code == 1
     assert "column `q` must contain probabilities in [0, 1], got 1.5 at row 3 (0-based)" in result.stderr
+
+
+def test_compare_with_segments_reads_once(tmp_path):
+    data = _columns(n=60)
+    data["group"] = np.arange(60) % 3
+    path = write_parquet(tmp_path / "scores.parquet", data)
+    report = run_json(path, "--label", "y", "--prob", "p", "--compare", "q", "--by", "group", "--ci")
+    state = PairedComparisonState()
+    state.update(data["p"], data["q"], data["y"])
+    assert_interval_close(report["comparison"]["difference"], state.interval().difference)
+    assert len(report["segments"]["rows"]) == 3
+
+
+def test_id_column_may_be_label(tmp_path):
+    data = _columns(n=50)
+    path = write_parquet(tmp_path / "scores.parquet", data)
+    report = run_json(path, "--label", "y", "--prob", "p", "--ci", "--method", "bootstrap", "--id-column", "y")
+    assert report["interval_settings"]["row_ids"] == "column `y`"
 
 
 def test_compare_column_missing(tmp_path):

@@ -4,7 +4,10 @@
 other libraries import their optional dependencies when first used.
 """
 
+from ._binned import BinnedDecompositionState
 from ._bootstrap import BootstrapState
+from ._decompose import Decomposition, decompose, decompose_with_logits
+from ._grouped import GroupedLogLossState
 from ._intervals import Interval, Intervals, confidence_interval
 from ._io import DataFileError, DataFileTypeError
 from ._loss import binary_cross_entropy, binary_cross_entropy_with_logits
@@ -17,9 +20,12 @@ from ._warnings import InfiniteLossWarning, LogLossWarning, UndefinedMetricWarni
 __version__ = "0.1.0"
 
 __all__ = [
+    "BinnedDecompositionState",
     "BootstrapState",
     "DataFileError",
     "DataFileTypeError",
+    "Decomposition",
+    "GroupedLogLossState",
     "InfiniteLossWarning",
     "Interval",
     "Intervals",
@@ -33,5 +39,7 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "bootstrap_weights",
     "confidence_interval",
+    "decompose",
+    "decompose_with_logits",
     "score_file",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,10 +139,14 @@ def scan_file(
     clip: float | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: ProgressCallback | None = None,
+    raw_columns: Sequence[str] = (),
+    on_batch: Callable | None = None,
 ) -> FileScore:
     """Read a file batch by batch into a :class:`LogLossState`; see :func:`score_file`.
 
     Unlike :func:`score_file` it returns the state and the first row with an infinite loss.
+    `raw_columns` are read unchecked into ``ColumnBatch.raw``, and `on_batch`, when given,
+    is called as ``on_batch(batch, predictions, labels, weights)`` with each checked batch.
     """
     if (prob is None) == (logit is None):
         given = "both" if prob is not None else "neither"
@@ -158,13 +162,15 @@ def scan_file(
     columns = [label, prediction] + ([weight] if weight is not None else [])
     state = LogLossState(clip=clip)
     path = Path(path)
-    batches = read_batches(path, columns, batch_size=batch_size)
+    batches = read_batches(path, columns, raw_columns=raw_columns, batch_size=batch_size)
     total = total_rows(path) if progress is not None else None
     first_infinite_row = None
     rows_read = 0
     for batch in batches:
         predictions, labels, weights = checked_columns(path, batch, prediction, scale, label, weight)
         first_infinite = add_rows(state, scale, predictions, labels, weights, start=batch.start)
+        if on_batch is not None:
+            on_batch(batch, predictions, labels, weights)
         if first_infinite_row is None:
             first_infinite_row = first_infinite
         rows_read += len(batch)

@@ -1,121 +1,149 @@
-"""Confidence intervals and a paired comparison for a CSV or Parquet file, batch by batch.
+"""Confidence intervals and a paired comparison of a file's rows, gathered batch by batch.
 
-The command line's ``--ci`` and ``--compare`` options read the file once, feeding each
-checked batch to the plain :class:`LogLossState` and, as requested, to a
-:class:`BootstrapState` and a :class:`PairedComparisonState`.
+``logloss score --ci`` and ``--compare COL`` pass an :class:`IntervalCollector` to
+``_score_file.scan_file`` as (part of) its ``on_batch`` callback, so the file is read once.
+The collector feeds each checked batch to a :class:`BootstrapState` and a
+:class:`PairedComparisonState` as requested. Delta-method intervals need only the file's
+:class:`LogLossState`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 
 from ._bootstrap import BootstrapState
 from ._intervals import Intervals, confidence_interval
-from ._io import ColumnBatch, DataFileError, DataFileTypeError, format_row, read_batches, total_rows
+from ._io import ColumnBatch, DataFileTypeError, _null_error, _to_numpy
 from ._paired import PairedComparison, PairedComparisonState
-from ._score_file import FileScore, add_rows, checked_columns
+from ._score_file import checked_columns
 from ._state import LogLossState
 
-__all__ = ["FileIntervals", "scan_file_intervals"]
+__all__ = ["IntervalCollector"]
 
 
-@dataclass(frozen=True)
-class FileIntervals:
-    """The score of a file with its intervals and comparison, each None when not requested."""
+class IntervalCollector:
+    """Collect bootstrap replicates and paired-comparison sums from checked batches.
 
-    score: FileScore
-    intervals: Intervals | None
-    comparison: PairedComparison | None
-
-
-def scan_file_intervals(
-    path,
-    *,
-    label: str,
-    scale: str,
-    prediction: str,
-    weight: str | None,
-    clip: float | None,
-    batch_size: int,
-    ci: bool,
-    compare: str | None,
-    level: float,
-    method: str,
-    n_bootstrap: int,
-    seed: int,
-    id_column: str | None,
-    progress=None,
-) -> FileIntervals:
-    """Read a file once and compute its figures, their intervals and the comparison.
-
-    `scale` is "prob" or "logit" and applies to `compare` too. Without `id_column`, rows
-    are identified for the bootstrap by their 0-based row number.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file, for error messages.
+    scale : {"prob", "logit"}
+        Kind of the prediction column, and of `compare`.
+    label : str
+        Column of labels, checked again with the `compare` column.
+    ci : bool
+        Whether to compute intervals of the file's figures.
+    compare : str, optional
+        Second prediction column for the paired comparison.
+    level : float
+        Confidence level.
+    method : {"delta", "bootstrap"}
+        Interval method.
+    n_bootstrap, seed : int
+        Bootstrap replicates and seed, used with ``method="bootstrap"``.
+    id_column : str, optional
+        Column of integer or string row ids for the bootstrap; default the row number.
+    clip : float, optional
+        Clipping of probabilities, as in the file's state.
     """
-    path = Path(path)
-    columns = [label, prediction] + [name for name in (compare, weight) if name is not None]
-    batches = read_batches(path, columns, raw_columns=[id_column] if id_column else (), batch_size=batch_size)
-    use_bootstrap = method == "bootstrap"
-    state = LogLossState(clip=clip)
-    bootstrap = BootstrapState(n_bootstrap=n_bootstrap, seed=seed, clip=clip) if ci and use_bootstrap else None
-    paired = None
-    if compare is not None:
-        paired = PairedComparisonState(n_bootstrap=n_bootstrap if use_bootstrap else None, seed=seed, clip=clip)
 
-    total = total_rows(path) if progress is not None else None
-    first_infinite_row = None
-    rows_read = 0
-    for batch in batches:
-        predictions, labels, weights = checked_columns(path, batch, prediction, scale, label, weight)
-        first_infinite = add_rows(state, scale, predictions, labels, weights, start=batch.start)
-        if first_infinite_row is None:
-            first_infinite_row = first_infinite
+    def __init__(
+        self,
+        path,
+        *,
+        scale: str,
+        label: str,
+        ci: bool,
+        compare: str | None,
+        level: float,
+        method: str,
+        n_bootstrap: int,
+        seed: int,
+        id_column: str | None,
+        clip: float | None,
+    ) -> None:
+        self.path = path
+        self.scale = scale
+        self.label = label
+        self.ci = ci
+        self.compare = compare
+        self.level = level
+        self.method = method
+        self.id_column = id_column if method == "bootstrap" else None
+        use_bootstrap = method == "bootstrap"
+        self.bootstrap = BootstrapState(n_bootstrap=n_bootstrap, seed=seed, clip=clip) if ci and use_bootstrap else None
+        self.paired = None
+        if compare is not None:
+            self.paired = PairedComparisonState(n_bootstrap=n_bootstrap if use_bootstrap else None, seed=seed, clip=clip)
+
+    @property
+    def raw_columns(self) -> tuple[str, ...]:
+        """Columns this collector reads besides the label, prediction and weight."""
+        return tuple(name for name in (self.compare, self.id_column) if name is not None)
+
+    def __call__(self, batch: ColumnBatch, predictions, labels, weights) -> None:
+        """Add one checked batch, as ``scan_file``'s ``on_batch`` callback."""
         rows = {"weights": weights}
-        if use_bootstrap:
-            ids = _row_ids(path, batch, id_column)
+        if self.method == "bootstrap":
+            ids = self._row_ids(batch)
             rows.update({"row_ids": ids} if ids is not None else {"offset": batch.start})
-        if bootstrap is not None:
-            update = bootstrap.update if scale == "prob" else bootstrap.update_logits
+        if self.bootstrap is not None:
+            update = self.bootstrap.update if self.scale == "prob" else self.bootstrap.update_logits
             update(predictions, labels, **rows)
-        if paired is not None:
-            other = checked_columns(path, batch, compare, scale, label, None)[0]
-            update = paired.update if scale == "prob" else paired.update_logits
+        if self.paired is not None:
+            other = self._compare_column(batch)
+            update = self.paired.update if self.scale == "prob" else self.paired.update_logits
             update(predictions, other, labels, **rows)
-        rows_read += len(batch)
-        if progress is not None:
-            progress(rows_read, total)
 
-    score = FileScore(str(path), label, prediction, scale, weight, clip, state, first_infinite_row)
-    intervals = None
-    if ci:
-        intervals = confidence_interval(bootstrap if use_bootstrap else state, level=level, method=method)
-    comparison = paired.interval(level=level, method=method) if paired is not None else None
-    return FileIntervals(score, intervals, comparison)
+    def results(self, state: LogLossState) -> tuple[Intervals | None, PairedComparison | None]:
+        """Return the intervals and the comparison, None for what was not requested.
 
+        `state` is the file's plain state, which gives the delta-method intervals.
+        """
+        intervals = None
+        if self.ci:
+            source = self.bootstrap if self.bootstrap is not None else state
+            intervals = confidence_interval(source, level=self.level, method=self.method)
+        comparison = None if self.paired is None else self.paired.interval(level=self.level, method=self.method)
+        return intervals, comparison
 
-def _row_ids(path, batch: ColumnBatch, id_column: str | None) -> np.ndarray | None:
-    """Return the batch's ids as integers or strings, or None without an id column."""
-    if id_column is None:
-        return None
-    import pyarrow as pa
+    def _compare_column(self, batch: ColumnBatch) -> np.ndarray:
+        """Return the batch's `compare` column, converted and checked like the predictions."""
+        if self.compare not in batch.columns:
+            # A name that is not also the label, prediction or weight arrives unconverted.
+            values = _to_numpy(self.path, self.compare, batch.raw[self.compare], batch.start)
+            batch = replace(batch, columns={**batch.columns, self.compare: values})
+        return checked_columns(self.path, batch, self.compare, self.scale, self.label, None)[0]
 
-    array = batch.raw[id_column]
-    if array.null_count:
-        index = int(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))[0])
-        raise DataFileError(
-            f"{path}: column `{id_column}` must contain a row id in every row, got a null at "
-            f"{format_row(batch.start + index)}",
-            path=path,
-            column=id_column,
-            row=batch.start + index,
+    def _row_ids(self, batch: ColumnBatch) -> np.ndarray | None:
+        """Return the batch's ids as integers or strings, or None without an id column."""
+        if self.id_column is None:
+            return None
+        if self.id_column in batch.columns:
+            values = batch.columns[self.id_column]  # also the label, prediction or weight
+            if values.dtype.kind in "iu":
+                return values
+            raise DataFileTypeError(
+                f"{self.path}: column `{self.id_column}` must contain integer or string row "
+                f"ids, got dtype {values.dtype}",
+                path=self.path,
+                column=self.id_column,
+            )
+        import pyarrow as pa
+
+        array = batch.raw[self.id_column]
+        if array.null_count:
+            raise _null_error(self.path, self.id_column, array, batch.start)
+        if pa.types.is_dictionary(array.type):
+            array = array.dictionary_decode()
+        kind = array.type
+        if pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            return array.to_numpy(zero_copy_only=False)
+        raise DataFileTypeError(
+            f"{self.path}: column `{self.id_column}` must contain integer or string row ids, got type {kind}",
+            path=self.path,
+            column=self.id_column,
         )
-    kind = array.type
-    if pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return array.to_numpy(zero_copy_only=False)
-    raise DataFileTypeError(
-        f"{path}: column `{id_column}` must contain integer or string row ids, got type {kind}",
-        path=path,
-        column=id_column,
-    )

@@ -16,7 +16,7 @@ import math
 import sys
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
@@ -27,6 +27,21 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
         "the logloss command-line tool needs click, rich and pyarrow: install logloss[cli]"
     ) from error
 
+from ._cli_details import (
+    SEGMENT_SORTS,
+    decomposition_table,
+    decomposition_to_dict,
+    segments_table,
+    segments_to_dict,
+)
+from ._cli_intervals import (
+    IntervalOptions,
+    interval_options,
+    intervals_tables,
+    intervals_to_dict,
+    resolve_interval_options,
+)
+from ._file_details import EXACT_MAX_ROWS
 from ._io import DEFAULT_BATCH_SIZE, ROW_CONVENTION
 
 __all__ = ["cli", "main"]
@@ -34,7 +49,6 @@ __all__ = ["cli", "main"]
 # Show a progress bar only for files this large: Parquet rows from the footer, or CSV bytes.
 PROGRESS_MIN_ROWS = 2_000_000
 PROGRESS_MIN_CSV_BYTES = 64 << 20
-DEFAULT_BOOTSTRAP = 200
 
 
 @dataclass(frozen=True)
@@ -49,20 +63,13 @@ class ScoreRequest:
     weight: str | None = None
     clip: float | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
-    intervals: IntervalOptions | None = None
-
-
-@dataclass(frozen=True)
-class IntervalOptions:
-    """The resolved options of ``--ci`` and ``--compare``."""
-
-    ci: bool = False
-    compare: str | None = None
-    level: float = 0.95
-    method: str = "delta"  # or "bootstrap"
-    n_bootstrap: int = DEFAULT_BOOTSTRAP
-    seed: int = 0
-    id_column: str | None = None
+    intervals: IntervalOptions | None = None  # with --ci or --compare
+    by: tuple[str, ...] = ()
+    min_segment_size: int = 0
+    sort: str = "log-loss"
+    ne_baseline: str = "segment"
+    decompose: bool = False
+    exact_max_rows: int = EXACT_MAX_ROWS
 
 
 @dataclass
@@ -73,6 +80,8 @@ class ScoreReport:
     result: object  # LogLossResult
     first_infinite_row: int | None
     warnings: list[str] = field(default_factory=list)
+    segments: list[dict] | None = None  # rows of GroupedLogLossState.table, with --by
+    decomposition: object = None  # Decomposition, with --decompose
     intervals: object = None  # Intervals, with --ci
     comparison: object = None  # PairedComparison, with --compare
 
@@ -104,52 +113,77 @@ def cli() -> None:
     show_default=True,
     help="Maximum rows read and scored at a time; bounds the memory used.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
 @click.option(
-    "--ci",
-    is_flag=True,
-    help="Add confidence intervals of the log loss, normalized entropy and calibration ratio.",
-)
-@click.option(
-    "--compare",
+    "--by",
     metavar="COL",
-    help="Second column of predictions, of the same kind as --prob or --logit: print the "
-    "log loss of the first minus that of COL, with its confidence interval.",
+    multiple=True,
+    help="Also report the figures per segment: one segment per distinct value of COL "
+    "(nulls form their own segment). Repeat for segments by several columns.",
 )
 @click.option(
-    "--level",
-    metavar="LEVEL",
-    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
-    help="Confidence level of --ci and --compare, in (0, 1). Default: 0.95.",
-)
-@click.option(
-    "--method",
-    type=click.Choice(["delta", "bootstrap"]),
-    help="Interval method: delta (delta method, from sums) or bootstrap (percentiles of a "
-    "Poisson bootstrap). Default: delta.",
-)
-@click.option(
-    "--bootstrap",
-    "n_bootstrap",
+    "--min-segment-size",
     metavar="N",
-    type=click.IntRange(min=2),
-    help=f"Bootstrap replicates for --method bootstrap. Default: {DEFAULT_BOOTSTRAP}.",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="With --by, leave out segments of fewer than N rows.",
 )
 @click.option(
-    "--seed",
-    metavar="S",
-    type=click.IntRange(0, 2**64 - 1),
-    help="Seed of the bootstrap weights for --method bootstrap, in [0, 2**64). Default: 0.",
+    "--sort",
+    "sort_by",
+    type=click.Choice(list(SEGMENT_SORTS)),
+    default="log-loss",
+    show_default=True,
+    help="With --by, the figure that orders the segments: largest first, except segment "
+    "(the key, ascending).",
 )
 @click.option(
-    "--id-column",
-    metavar="COL",
-    help="Column of row ids (integers or strings) that fix each row's bootstrap weights "
-    "for --method bootstrap; rows sharing an id are resampled together. Default: the "
-    "0-based row number.",
+    "--ne-baseline",
+    type=click.Choice(["segment", "global"]),
+    default="segment",
+    show_default=True,
+    help="With --by, divide each segment's log loss by the entropy of its own base rate "
+    "(segment) or of the whole file's (global).",
 )
+@click.option(
+    "--decompose",
+    is_flag=True,
+    help="Also split the log loss into miscalibration, discrimination and uncertainty "
+    "(CORP): exact for files of at most --exact-max-rows rows, binned above.",
+)
+@click.option(
+    "--exact-max-rows",
+    metavar="N",
+    type=click.IntRange(min=0),
+    default=EXACT_MAX_ROWS,
+    show_default=True,
+    help="With --decompose, the most rows held in memory for the exact method (about "
+    "200 bytes per row); longer files use the binned method.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
+@interval_options
 def score(
-    file, label, prob, logit, weight, clip, batch_size, as_json, ci, compare, level, method, n_bootstrap, seed, id_column
+    file,
+    label,
+    prob,
+    logit,
+    weight,
+    clip,
+    batch_size,
+    by,
+    min_segment_size,
+    sort_by,
+    ne_baseline,
+    decompose,
+    exact_max_rows,
+    as_json,
+    ci,
+    compare,
+    level,
+    method,
+    n_bootstrap,
+    seed,
+    id_column,
 ) -> None:
     """Compute the log loss of FILE (.csv, .csv.gz, .parquet or .pq).
 
@@ -157,9 +191,22 @@ def score(
     bundled Caravan data (columns label, prob and logit) with --prob prob.
     Rows are numbered from 0, not counting a CSV header.
     """
-    request = resolve_score_request(file, label, prob, logit, weight, clip, batch_size)
-    options = resolve_interval_options(ci, compare, level, method, n_bootstrap, seed, id_column)
-    request = replace(request, intervals=options)
+    request = resolve_score_request(
+        file,
+        label,
+        prob,
+        logit,
+        weight,
+        clip,
+        batch_size,
+        by=by,
+        min_segment_size=min_segment_size,
+        sort=sort_by,
+        ne_baseline=ne_baseline,
+        decompose=decompose,
+        exact_max_rows=exact_max_rows,
+        intervals=resolve_interval_options(ci, compare, level, method, n_bootstrap, seed, id_column),
+    )
     try:
         with _progress_bar(request) as progress:
             report = build_score_report(request, progress=progress)
@@ -180,8 +227,11 @@ def fail(error: Exception) -> NoReturn:
     sys.exit(1)
 
 
-def resolve_score_request(file, label, prob, logit, weight, clip, batch_size) -> ScoreRequest:
-    """Check the options of ``logloss score`` together, raising click.UsageError (exit 2)."""
+def resolve_score_request(file, label, prob, logit, weight, clip, batch_size, **details) -> ScoreRequest:
+    """Check the options of ``logloss score`` together, raising click.UsageError (exit 2).
+
+    `details` are the segment and decomposition options, passed on to :class:`ScoreRequest`.
+    """
     if prob is not None and logit is not None:
         raise click.UsageError("--prob and --logit are mutually exclusive; pass one of them.")
     if clip is not None and logit is not None:
@@ -208,40 +258,8 @@ def resolve_score_request(file, label, prob, logit, weight, clip, batch_size) ->
         weight=weight,
         clip=clip,
         batch_size=batch_size,
+        **{name: tuple(value) if name == "by" else value for name, value in details.items()},
     )
-
-
-def resolve_interval_options(ci, compare, level, method, n_bootstrap, seed, id_column) -> IntervalOptions | None:
-    """Check the options of --ci and --compare together, raising click.UsageError (exit 2)."""
-    settings = {
-        "--level": level,
-        "--method": method,
-        "--bootstrap": n_bootstrap,
-        "--seed": seed,
-        "--id-column": id_column,
-    }
-    if not ci and compare is None:
-        given = [name for name, value in settings.items() if value is not None]
-        if given:
-            raise click.UsageError(f"{_options_apply(given)} only with --ci or --compare.")
-        return None
-    if method != "bootstrap":
-        given = [name for name in ("--bootstrap", "--seed", "--id-column") if settings[name] is not None]
-        if given:
-            raise click.UsageError(f"{_options_apply(given)} only with --method bootstrap.")
-    return IntervalOptions(
-        ci=ci,
-        compare=compare,
-        level=0.95 if level is None else level,
-        method=method or "delta",
-        n_bootstrap=DEFAULT_BOOTSTRAP if n_bootstrap is None else n_bootstrap,
-        seed=0 if seed is None else seed,
-        id_column=id_column,
-    )
-
-
-def _options_apply(names: list[str]) -> str:
-    return f"{', '.join(names)} {'applies' if len(names) == 1 else 'apply'}"
 
 
 def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
@@ -249,48 +267,77 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
     from ._score_file import scan_file
 
     columns = {request.scale: request.prediction}
-    options = request.intervals
-    intervals = comparison = None
+    details = None
+    if request.by or request.decompose:
+        from ._file_details import DetailCollector
+
+        details = DetailCollector(
+            scale=request.scale,
+            by=request.by,
+            decompose=request.decompose,
+            clip=request.clip,
+            exact_max_rows=request.exact_max_rows,
+        )
+    collector = None
+    if request.intervals is not None:
+        from ._score_intervals import IntervalCollector
+
+        options = request.intervals
+        collector = IntervalCollector(
+            request.path,
+            scale=request.scale,
+            label=request.label,
+            ci=options.ci,
+            compare=options.compare,
+            level=options.level,
+            method=options.method,
+            n_bootstrap=options.n_bootstrap,
+            seed=options.seed,
+            id_column=options.id_column,
+            clip=request.clip,
+        )
+    callbacks = [callback for callback in (details, collector) if callback is not None]
+
+    def on_batch(*batch) -> None:
+        for callback in callbacks:
+            callback(*batch)
+
+    raw_columns = request.by + (collector.raw_columns if collector is not None else ())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if options is None:
-            scan = scan_file(
-                request.path,
-                label=request.label,
-                weight=request.weight,
-                clip=request.clip,
-                batch_size=request.batch_size,
-                progress=progress,
-                **columns,
-            )
-        else:
-            from ._score_intervals import scan_file_intervals
-
-            scanned = scan_file_intervals(
-                request.path,
-                label=request.label,
-                scale=request.scale,
-                prediction=request.prediction,
-                weight=request.weight,
-                clip=request.clip,
-                batch_size=request.batch_size,
-                ci=options.ci,
-                compare=options.compare,
-                level=options.level,
-                method=options.method,
-                n_bootstrap=options.n_bootstrap,
-                seed=options.seed,
-                id_column=options.id_column,
-                progress=progress,
-            )
-            scan, intervals, comparison = scanned.score, scanned.intervals, scanned.comparison
+        scan = scan_file(
+            request.path,
+            label=request.label,
+            weight=request.weight,
+            clip=request.clip,
+            batch_size=request.batch_size,
+            progress=progress,
+            raw_columns=raw_columns,
+            on_batch=on_batch if callbacks else None,
+            **columns,
+        )
         result = scan.result()
+        segments = decomposition = None
+        if details is not None and details.segments is not None:
+            segments = details.segments.table(
+                sort=SEGMENT_SORTS[request.sort],
+                descending=request.sort != "segment",
+                min_size=request.min_segment_size,
+                ne_baseline=request.ne_baseline,
+            )
+        if details is not None:
+            decomposition = details.decomposition()
+        intervals = comparison = None
+        if collector is not None:
+            intervals, comparison = collector.results(scan.state)
     return ScoreReport(
         request=request,
         result=result,
         first_infinite_row=scan.first_infinite_row,
         # The intervals repeat the figures' warnings (a single class, say): print each once.
         warnings=list(dict.fromkeys(str(warning.message) for warning in caught)),
+        segments=segments,
+        decomposition=decomposition,
         intervals=intervals,
         comparison=comparison,
     )
@@ -302,12 +349,6 @@ def _json_number(value):
             return "nan"
         return "inf" if value > 0 else "-inf"
     return value
-
-
-def _json_values(data):
-    if isinstance(data, dict):
-        return {key: _json_values(value) for key, value in data.items()}
-    return _json_number(data)
 
 
 def report_to_dict(report: ScoreReport) -> dict:
@@ -322,23 +363,13 @@ def report_to_dict(report: ScoreReport) -> dict:
         "clip": request.clip,
         "row_numbering": f"{ROW_CONVENTION} data rows, CSV header not counted",
         "result": figures,
+        "warnings": report.warnings,
     }
-    options = request.intervals
-    if options is not None:
-        bootstrap = options.method == "bootstrap"
-        rows = f"column `{options.id_column}`" if options.id_column else f"{ROW_CONVENTION} row number"
-        data["interval_settings"] = {
-            "method": options.method,
-            "level": options.level,
-            "n_bootstrap": options.n_bootstrap if bootstrap else None,
-            "seed": options.seed if bootstrap else None,
-            "row_ids": rows if bootstrap else None,
-        }
-    if report.intervals is not None:
-        data["intervals"] = _json_values(report.intervals.to_dict())
-    if report.comparison is not None:
-        data["comparison"] = {"column": options.compare, **_json_values(report.comparison.to_dict())}
-    data["warnings"] = report.warnings
+    if report.segments is not None:
+        data["segments"] = segments_to_dict(report)
+    if report.decomposition is not None:
+        data["decomposition"] = decomposition_to_dict(report)
+    data.update(intervals_to_dict(report))
     return data
 
 
@@ -401,59 +432,12 @@ def render_table(report: ScoreReport, console=None) -> None:
         table.add_row(figure, value)
     console = console or Console()
     console.print(table)
-    if report.intervals is not None:
-        console.print(_intervals_table(report))
-    if report.comparison is not None:
-        console.print(_comparison_table(report))
-
-
-def _method_caption(options: IntervalOptions) -> str:
-    if options.method == "delta":
-        return "delta method"
-    rows = f"ids from `{options.id_column}`" if options.id_column else "ids = row numbers"
-    return f"Poisson bootstrap, {options.n_bootstrap} replicates, seed {options.seed}, {rows}"
-
-
-def _interval_cells(interval) -> list[str]:
-    return [_format_float(value) for value in (interval.estimate, interval.standard_error, interval.lower, interval.upper)]
-
-
-def _interval_table(title: str, caption: str):
-    """Return an empty rich table with the columns figure, estimate, std. error, lower, upper."""
-    from rich.table import Table
-
-    table = Table(title=title, caption=caption)
-    table.add_column("figure")
-    for heading in ("estimate", "std. error", "lower", "upper"):
-        table.add_column(heading, justify="right")
-    return table
-
-
-def _intervals_table(report: ScoreReport):
-    options = report.request.intervals
-    table = _interval_table(f"{options.level:.4g} confidence intervals", _method_caption(options))
-    intervals = report.intervals
-    for figure, interval in (
-        ("log loss (nats)", intervals.log_loss),
-        ("normalized entropy", intervals.normalized_entropy),
-        ("calibration ratio", intervals.calibration_ratio),
-    ):
-        table.add_row(figure, *_interval_cells(interval))
-    return table
-
-
-def _comparison_table(report: ScoreReport):
-    options = report.request.intervals
-    first, second = report.request.prediction, options.compare
-    comparison = report.comparison
-    table = _interval_table(
-        f"log loss of {first} minus {second}, {options.level:.4g} confidence interval",
-        f"{_method_caption(options)}; negative: {first} has the lower loss",
-    )
-    table.add_row(f"log loss of {first}", _format_float(comparison.log_loss_a), "", "", "")
-    table.add_row(f"log loss of {second}", _format_float(comparison.log_loss_b), "", "", "")
-    table.add_row("difference", *_interval_cells(comparison.difference))
-    return table
+    if report.segments is not None:
+        console.print(segments_table(report))
+    if report.decomposition is not None:
+        console.print(decomposition_table(report))
+    for table in intervals_tables(report):
+        console.print(table)
 
 
 @contextmanager
