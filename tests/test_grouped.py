@@ -15,7 +15,7 @@ EPS = np.finfo(np.float64).eps
 
 probabilities = st.floats(0.0, 1.0)
 labels = st.sampled_from([0.0, 1.0, 0.25])
-weights = st.floats(0.0, 10.0)
+weights = st.one_of(st.just(0.0), st.floats(1e-6, 10.0))
 
 
 @st.composite
