@@ -34,6 +34,13 @@ from ._cli_details import (
     segments_table,
     segments_to_dict,
 )
+from ._cli_intervals import (
+    IntervalOptions,
+    interval_options,
+    intervals_tables,
+    intervals_to_dict,
+    resolve_interval_options,
+)
 from ._file_details import EXACT_MAX_ROWS
 from ._io import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ROW_CONVENTION, DataFileError, display_path
 
@@ -56,6 +63,7 @@ class ScoreRequest:
     weight: str | None = None
     clip: float | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
+    intervals: IntervalOptions | None = None  # with --ci or --compare
     by: tuple[str, ...] = ()
     min_segment_size: int = 0
     sort: str = "log-loss"
@@ -74,6 +82,8 @@ class ScoreReport:
     warnings: list[str] = field(default_factory=list)
     segments: list[dict] | None = None  # rows of GroupedLogLossState.table, with --by
     decomposition: object = None  # Decomposition, with --decompose
+    intervals: object = None  # Intervals, with --ci
+    comparison: object = None  # PairedComparison, with --compare
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -153,6 +163,7 @@ def cli() -> None:
     "200 bytes per row); longer files use the binned method.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
+@interval_options
 def score(
     file,
     label,
@@ -168,6 +179,13 @@ def score(
     decompose,
     exact_max_rows,
     as_json,
+    ci,
+    compare,
+    level,
+    method,
+    n_bootstrap,
+    seed,
+    id_column,
 ) -> None:
     """Compute the log loss of FILE (.csv, .csv.gz, .parquet or .pq).
 
@@ -189,6 +207,7 @@ def score(
         ne_baseline=ne_baseline,
         decompose=decompose,
         exact_max_rows=exact_max_rows,
+        intervals=resolve_interval_options(ci, compare, level, method, n_bootstrap, seed, id_column),
     )
     try:
         with _progress_bar(request) as progress:
@@ -268,6 +287,31 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
             clip=request.clip,
             exact_max_rows=request.exact_max_rows,
         )
+    collector = None
+    if request.intervals is not None:
+        from ._score_intervals import IntervalCollector
+
+        options = request.intervals
+        collector = IntervalCollector(
+            request.path,
+            scale=request.scale,
+            label=request.label,
+            ci=options.ci,
+            compare=options.compare,
+            level=options.level,
+            method=options.method,
+            n_bootstrap=options.n_bootstrap,
+            seed=options.seed,
+            id_column=options.id_column,
+            clip=request.clip,
+        )
+    callbacks = [callback for callback in (details, collector) if callback is not None]
+
+    def on_batch(*batch) -> None:
+        for callback in callbacks:
+            callback(*batch)
+
+    raw_columns = request.by + (collector.raw_columns if collector is not None else ())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scan = scan_file(
@@ -277,8 +321,8 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
             clip=request.clip,
             batch_size=request.batch_size,
             progress=progress,
-            raw_columns=request.by,
-            on_batch=details,
+            raw_columns=raw_columns,
+            on_batch=on_batch if callbacks else None,
             **columns,
         )
         if scan.state.count == 0:
@@ -297,13 +341,19 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
             )
         if details is not None:
             decomposition = details.decomposition()
+        intervals = comparison = None
+        if collector is not None:
+            intervals, comparison = collector.results(scan.state)
     return ScoreReport(
         request=request,
         result=result,
         first_infinite_row=scan.first_infinite_row,
-        warnings=[str(warning.message) for warning in caught],
+        # The intervals repeat the figures' warnings (a single class, say): print each once.
+        warnings=list(dict.fromkeys(str(warning.message) for warning in caught)),
         segments=segments,
         decomposition=decomposition,
+        intervals=intervals,
+        comparison=comparison,
     )
 
 
@@ -333,6 +383,7 @@ def report_to_dict(report: ScoreReport) -> dict:
         data["segments"] = segments_to_dict(report)
     if report.decomposition is not None:
         data["decomposition"] = decomposition_to_dict(report)
+    data.update(intervals_to_dict(report))
     return data
 
 
@@ -401,6 +452,8 @@ def render_table(report: ScoreReport, console=None) -> None:
         console.print(segments_table(report))
     if report.decomposition is not None:
         console.print(decomposition_table(report))
+    for table in intervals_tables(report):
+        console.print(table)
 
 
 @contextmanager
