@@ -61,6 +61,7 @@ def _json_key(value):
 
 def segments_table(report):
     """Return the per-segment figures as a rich table."""
+    from rich.markup import escape
     from rich.table import Table
 
     from .cli import _format_count, _format_float
@@ -70,13 +71,14 @@ def segments_table(report):
     caption = f"sorted by {request.sort}; normalized entropy against {baseline}"
     if request.min_segment_size:
         caption += f"; segments of at least {request.min_segment_size:,} rows"
-    table = Table(title=f"log loss by {', '.join(request.by)}", caption=caption)
+    # Column names and key values are the user's text, so rich must not read them as markup.
+    table = Table(title=f"log loss by {escape(', '.join(request.by))}", caption=caption)
     for name in request.by:
-        table.add_column(name)
+        table.add_column(escape(name))
     for heading in ("log loss", "normalized entropy", "calibration ratio", "rows", "weight sum"):
         table.add_column(heading, justify="right")
     for row in report.segments:
-        keys = ["null" if part is None else str(part) for part in _key_parts(report, row["key"])]
+        keys = ["null" if part is None else escape(str(part)) for part in _key_parts(report, row["key"])]
         table.add_row(
             *keys,
             _format_float(row["log_loss"]),

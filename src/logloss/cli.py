@@ -34,8 +34,15 @@ from ._cli_details import (
     segments_table,
     segments_to_dict,
 )
+from ._cli_intervals import (
+    IntervalOptions,
+    interval_options,
+    intervals_tables,
+    intervals_to_dict,
+    resolve_interval_options,
+)
 from ._file_details import EXACT_MAX_ROWS
-from ._io import DEFAULT_BATCH_SIZE, ROW_CONVENTION
+from ._io import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ROW_CONVENTION, DataFileError, display_path
 
 __all__ = ["cli", "main"]
 
@@ -56,6 +63,7 @@ class ScoreRequest:
     weight: str | None = None
     clip: float | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
+    intervals: IntervalOptions | None = None  # with --ci or --compare
     by: tuple[str, ...] = ()
     min_segment_size: int = 0
     sort: str = "log-loss"
@@ -74,6 +82,8 @@ class ScoreReport:
     warnings: list[str] = field(default_factory=list)
     segments: list[dict] | None = None  # rows of GroupedLogLossState.table, with --by
     decomposition: object = None  # Decomposition, with --decompose
+    intervals: object = None  # Intervals, with --ci
+    comparison: object = None  # PairedComparison, with --compare
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,7 +95,8 @@ def cli() -> None:
 def _prediction_options(command):
     """Add FILE and the column options of every command that reads predictions from a file."""
     options = [
-        click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path)),
+        # The reader checks the path itself, so that every file problem exits with status 1.
+        click.argument("file", required=False, type=click.Path(readable=False, path_type=Path)),
         click.option("--label", default="label", show_default=True, metavar="COL", help="Column of labels in [0, 1]."),
         click.option("--prob", metavar="COL", help="Column of predicted probabilities in [0, 1]."),
         click.option("--logit", metavar="COL", help="Column of logits (log-odds); exclusive with --prob."),
@@ -102,13 +113,14 @@ def _prediction_options(command):
     "--clip",
     metavar="EPS",
     type=click.FloatRange(0.0, 0.5, min_open=True, max_open=True),
+    callback=lambda context, parameter, value: _check_clip(value),
     help="Clip probabilities so that no row's loss exceeds -log(EPS); EPS in (0, 0.5). "
     "Default: no clipping, so a loss may be infinite.",
 )
 @click.option(
     "--batch-size",
     metavar="N",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_BATCH_SIZE),
     default=DEFAULT_BATCH_SIZE,
     show_default=True,
     help="Maximum rows read and scored at a time; bounds the memory used.",
@@ -161,6 +173,7 @@ def _prediction_options(command):
     "200 bytes per row); longer files use the binned method.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
+@interval_options
 def score(
     file,
     label,
@@ -176,6 +189,13 @@ def score(
     decompose,
     exact_max_rows,
     as_json,
+    ci,
+    compare,
+    level,
+    method,
+    n_bootstrap,
+    seed,
+    id_column,
 ) -> None:
     """Compute the log loss of FILE (.csv, .csv.gz, .parquet or .pq).
 
@@ -197,6 +217,7 @@ def score(
         ne_baseline=ne_baseline,
         decompose=decompose,
         exact_max_rows=exact_max_rows,
+        intervals=resolve_interval_options(ci, compare, level, method, n_bootstrap, seed, id_column),
     )
     try:
         with _progress_bar(request) as progress:
@@ -210,6 +231,13 @@ def score(
         render_table(report)
     for message in report.warnings:
         click.echo(f"logloss: warning: {message}", err=True)
+
+
+def _check_clip(value):
+    # FloatRange lets NaN through, because every comparison with NaN is false.
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("EPS must be a number in (0, 0.5), got nan.")
+    return value
 
 
 @cli.command()
@@ -330,6 +358,31 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
             clip=request.clip,
             exact_max_rows=request.exact_max_rows,
         )
+    collector = None
+    if request.intervals is not None:
+        from ._score_intervals import IntervalCollector
+
+        options = request.intervals
+        collector = IntervalCollector(
+            request.path,
+            scale=request.scale,
+            label=request.label,
+            ci=options.ci,
+            compare=options.compare,
+            level=options.level,
+            method=options.method,
+            n_bootstrap=options.n_bootstrap,
+            seed=options.seed,
+            id_column=options.id_column,
+            clip=request.clip,
+        )
+    callbacks = [callback for callback in (details, collector) if callback is not None]
+
+    def on_batch(*batch) -> None:
+        for callback in callbacks:
+            callback(*batch)
+
+    raw_columns = request.by + (collector.raw_columns if collector is not None else ())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scan = scan_file(
@@ -339,10 +392,15 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
             clip=request.clip,
             batch_size=request.batch_size,
             progress=progress,
-            raw_columns=request.by,
-            on_batch=details,
+            raw_columns=raw_columns,
+            on_batch=on_batch if callbacks else None,
             **columns,
         )
+        if scan.state.count == 0:
+            raise DataFileError(
+                f"{display_path(request.path)}: the file has no data rows, so no figure can be computed",
+                path=request.path,
+            )
         result = scan.result()
         segments = decomposition = None
         if details is not None and details.segments is not None:
@@ -354,13 +412,19 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
             )
         if details is not None:
             decomposition = details.decomposition()
+        intervals = comparison = None
+        if collector is not None:
+            intervals, comparison = collector.results(scan.state)
     return ScoreReport(
         request=request,
         result=result,
         first_infinite_row=scan.first_infinite_row,
-        warnings=[str(warning.message) for warning in caught],
+        # The intervals repeat the figures' warnings (a single class, say): print each once.
+        warnings=list(dict.fromkeys(str(warning.message) for warning in caught)),
         segments=segments,
         decomposition=decomposition,
+        intervals=intervals,
+        comparison=comparison,
     )
 
 
@@ -390,6 +454,7 @@ def report_to_dict(report: ScoreReport) -> dict:
         data["segments"] = segments_to_dict(report)
     if report.decomposition is not None:
         data["decomposition"] = decomposition_to_dict(report)
+    data.update(intervals_to_dict(report))
     return data
 
 
@@ -436,6 +501,7 @@ def score_rows(report: ScoreReport) -> list[tuple[str, str]]:
 def render_table(report: ScoreReport, console=None) -> None:
     """Print the report as a rich table on stdout (or on `console`)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     request = report.request
@@ -444,8 +510,9 @@ def render_table(report: ScoreReport, console=None) -> None:
         columns += f", weight={request.weight}"
     if request.clip is not None:
         columns += f", clip={request.clip:g}"
-    name = "bundled Caravan data" if request.bundled else str(request.path)
-    table = Table(title=f"log loss of {name}", caption=columns)
+    name = "bundled Caravan data" if request.bundled else display_path(request.path)
+    # File and column names are the user's text, so rich must not read them as markup.
+    table = Table(title=f"log loss of {escape(name)}", caption=escape(columns))
     table.add_column("figure")
     table.add_column("value", justify="right")
     for figure, value in score_rows(report):
@@ -456,6 +523,8 @@ def render_table(report: ScoreReport, console=None) -> None:
         console.print(segments_table(report))
     if report.decomposition is not None:
         console.print(decomposition_table(report))
+    for table in intervals_tables(report):
+        console.print(table)
 
 
 @contextmanager
