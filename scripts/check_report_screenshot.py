@@ -31,7 +31,7 @@ import numpy as np
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Default window: wide enough for the two plots side by side, tall enough to show them.
-WIDTH, HEIGHT = 1280, 1500
+WIDTH, HEIGHT = 1280, 1560
 # Line colors of matplotlib's default cycle that the plots use: tab:red and tab:orange.
 CORP_CURVE_RGB = (214, 39, 40)
 POSITIVE_CURVE_RGB = (255, 127, 14)

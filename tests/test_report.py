@@ -1,22 +1,23 @@
 import base64
-import importlib.resources
 import re
 import warnings
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
-from logloss import LogLossState, render_report, write_report, write_report_with_logits
+from logloss import LogLossState, confidence_interval, render_report, write_report, write_report_with_logits
+from logloss.datasets import load_caravan
 from logloss._report_html import external_references
+
+
+def load_caravan_arrays():
+    data = load_caravan()
+    return data["prob"], data["label"], data["customer_type"]
 
 
 @pytest.fixture(scope="module")
 def caravan():
-    path = importlib.resources.files("logloss") / "data" / "caravan.parquet"
-    with importlib.resources.as_file(path) as file:
-        table = pq.read_table(file).to_pydict()
-    return np.array(table["prob"]), np.array(table["label"]), np.array(table["customer_type"])
+    return load_caravan_arrays()
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,19 @@ def test_report_caravan_figures(caravan_page):
     assert cell(caravan_page, "entropy of the base rate (nats)") == "0.226343"
     assert cell(caravan_page, "base rate") == "0.059773"
     assert cell(caravan_page, "rows") == "5,822"
+
+
+def test_report_caravan_intervals(caravan_page):
+    # Delta-method interval of the bundled data's log loss, as confidence_interval gives it.
+    bounds = cell(caravan_page, "log loss, 95% interval (delta method)")
+    lower, upper = (float(bound) for bound in bounds.strip("[]").split(", "))
+    assert lower < 0.210901 < upper
+    state = LogLossState()
+    p, y, _ = load_caravan_arrays()
+    state.update(p, y)
+    interval = confidence_interval(state, level=0.95).log_loss
+    assert lower == pytest.approx(interval.lower, abs=5e-7)
+    assert upper == pytest.approx(interval.upper, abs=5e-7)
 
 
 def test_report_caravan_decomposition_adds_up(caravan_page):
@@ -112,12 +126,12 @@ def test_report_weights():
 
 
 def test_report_many_segments_caps_bars():
-    # 40 segments of 2 rows each; segment k has weight k + 1, so 10 to 39 have the largest sums.
+    # 40 segments of 2 rows each, more than the 30 bars of the chart; the table keeps all.
     keys = np.repeat(np.arange(40), 2)
     page = render_report(
         np.tile([0.2, 0.7], 40), np.tile([0, 1], 40), weights=keys + 1.0, segments=keys
     )
-    assert page.count("<tr><td>") == 12 + 4 + 40
+    assert page.count("<tr><td>") == 15 + 4 + 40  # summary, decomposition, segments
     assert "The chart shows the 30 segments with the largest weight sums of 40" in page
 
 

@@ -12,10 +12,11 @@ import numpy as np
 
 from ._decompose import Decomposition, decompose, decompose_with_logits
 from ._grouped import GroupedLogLossState, _sortable_key
+from ._intervals import Interval, Intervals, confidence_interval
 from ._keys import split_key_columns
 from ._plots import plot_loss_terms, plot_reliability_diagram, plot_segment_losses
 from ._reliability import check_rows
-from ._report_html import PAGE, figure_html, format_weight, table
+from ._report_html import PAGE, figure_html, format_number, format_weight, table
 from ._state import LogLossResult, LogLossState, expit
 from ._validation import as_numeric_array, check_not_nan, check_same_shape
 from ._warnings import LogLossWarning, UndefinedMetricWarning
@@ -24,6 +25,9 @@ __all__ = ["render_report", "write_report", "write_report_with_logits"]
 
 # Bars in the per-segment chart at most; beyond this the chart is too tall to read.
 MAX_SEGMENT_BARS = 30
+# Confidence level of the intervals on the page.
+INTERVAL_LEVEL = 0.95
+_INTERVAL_NAME = f"{INTERVAL_LEVEL:.0%} interval (delta method)"
 
 
 @dataclass(frozen=True)
@@ -35,14 +39,26 @@ class _Rows:
     weight: np.ndarray
     logits: np.ndarray | None = None
 
-    def evaluate(self, selected=slice(None)) -> LogLossResult:
-        """Compute the figures of the selected rows, from the logits when there are any."""
+    def state(self) -> LogLossState:
+        """Return the evaluation state of the rows, from the logits when there are any."""
         state = LogLossState()
         if self.logits is None:
-            state.update(self.probability[selected], self.target[selected], weights=self.weight[selected])
+            state.update(self.probability, self.target, weights=self.weight)
         else:
-            state.update_logits(self.logits[selected], self.target[selected], weights=self.weight[selected])
-        return state.result()
+            state.update_logits(self.logits, self.target, weights=self.weight)
+        return state
+
+
+def _intervals(state: LogLossState) -> Intervals:
+    """Return the delta-method intervals at INTERVAL_LEVEL; undefined bounds are NaN."""
+    with warnings.catch_warnings():
+        # The figures' own notes already say why a figure is undefined; a NaN bound shows it.
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        return confidence_interval(state, level=INTERVAL_LEVEL)
+
+
+def _format_interval(interval: Interval) -> str:
+    return f"[{format_number(interval.lower)}, {format_number(interval.upper)}]"
 
 
 def _rows_from_logits(logits, y_true, weights) -> _Rows:
@@ -70,16 +86,19 @@ def _decompose(rows: _Rows) -> Decomposition | None:
     return None if math.isnan(decomposition.uncertainty) else decomposition
 
 
-def _summary_table(result: LogLossResult) -> str:
+def _summary_table(result: LogLossResult, intervals: Intervals) -> str:
     rows = [
         ["log loss (nats)", result.log_loss],
+        [f"log loss, {_INTERVAL_NAME}", _format_interval(intervals.log_loss)],
         ["log loss (bits)", result.log_loss_bits],
         ["normalized entropy", result.normalized_entropy],
+        [f"normalized entropy, {_INTERVAL_NAME}", _format_interval(intervals.normalized_entropy)],
         ["relative information gain", result.relative_information_gain],
         ["base rate", result.base_rate],
         ["entropy of the base rate (nats)", result.entropy],
         ["mean prediction", result.mean_prediction],
         ["calibration ratio (mean prediction / base rate)", result.calibration_ratio],
+        [f"calibration ratio, {_INTERVAL_NAME}", _format_interval(intervals.calibration_ratio)],
         ["rows", result.count],
         ["weight sum", format_weight(result.weight_sum)],
         ["rows with infinite loss", result.n_infinite],
@@ -128,8 +147,11 @@ def _key_label(key) -> str:
     return '""' if key == "" else str(key)
 
 
-def _group_results(rows: _Rows, segments, name: str, notes: list[str]) -> dict:
-    """Return the label of each segment key -> its LogLossResult, in sorted key order."""
+def _group_results(rows: _Rows, segments, name: str, notes: list[str]) -> tuple[dict, dict]:
+    """Return dicts from the label of each segment key to its LogLossResult and Intervals.
+
+    Both are in sorted key order.
+    """
     if isinstance(segments, np.ndarray):
         segments = segments.ravel()
     for column in split_key_columns(segments):
@@ -143,21 +165,23 @@ def _group_results(rows: _Rows, segments, name: str, notes: list[str]) -> dict:
     else:
         grouped.update_logits(rows.logits, rows.target, segments, weights=rows.weight)
     states = grouped.states()
-    results = {}
+    results, intervals = {}, {}
     for key in sorted(states, key=_sortable_key):
         label = _key_label(key)
         results[label] = _call_noting_warnings(notes, f"{name} = {label}", states[key].result)
-    return results
+        intervals[label] = _intervals(states[key])
+    return results, intervals
 
 
-def _segments_section(results: Mapping, overall: LogLossResult, name: str) -> str:
-    header = ["rows", "weight sum", "base rate", "mean prediction", "log loss", "normalized entropy",
-              "calibration ratio"]
+def _segments_section(results: Mapping, intervals: Mapping, overall: LogLossResult, name: str) -> str:
+    header = ["rows", "weight sum", "base rate", "mean prediction", "log loss",
+              f"log loss, {INTERVAL_LEVEL:.0%} interval", "normalized entropy", "calibration ratio"]
     rows = [
         [str(key), r.count, format_weight(r.weight_sum), r.base_rate, r.mean_prediction, r.log_loss,
-         r.normalized_entropy, r.calibration_ratio]
+         _format_interval(intervals[key].log_loss), r.normalized_entropy, r.calibration_ratio]
         for key, r in results.items()
     ]
+    bounds = {key: (interval.log_loss.lower, interval.log_loss.upper) for key, interval in intervals.items()}
 
     shown = results
     caption = ""
@@ -170,7 +194,7 @@ def _segments_section(results: Mapping, overall: LogLossResult, name: str) -> st
         )
 
     def draw_bars(ax):
-        plot_segment_losses(shown, overall=overall, ax=ax)
+        plot_segment_losses(shown, intervals=bounds, overall=overall, ax=ax)
         ax.set_title(f"Log loss (nats) per {name}")
 
     bars = figure_html(draw_bars, f"bar chart of log loss per {name}", (8.0, 1.2 + 0.35 * len(shown)))
@@ -183,12 +207,13 @@ def _segments_section(results: Mapping, overall: LogLossResult, name: str) -> st
 
 def _render(rows: _Rows, *, segments, segment_name: str, title: str, source: str, seed: int) -> str:
     notes: list[str] = []
-    result = _call_noting_warnings(notes, "all rows", rows.evaluate)
+    state = rows.state()
+    result = _call_noting_warnings(notes, "all rows", state.result)
     decomposition = _decompose(rows)
     segment_html = ""
     if segments is not None:
-        segment_results = _group_results(rows, segments, segment_name, notes)
-        segment_html = _segments_section(segment_results, result, segment_name)
+        segment_results, segment_intervals = _group_results(rows, segments, segment_name, notes)
+        segment_html = _segments_section(segment_results, segment_intervals, result, segment_name)
 
     probability, target, weight = rows.probability, rows.target, rows.weight
     plots = [
@@ -210,7 +235,7 @@ def _render(rows: _Rows, *, segments, segment_name: str, title: str, source: str
     return PAGE.substitute(
         title=html.escape(title),
         source=html.escape(source or f"{result.count:,} rows"),
-        summary=_summary_table(result),
+        summary=_summary_table(result, _intervals(state)),
         decomposition=_decomposition_section(decomposition),
         plots="\n".join(plots),
         segments=segment_html,
