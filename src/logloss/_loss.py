@@ -7,6 +7,7 @@ accumulate sums in float64 with NumPy's pairwise summation. The elementwise form
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from typing import Literal
 
@@ -81,7 +82,9 @@ def binary_cross_entropy(
         Subtract the loss that predicting the (smoothed) target itself would score. With
         ``pos_weight=None`` this is the target's entropy, so the result is the
         Kullback-Leibler divergence from the target to the prediction: exactly 0 when
-        ``y_pred`` equals the target, and never negative.
+        ``y_pred`` equals the target. It is computed as the difference of two losses, so
+        its absolute error is a few ulp of the cross-entropy, and a difference that rounding
+        makes negative is returned as 0.
     reduction : {"mean", "sum", "none"}, default "mean"
         "none" returns the weighted loss of each element in the dtype of `y_pred` (float64
         for integer input). "sum" returns :math:`\sum \ell`, and "mean" the weighted mean
@@ -153,6 +156,7 @@ def binary_cross_entropy(
     1e-17
     """
     predictions = as_numeric_array(y_pred, "y_pred")
+    _check_flags(subtract_entropy=subtract_entropy)
     check_not_nan(predictions, "y_pred", _LOGIT_HINT)
     check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
     _check_clip(clip)
@@ -161,11 +165,11 @@ def binary_cross_entropy(
     )
     _check_reduction(reduction)
 
-    probability = predictions.astype(np.float64, copy=False)
-    loss = _elementwise.loss_from_probability(probability, target, pos_weight_array, clip)
+    probability = np.atleast_1d(predictions.astype(np.float64, copy=False))
+    loss = _elementwise.loss_from_probability(probability, np.atleast_1d(target), pos_weight_array, clip)
     if subtract_entropy:
-        loss -= _elementwise.loss_from_probability(target, target, pos_weight_array)
-    return _finish(loss, valid, weight_array, reduction, axis, output_dtype(predictions))
+        loss = _subtract_entropy(loss, target, pos_weight_array)
+    return _finish(loss.reshape(predictions.shape), valid, weight_array, reduction, axis, output_dtype(predictions))
 
 
 def binary_cross_entropy_with_logits(
@@ -248,29 +252,46 @@ def binary_cross_entropy_with_logits(
     4.248354255291589e-18
     """
     scores = as_numeric_array(logits, "logits")
+    _check_flags(subtract_entropy=subtract_entropy)
     check_not_nan(scores, "logits")
     target, valid, weight_array, pos_weight_array = _prepare(
         scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy
     )
     _check_reduction(reduction)
 
-    loss = _elementwise.loss_from_logit(scores.astype(np.float64, copy=False), target, pos_weight_array)
+    z = np.atleast_1d(scores.astype(np.float64, copy=False))
+    loss = _elementwise.loss_from_logit(z, np.atleast_1d(target), pos_weight_array)
     if subtract_entropy:
-        loss -= _elementwise.loss_from_probability(target, target, pos_weight_array)
-    return _finish(loss, valid, weight_array, reduction, axis, output_dtype(scores))
+        loss = _subtract_entropy(loss, target, pos_weight_array)
+    return _finish(loss.reshape(scores.shape), valid, weight_array, reduction, axis, output_dtype(scores))
+
+
+def _subtract_entropy(loss, target, pos_weight_array):
+    """Subtract the loss of predicting the target itself, and clamp rounding below 0 to 0."""
+    target = np.atleast_1d(target)
+    loss = loss - _elementwise.loss_from_probability(target, target, pos_weight_array)
+    # The divergence is never negative. A negative difference is rounding of the two terms
+    # (each within a few ulp of the cross-entropy), so the exact value is below that error.
+    return np.maximum(loss, 0.0, out=loss, where=~np.isnan(loss))
 
 
 def _check_clip(clip) -> None:
     if clip is None:
         return
-    if isinstance(clip, bool) or not isinstance(clip, (int, float, np.floating)):
+    if isinstance(clip, bool | np.bool_) or not isinstance(clip, numbers.Real):
         raise TypeError(f"`clip` must be a float or None, got {type(clip).__name__}")
     if not 0.0 < clip < 0.5:
         raise ValueError(f"`clip` must be in (0, 0.5), got {clip!r}")
 
 
+def _check_flags(**flags) -> None:
+    for name, value in flags.items():
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"`{name}` must be a bool, got {type(value).__name__}")
+
+
 def _check_reduction(reduction) -> None:
-    if reduction not in _REDUCTIONS:
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
         raise ValueError(f"`reduction` must be one of 'none', 'sum', 'mean', got {reduction!r}")
 
 
@@ -293,7 +314,7 @@ def _prepare(predictions, y_true, weights, weights_axis, pos_weight, label_smoot
     if valid is not None:
         target[~valid] = 0.0
 
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.floating)):
+    if isinstance(label_smoothing, bool | np.bool_) or not isinstance(label_smoothing, numbers.Real):
         raise TypeError(f"`label_smoothing` must be a float, got {type(label_smoothing).__name__}")
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"`label_smoothing` must be in [0, 1), got {label_smoothing!r}")
@@ -345,21 +366,33 @@ def _prepare_pos_weight(pos_weight, shape):
 
 
 def _finish(loss, valid, weight_array, reduction, axis, dtype):
-    """Apply weights, warn about infinite losses, and reduce."""
+    """Warn about infinite losses, apply weights, and reduce."""
+    counted = np.ones(loss.shape, dtype=bool) if valid is None else valid.copy()
     if weight_array is not None:
-        # A zero weight removes a row even when its loss is infinite (0 * inf would be NaN).
-        with np.errstate(invalid="ignore"):
-            loss = np.where(weight_array == 0.0, 0.0, loss * weight_array)
+        counted &= weight_array != 0.0
     if valid is not None:
         loss[~valid] = 0.0
-    _warn_infinite(loss)
+    _warn_infinite(loss, counted)
+
+    if reduction == "mean" and weight_array is not None:
+        # The weighted mean does not change when every weight is scaled by one constant, so
+        # dividing by the largest weight keeps sums of weights near 1e308 or 1e-320 in range.
+        largest = float(np.max(weight_array)) if weight_array.size else 0.0
+        if largest > 0.0:
+            weight_array = weight_array / largest
+    if weight_array is not None:
+        # A zero weight removes a row even when its loss is infinite (0 * inf would be NaN).
+        with np.errstate(invalid="ignore", over="ignore"):
+            loss = np.where(weight_array == 0.0, 0.0, loss * weight_array)
 
     if reduction == "none":
         if valid is not None:
             loss[~valid] = np.nan
+        # Adding +0.0 turns the -0.0 of a certain, correct prediction into +0.0.
+        loss += 0.0
         return loss.astype(dtype, copy=False)
 
-    total = np.sum(loss, axis=axis)
+    total = np.sum(loss, axis=axis) + 0.0
     if reduction == "sum":
         return _as_float64(total)
 
@@ -388,8 +421,8 @@ def _as_float64(value):
     return array[()] if array.ndim == 0 else array
 
 
-def _warn_infinite(loss) -> None:
-    infinite = np.isinf(loss)
+def _warn_infinite(loss, counted) -> None:
+    infinite = np.isinf(loss) & counted
     if infinite.any():
         count = int(infinite.sum())
         first = int(np.flatnonzero(infinite.ravel())[0])

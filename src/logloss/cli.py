@@ -27,7 +27,22 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
         "the logloss command-line tool needs click, rich and pyarrow: install logloss[cli]"
     ) from error
 
-from ._io import DEFAULT_BATCH_SIZE, ROW_CONVENTION
+from ._cli_details import (
+    SEGMENT_SORTS,
+    decomposition_table,
+    decomposition_to_dict,
+    segments_table,
+    segments_to_dict,
+)
+from ._cli_intervals import (
+    IntervalOptions,
+    interval_options,
+    intervals_tables,
+    intervals_to_dict,
+    resolve_interval_options,
+)
+from ._file_details import EXACT_MAX_ROWS
+from ._io import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ROW_CONVENTION, DataFileError, display_path
 
 __all__ = ["cli", "main"]
 
@@ -48,6 +63,13 @@ class ScoreRequest:
     weight: str | None = None
     clip: float | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
+    intervals: IntervalOptions | None = None  # with --ci or --compare
+    by: tuple[str, ...] = ()
+    min_segment_size: int = 0
+    sort: str = "log-loss"
+    ne_baseline: str = "segment"
+    decompose: bool = False
+    exact_max_rows: int = EXACT_MAX_ROWS
     engine: str = "local"
 
 
@@ -59,6 +81,10 @@ class ScoreReport:
     result: object  # LogLossResult
     first_infinite_row: int | None
     warnings: list[str] = field(default_factory=list)
+    segments: list[dict] | None = None  # rows of GroupedLogLossState.table, with --by
+    decomposition: object = None  # Decomposition, with --decompose
+    intervals: object = None  # Intervals, with --ci
+    comparison: object = None  # PairedComparison, with --compare
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,26 +93,85 @@ def cli() -> None:
     """Exact binary cross-entropy (log loss) of predictions in a file."""
 
 
+def _prediction_options(command):
+    """Add FILE and the column options of every command that reads predictions from a file."""
+    options = [
+        # The reader checks the path itself, so that every file problem exits with status 1.
+        click.argument("file", required=False, type=click.Path(readable=False, path_type=Path)),
+        click.option("--label", default="label", show_default=True, metavar="COL", help="Column of labels in [0, 1]."),
+        click.option("--prob", metavar="COL", help="Column of predicted probabilities in [0, 1]."),
+        click.option("--logit", metavar="COL", help="Column of logits (log-odds); exclusive with --prob."),
+        click.option("--weight", metavar="COL", help="Column of non-negative sample weights."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
-@click.argument("file", required=False, type=click.Path(path_type=Path))
-@click.option("--label", default="label", show_default=True, metavar="COL", help="Column of labels in [0, 1].")
-@click.option("--prob", metavar="COL", help="Column of predicted probabilities in [0, 1].")
-@click.option("--logit", metavar="COL", help="Column of logits (log-odds); exclusive with --prob.")
-@click.option("--weight", metavar="COL", help="Column of non-negative sample weights.")
+@_prediction_options
 @click.option(
     "--clip",
     metavar="EPS",
     type=click.FloatRange(0.0, 0.5, min_open=True, max_open=True),
+    callback=lambda context, parameter, value: _check_clip(value),
     help="Clip probabilities so that no row's loss exceeds -log(EPS); EPS in (0, 0.5). "
     "Default: no clipping, so a loss may be infinite.",
 )
 @click.option(
     "--batch-size",
     metavar="N",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_BATCH_SIZE),
     default=DEFAULT_BATCH_SIZE,
     show_default=True,
     help="Maximum rows read and scored at a time; bounds the memory used.",
+)
+@click.option(
+    "--by",
+    metavar="COL",
+    multiple=True,
+    help="Also report the figures per segment: one segment per distinct value of COL "
+    "(nulls form their own segment). Repeat for segments by several columns.",
+)
+@click.option(
+    "--min-segment-size",
+    metavar="N",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="With --by, leave out segments of fewer than N rows.",
+)
+@click.option(
+    "--sort",
+    "sort_by",
+    type=click.Choice(list(SEGMENT_SORTS)),
+    default="log-loss",
+    show_default=True,
+    help="With --by, the figure that orders the segments: largest first, except segment "
+    "(the key, ascending).",
+)
+@click.option(
+    "--ne-baseline",
+    type=click.Choice(["segment", "global"]),
+    default="segment",
+    show_default=True,
+    help="With --by, divide each segment's log loss by the entropy of its own base rate "
+    "(segment) or of the whole file's (global).",
+)
+@click.option(
+    "--decompose",
+    is_flag=True,
+    help="Also split the log loss into miscalibration, discrimination and uncertainty "
+    "(CORP): exact for files of at most --exact-max-rows rows, binned above.",
+)
+@click.option(
+    "--exact-max-rows",
+    metavar="N",
+    type=click.IntRange(min=0),
+    default=EXACT_MAX_ROWS,
+    show_default=True,
+    help="With --decompose, the most rows held in memory for the exact method (about "
+    "200 bytes per row); longer files use the binned method.",
 )
 @click.option(
     "--engine",
@@ -94,10 +179,34 @@ def cli() -> None:
     default="local",
     show_default=True,
     help="Where to compute: this process, Dask or Spark. Dask and Spark read a Parquet "
-    "file or a folder of Parquet files themselves.",
+    "file or a folder of Parquet files themselves; --decompose is then binned.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
-def score(file, label, prob, logit, weight, clip, batch_size, engine, as_json) -> None:
+@interval_options
+def score(
+    file,
+    label,
+    prob,
+    logit,
+    weight,
+    clip,
+    batch_size,
+    by,
+    min_segment_size,
+    sort_by,
+    ne_baseline,
+    decompose,
+    exact_max_rows,
+    engine,
+    as_json,
+    ci,
+    compare,
+    level,
+    method,
+    n_bootstrap,
+    seed,
+    id_column,
+) -> None:
     """Compute the log loss of FILE (.csv, .csv.gz, .parquet or .pq).
 
     With FILE, one of --prob and --logit is required. Without FILE, score the
@@ -105,7 +214,23 @@ def score(file, label, prob, logit, weight, clip, batch_size, engine, as_json) -
     Rows are numbered from 0, not counting a CSV header. With --engine dask or
     --engine spark, FILE is a Parquet file or a folder of Parquet files.
     """
-    request = resolve_score_request(file, label, prob, logit, weight, clip, batch_size, engine)
+    request = resolve_score_request(
+        file,
+        label,
+        prob,
+        logit,
+        weight,
+        clip,
+        batch_size,
+        by=by,
+        min_segment_size=min_segment_size,
+        sort=sort_by,
+        ne_baseline=ne_baseline,
+        decompose=decompose,
+        exact_max_rows=exact_max_rows,
+        intervals=resolve_interval_options(ci, compare, level, method, n_bootstrap, seed, id_column),
+        engine=engine,
+    )
     try:
         with _progress_bar(request) as progress:
             report = build_score_report(request, progress=progress)
@@ -121,14 +246,85 @@ def score(file, label, prob, logit, weight, clip, batch_size, engine, as_json) -
         click.echo(f"logloss: warning: {message}", err=True)
 
 
+def _check_clip(value):
+    # FloatRange lets NaN through, because every comparison with NaN is false.
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("EPS must be a number in (0, 0.5), got nan.")
+    return value
+
+
+@cli.command()
+@_prediction_options
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="HTML",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="HTML file to write; an existing file is overwritten.",
+)
+@click.option(
+    "--by",
+    metavar="COL",
+    multiple=True,
+    help="Add a table and bar chart per segment: one segment per distinct value of COL "
+    "(nulls form their own segment). Repeat for segments by several columns.",
+)
+@click.option("--title", default="Log loss report", show_default=True, help="Title of the page.")
+def report(file, label, prob, logit, weight, output, by, title) -> None:
+    """Write a self-contained HTML report of FILE: figures, decomposition and plots.
+
+    FILE and the column options are as in `logloss score`: without FILE, report on the
+    bundled Caravan data (try --by customer_type). The page needs no network: the plots
+    are inline images. Unlike `logloss score`, this reads every row into memory at once.
+    """
+    request = resolve_score_request(file, label, prob, logit, weight, None, DEFAULT_BATCH_SIZE)
+    try:
+        import matplotlib  # noqa: F401
+        import scipy  # noqa: F401
+    except ImportError as error:
+        fail(ImportError(f"logloss report needs matplotlib and scipy ({error}): install logloss[plots]"))
+
+    from ._report_file import write_file_report
+
+    source = "bundled Caravan data" if request.bundled else str(request.path)
+    columns = f"label={request.label}, {request.scale}={request.prediction}"
+    if request.weight is not None:
+        columns += f", weight={request.weight}"
+    if by:
+        columns += f", by={','.join(by)}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            write_file_report(
+                request.path,
+                output,
+                label=request.label,
+                prediction=request.prediction,
+                scale=request.scale,
+                weight=request.weight,
+                by=by,
+                title=title,
+                source=f"{source} ({columns})",
+            )
+        except (ValueError, OSError) as error:
+            fail(error)
+    for warning in caught:
+        click.echo(f"logloss: warning: {warning.message}", err=True)
+    click.echo(f"wrote {output}")
+
+
 def fail(error: Exception) -> NoReturn:
     """Print a data or file error on stderr and exit with status 1."""
     click.echo(f"logloss: error: {error}", err=True)
     sys.exit(1)
 
 
-def resolve_score_request(file, label, prob, logit, weight, clip, batch_size, engine="local") -> ScoreRequest:
-    """Check the options of ``logloss score`` together, raising click.UsageError (exit 2)."""
+def resolve_score_request(file, label, prob, logit, weight, clip, batch_size, **details) -> ScoreRequest:
+    """Check the options of ``logloss score`` together, raising click.UsageError (exit 2).
+
+    `details` are the segment and decomposition options, passed on to :class:`ScoreRequest`.
+    """
     if prob is not None and logit is not None:
         raise click.UsageError("--prob and --logit are mutually exclusive; pass one of them.")
     if clip is not None and logit is not None:
@@ -145,10 +341,7 @@ def resolve_score_request(file, label, prob, logit, weight, clip, batch_size, en
             "pass --prob COL for a column of probabilities or --logit COL for a column of "
             "logits; logloss does not guess which one a column holds."
         )
-    if engine == "local" and Path(file).is_dir():
-        raise click.UsageError(f"{file} is a folder; pass --engine dask or --engine spark to score a folder of Parquet files.")
-    if engine != "local" and not Path(file).is_dir() and not str(file).lower().endswith((".parquet", ".pq")):
-        raise click.UsageError(f"--engine {engine} reads Parquet only: pass a .parquet or .pq file or a folder of them.")
+    _check_engine_input(details.get("engine", "local"), Path(file), details.get("intervals"))
     scale, prediction = ("prob", prob) if prob is not None else ("logit", logit)
     return ScoreRequest(
         path=Path(file),
@@ -159,17 +352,67 @@ def resolve_score_request(file, label, prob, logit, weight, clip, batch_size, en
         weight=weight,
         clip=clip,
         batch_size=batch_size,
-        engine=engine,
+        **{name: tuple(value) if name == "by" else value for name, value in details.items()},
     )
+
+
+def _check_engine_input(engine: str, path: Path, intervals) -> None:
+    if engine == "local":
+        if path.is_dir():
+            raise click.UsageError(
+                f"{path} is a folder; pass --engine dask or --engine spark to score a folder of Parquet files."
+            )
+        return
+    if not path.is_dir() and not path.name.lower().endswith((".parquet", ".pq")):
+        raise click.UsageError(f"--engine {engine} reads Parquet only: pass a .parquet or .pq file or a folder of them.")
+    if intervals is not None:
+        raise click.UsageError(f"--ci and --compare are not available with --engine {engine}; use --engine local.")
 
 
 def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
     """Read the file and compute every figure; warnings are collected, not printed."""
-    from ._score_file import scan_file
-
     if request.engine != "local":
         return _build_engine_report(request)
+
+    from ._score_file import scan_file
+
     columns = {request.scale: request.prediction}
+    details = None
+    if request.by or request.decompose:
+        from ._file_details import DetailCollector
+
+        details = DetailCollector(
+            scale=request.scale,
+            by=request.by,
+            decompose=request.decompose,
+            clip=request.clip,
+            exact_max_rows=request.exact_max_rows,
+        )
+    collector = None
+    if request.intervals is not None:
+        from ._score_intervals import IntervalCollector
+
+        options = request.intervals
+        collector = IntervalCollector(
+            request.path,
+            scale=request.scale,
+            label=request.label,
+            ci=options.ci,
+            compare=options.compare,
+            level=options.level,
+            method=options.method,
+            n_bootstrap=options.n_bootstrap,
+            seed=options.seed,
+            id_column=options.id_column,
+            clip=request.clip,
+        )
+    callbacks = [callback for callback in (details, collector) if callback is not None]
+
+    def on_batch(*batch) -> None:
+        for callback in callbacks:
+            callback(*batch)
+
+    raw_columns = request.by + (collector.raw_columns if collector is not None else ())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scan = scan_file(
@@ -179,14 +422,39 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
             clip=request.clip,
             batch_size=request.batch_size,
             progress=progress,
+            raw_columns=raw_columns,
+            on_batch=on_batch if callbacks else None,
             **columns,
         )
+        if scan.state.count == 0:
+            raise DataFileError(
+                f"{display_path(request.path)}: the file has no data rows, so no figure can be computed",
+                path=request.path,
+            )
         result = scan.result()
+        segments = decomposition = None
+        if details is not None and details.segments is not None:
+            segments = details.segments.table(
+                sort=SEGMENT_SORTS[request.sort],
+                descending=request.sort != "segment",
+                min_size=request.min_segment_size,
+                ne_baseline=request.ne_baseline,
+            )
+        if details is not None:
+            decomposition = details.decomposition()
+        intervals = comparison = None
+        if collector is not None:
+            intervals, comparison = collector.results(scan.state)
     return ScoreReport(
         request=request,
         result=result,
         first_infinite_row=scan.first_infinite_row,
-        warnings=[str(warning.message) for warning in caught],
+        # The intervals repeat the figures' warnings (a single class, say): print each once.
+        warnings=list(dict.fromkeys(str(warning.message) for warning in caught)),
+        segments=segments,
+        decomposition=decomposition,
+        intervals=intervals,
+        comparison=comparison,
     )
 
 
@@ -197,7 +465,7 @@ def _build_engine_report(request: ScoreRequest) -> ScoreReport:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        state = score_with_engine(
+        scores = score_with_engine(
             request.engine,
             request.path,
             label=request.label,
@@ -205,11 +473,34 @@ def _build_engine_report(request: ScoreRequest) -> ScoreReport:
             prediction=request.prediction,
             weight=request.weight,
             clip=request.clip,
+            by=request.by,
+            decompose=request.decompose,
         )
-        result = state.result()
+        if scores.state.count == 0:
+            raise DataFileError(
+                f"{display_path(request.path)}: the data has no rows, so no figure can be computed",
+                path=request.path,
+            )
+        result = scores.state.result()
+        segments = None
+        if scores.segments is not None:
+            segments = scores.segments.table(
+                sort=SEGMENT_SORTS[request.sort],
+                descending=request.sort != "segment",
+                min_size=request.min_segment_size,
+                ne_baseline=request.ne_baseline,
+            )
+        decomposition = None if scores.decomposition is None else scores.decomposition.result()
     # Only logloss's own warnings: the engines' start-up warnings are not about the data.
     messages = [str(warning.message) for warning in caught if issubclass(warning.category, LogLossWarning)]
-    return ScoreReport(request=request, result=result, first_infinite_row=None, warnings=messages)
+    return ScoreReport(
+        request=request,
+        result=result,
+        first_infinite_row=None,
+        warnings=list(dict.fromkeys(messages)),
+        segments=segments,
+        decomposition=decomposition,
+    )
 
 
 def _json_number(value):
@@ -225,7 +516,7 @@ def report_to_dict(report: ScoreReport) -> dict:
     request = report.request
     figures = {name: _json_number(value) for name, value in report.result.to_dict().items()}
     figures["first_infinite_row"] = report.first_infinite_row
-    return {
+    data = {
         "file": str(request.path),
         "bundled": request.bundled,
         "columns": {"label": request.label, request.scale: request.prediction, "weight": request.weight},
@@ -235,6 +526,12 @@ def report_to_dict(report: ScoreReport) -> dict:
         "result": figures,
         "warnings": report.warnings,
     }
+    if report.segments is not None:
+        data["segments"] = segments_to_dict(report)
+    if report.decomposition is not None:
+        data["decomposition"] = decomposition_to_dict(report)
+    data.update(intervals_to_dict(report))
+    return data
 
 
 def render_json(report: ScoreReport) -> str:
@@ -280,6 +577,7 @@ def score_rows(report: ScoreReport) -> list[tuple[str, str]]:
 def render_table(report: ScoreReport, console=None) -> None:
     """Print the report as a rich table on stdout (or on `console`)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     request = report.request
@@ -288,13 +586,21 @@ def render_table(report: ScoreReport, console=None) -> None:
         columns += f", weight={request.weight}"
     if request.clip is not None:
         columns += f", clip={request.clip:g}"
-    name = "bundled Caravan data" if request.bundled else str(request.path)
-    table = Table(title=f"log loss of {name}", caption=columns)
+    name = "bundled Caravan data" if request.bundled else display_path(request.path)
+    # File and column names are the user's text, so rich must not read them as markup.
+    table = Table(title=f"log loss of {escape(name)}", caption=escape(columns))
     table.add_column("figure")
     table.add_column("value", justify="right")
     for figure, value in score_rows(report):
         table.add_row(figure, value)
-    (console or Console()).print(table)
+    console = console or Console()
+    console.print(table)
+    if report.segments is not None:
+        console.print(segments_table(report))
+    if report.decomposition is not None:
+        console.print(decomposition_table(report))
+    for table in intervals_tables(report):
+        console.print(table)
 
 
 @contextmanager
