@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from logloss import LogLossState
+from logloss import BinnedDecompositionState, GroupedLogLossState, LogLossState
 from logloss._state import SUM_FIELDS
 
 FIGURES = (
@@ -36,11 +36,15 @@ FIGURES = (
     "calibration_ratio",
     "weight_sum",
 )
+# Case name: (state kind, column options); the kind "decomposition" is the binned state.
 CASES = {
-    "probability, weighted": {"prob": "p", "weight": "w"},
-    "probability": {"prob": "p"},
-    "logit, weighted": {"logit": "z", "weight": "w"},
+    "probability, weighted": ("state", {"prob": "p", "weight": "w"}),
+    "probability": ("state", {"prob": "p"}),
+    "logit, weighted": ("state", {"logit": "z", "weight": "w"}),
+    "segments, weighted": ("state", {"prob": "p", "weight": "w", "by": ["segment"]}),
+    "decomposition, weighted": ("decomposition", {"prob": "p", "weight": "w"}),
 }
+DECOMPOSITION_FIGURES = ("score", "discrimination", "miscalibration", "uncertainty")
 
 
 def make_rows(n_rows: int) -> dict[str, np.ndarray]:
@@ -51,38 +55,67 @@ def make_rows(n_rows: int) -> dict[str, np.ndarray]:
         "z": rng.normal(0.0, 3.0, n_rows),
         "y": (rng.random(n_rows) < probability).astype(np.float64),
         "w": rng.exponential(1.0, n_rows),
+        "segment": rng.integers(0, 8, n_rows),
     }
 
 
-def local_state(rows, options) -> LogLossState:
-    state = LogLossState()
+def local_state(rows, kind: str, options):
+    """Return the NumPy-path state of one case."""
     weights = rows[options["weight"]] if "weight" in options else None
-    if "logit" in options:
-        state.update_logits(rows["z"], rows["y"], weights=weights)
+    logit = "logit" in options
+    prediction = rows["z"] if logit else rows["p"]
+    if kind == "decomposition":
+        state = BinnedDecompositionState()
+        (state.update_logits if logit else state.update)(prediction, rows["y"], weights=weights)
+    elif "by" in options:
+        state = GroupedLogLossState()
+        keys = rows[options["by"][0]]
+        (state.update_logits if logit else state.update)(prediction, rows["y"], keys, weights=weights)
     else:
-        state.update(rows["p"], rows["y"], weights=weights)
+        state = LogLossState()
+        (state.update_logits if logit else state.update)(prediction, rows["y"], weights=weights)
     return state
 
 
-def relative_differences(state: LogLossState, reference: LogLossState) -> dict[str, float]:
+def _relative(value: float, target: float) -> float:
+    return 0.0 if value == target else abs(value - target) / abs(target)
+
+
+def relative_differences(state, reference) -> dict[str, float]:
+    """Return the relative difference of every figure and sum of `state` from `reference`."""
+    if isinstance(reference, BinnedDecompositionState):
+        result, expected = state.result(), reference.result()
+        return {name: _relative(getattr(result, name), getattr(expected, name)) for name in DECOMPOSITION_FIGURES}
+    if isinstance(reference, GroupedLogLossState):
+        differences = {"segments": 0.0 if sorted(state.keys()) == sorted(reference.keys()) else math.inf}
+        for key in reference.keys():  # noqa: SIM118 (GroupedLogLossState is no dict)
+            for name, difference in relative_differences(state.state(key), reference.state(key)).items():
+                differences[f"segment {key}: {name}"] = difference
+        return differences
+
     result, expected = state.result(), reference.result()
-    differences = {}
-    for figure in FIGURES:
-        value, target = getattr(result, figure), getattr(expected, figure)
-        differences[figure] = 0.0 if value == target else abs(value - target) / abs(target)
+    differences = {figure: _relative(getattr(result, figure), getattr(expected, figure)) for figure in FIGURES}
     for name in SUM_FIELDS:
-        value, target = state.sum(name), reference.sum(name)
-        differences[f"sum {name}"] = 0.0 if value == target else abs(value - target) / abs(target)
+        differences[f"sum {name}"] = _relative(state.sum(name), reference.sum(name))
     if state.count != reference.count:
         differences["count"] = math.inf
     return differences
+
+
+def engine_states(module, frame, cases):
+    """Yield (case, state) for each case, computed by `module` (logloss.dask or logloss.spark)."""
+    for case, (kind, options) in cases.items():
+        if kind == "decomposition":
+            yield case, module.frame_decomposition_state(frame, label="y", **options)
+        else:
+            yield case, module.frame_state(frame, label="y", **options)
 
 
 def dask_states(path: Path, options):
     import dask.dataframe as dd
     import distributed
 
-    from logloss.dask import frame_state
+    import logloss.dask
 
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=False, protocol="tcp://", host="127.0.0.1", dashboard_address=None
@@ -90,14 +123,14 @@ def dask_states(path: Path, options):
     with cluster, distributed.Client(cluster):
         for npartitions in (1, 7, 64):
             frame = dd.read_parquet(path).repartition(npartitions=npartitions)
-            for case, arguments in options.items():
-                yield f"dask, {npartitions} partitions", case, frame_state(frame, label="y", **arguments)
+            for case, state in engine_states(logloss.dask, frame, options):
+                yield f"dask, {npartitions} partitions", case, state
 
 
 def spark_states(path: Path, options):
     from pyspark.sql import SparkSession
 
-    from logloss.spark import frame_state
+    import logloss.spark
 
     builder = (
         SparkSession.builder.master("local[2]")
@@ -115,8 +148,8 @@ def spark_states(path: Path, options):
         for npartitions in (1, 16):
             frame = spark.read.parquet(str(path))
             frame = frame.coalesce(1) if npartitions == 1 else frame.repartition(npartitions)
-            for case, arguments in options.items():
-                yield f"spark, {npartitions} partitions", case, frame_state(frame, label="y", **arguments)
+            for case, state in engine_states(logloss.spark, frame, options):
+                yield f"spark, {npartitions} partitions", case, state
     finally:
         spark.stop()
 
@@ -128,7 +161,7 @@ def main() -> int:
     arguments = parser.parse_args()
 
     rows = make_rows(arguments.rows)
-    references = {case: local_state(rows, options) for case, options in CASES.items()}
+    references = {case: local_state(rows, kind, options) for case, (kind, options) in CASES.items()}
     worst = 0.0
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "rows.parquet"
@@ -139,7 +172,7 @@ def main() -> int:
                 differences = relative_differences(state, references[case])
                 name, largest = max(differences.items(), key=lambda item: item[1])
                 worst = max(worst, largest)
-                print(f"{engine:<24} {case:<22} max relative difference {largest:.2e} ({name})")
+                print(f"{engine:<24} {case:<24} max relative difference {largest:.2e} ({name})")
             print(f"  ({time.perf_counter() - started:.1f} s)")
     print(f"{arguments.rows} rows: worst relative difference {worst:.2e}, bar {arguments.tolerance:.0e}")
     return 0 if worst <= arguments.tolerance else 1

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from logloss import LogLossState
+from logloss import BinnedDecompositionState, GroupedLogLossState, LogLossState
 
 pyspark_sql = pytest.importorskip("pyspark.sql", reason="logloss.spark needs pyspark")
 pa = pytest.importorskip("pyarrow", reason="the Spark tests write their rows as Parquet with pyarrow")
@@ -16,7 +16,7 @@ pq = pytest.importorskip("pyarrow.parquet", reason="the Spark tests write their 
 if shutil.which("java") is None:
     pytest.skip("Spark needs a Java runtime (java not found on PATH)", allow_module_level=True)
 
-from logloss.spark import evaluate_frame, frame_state  # noqa: E402
+from logloss.spark import evaluate_frame, frame_decomposition_state, frame_state
 
 N_ROWS = 100_000
 FIGURES = (
@@ -34,7 +34,8 @@ TOLERANCE = 1e-12
 EPS = np.finfo(np.float64).eps
 
 
-@pytest.fixture(scope="session")
+# Module scope, so Spark stops before the next test module runs.
+@pytest.fixture(scope="module")
 def spark():
     builder = (
         pyspark_sql.SparkSession.builder.master("local[2]")
@@ -63,6 +64,8 @@ def columns():
         "z": rng.normal(0.0, 3.0, N_ROWS),
         "y": (rng.random(N_ROWS) < probability).astype(np.float64),
         "w": rng.exponential(1.0, N_ROWS),
+        "country": rng.choice(np.array(["de", "fr", "us", "jp"]), N_ROWS),
+        "device": rng.integers(0, 3, N_ROWS),
     }
 
 
@@ -199,12 +202,24 @@ def test_integer_and_boolean_columns(spark):
 @pytest.mark.parametrize(
     ("rows", "arguments", "message"),
     [
-        ({"p": [0.5, 1.5], "y": [1.0, 0.0]}, {}, r"column 'p' must be in \[0, 1\], got 1.5 \(1 such rows in all\); .*logit="),
+        (
+            {"p": [0.5, 1.5], "y": [1.0, 0.0]},
+            {},
+            r"column 'p' must be in \[0, 1\], got 1.5 \(1 such rows in all\); .*logit=",
+        ),
         ({"p": [0.5, None], "y": [1.0, 0.0]}, {}, r"column 'p' must not contain NULL, got None"),
         ({"p": [0.5, float("nan")], "y": [1.0, 0.0]}, {}, r"column 'p' must not contain NaN, got nan"),
         ({"p": [0.5, 0.5], "y": [1.0, -1.0]}, {}, r"column 'y' must be in \[0, 1\], got -1.0"),
-        ({"p": [0.5, 0.5], "y": [1.0, 0.0], "w": [1.0, -2.0]}, {"weight": "w"}, r"column 'w' must be non-negative, got -2.0"),
-        ({"p": [0.5, 0.5], "y": [1.0, 0.0], "w": [1.0, math.inf]}, {"weight": "w"}, r"column 'w' must be finite, got inf"),
+        (
+            {"p": [0.5, 0.5], "y": [1.0, 0.0], "w": [1.0, -2.0]},
+            {"weight": "w"},
+            r"column 'w' must be non-negative, got -2.0",
+        ),
+        (
+            {"p": [0.5, 0.5], "y": [1.0, 0.0], "w": [1.0, math.inf]},
+            {"weight": "w"},
+            r"column 'w' must be finite, got inf",
+        ),
     ],
 )
 def test_invalid_values_rejected(spark, rows, arguments, message):
@@ -260,3 +275,62 @@ def test_cli_engine_spark_bad_value(spark, tmp_path):
     output = CliRunner().invoke(cli, ["score", str(path), "--engine", "spark", "--label", "y", "--prob", "p"])
     assert output.exit_code == 1
     assert "logloss: error: column 'p' must be in [0, 1], got 1.5" in output.output
+
+
+@pytest.mark.parametrize("npartitions", [1, 16])
+def test_segments_agree(spark, columns, parquet_path, npartitions):
+    state = frame_state(
+        read_rows(spark, parquet_path, npartitions), label="y", prob="p", weight="w", by=["country", "device"]
+    )
+    expected = GroupedLogLossState()
+    expected.update(columns["p"], columns["y"], (columns["country"], columns["device"]), weights=columns["w"])
+    results, references = state.results(), expected.results()
+    assert sorted(results) == sorted(references)
+    for key, reference in references.items():
+        for figure in (*FIGURES, "count"):
+            assert getattr(results[key], figure) == pytest.approx(getattr(reference, figure), rel=TOLERANCE), (
+                key,
+                figure,
+            )
+
+
+@pytest.mark.parametrize("npartitions", [1, 16])
+def test_decomposition_agrees(spark, columns, parquet_path, npartitions):
+    for arguments in ({"prob": "p", "weight": "w"}, {"logit": "z"}):
+        state = frame_decomposition_state(read_rows(spark, parquet_path, npartitions), label="y", **arguments)
+        expected = BinnedDecompositionState()
+        weights = columns["w"] if "weight" in arguments else None
+        if "prob" in arguments:
+            expected.update(columns["p"], columns["y"], weights=weights)
+        else:
+            expected.update_logits(columns["z"], columns["y"], weights=weights)
+        result, reference = state.result(), expected.result()
+        for name in ("score", "discrimination", "miscalibration", "uncertainty", "error_bound"):
+            assert getattr(result, name) == pytest.approx(getattr(reference, name), rel=TOLERANCE, abs=1e-15), (
+                arguments,
+                name,
+            )
+
+
+def test_segments_null_and_nan_keys(spark):
+    rows = {"p": [0.9, 0.2, 0.6, 0.3], "y": [1.0, 0.0, 0.0, 1.0], "k": [1.0, float("nan"), None, 1.0]}
+    state = frame_state(small_frame(spark, rows), label="y", prob="p", by="k")
+    expected = GroupedLogLossState()
+    expected.update(np.array(rows["p"]), np.array(rows["y"]), np.array([1.0, np.nan, np.nan, 1.0]))
+    assert sorted(state.keys(), key=str) == sorted(expected.keys(), key=str)
+    assert state.state(None).count == 2
+
+
+def test_cli_engine_spark_segments(spark, columns, parquet_path):
+    from click.testing import CliRunner
+
+    from logloss.cli import cli
+
+    arguments = ["score", parquet_path, "--engine", "spark", "--label", "y", "--prob", "p", "--by", "country"]
+    output = CliRunner().invoke(cli, [*arguments, "--decompose", "--json"])
+    assert output.exit_code == 0, output.output
+    report = json.loads(output.stdout)
+    assert report["engine"] == "spark"
+    assert report["result"]["log_loss"] == pytest.approx(
+        local_state(columns, weight=False).result().log_loss, rel=TOLERANCE
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["FrameColumns", "check_frame_columns"]
+__all__ = ["FrameColumns", "check_by_columns", "check_frame_columns"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,13 @@ def check_frame_columns(
     if weight is not None:
         weight = _check_name(weight, "weight", available)
     return FrameColumns(label=label, prediction=prediction, is_logit=logit is not None, weight=weight)
+
+
+def check_by_columns(available: Sequence[str], by) -> tuple[str, ...]:
+    """Check the segment columns, a name or a list of names, and return them as a tuple."""
+    if by is None:
+        return ()
+    names = [by] if isinstance(by, str) else by
+    if not isinstance(names, list | tuple) or not names:
+        raise TypeError(f"`by` must be a column name or a non-empty list of them, got {by!r}")
+    return tuple(_check_name(name, "by", available) for name in names)

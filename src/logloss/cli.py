@@ -357,11 +357,8 @@ def resolve_score_request(file, label, prob, logit, weight, clip, batch_size, **
 
 
 def _check_engine_input(engine: str, path: Path, intervals) -> None:
+    # A folder given to the local engine is reported by the reader, as every file problem.
     if engine == "local":
-        if path.is_dir():
-            raise click.UsageError(
-                f"{path} is a folder; pass --engine dask or --engine spark to score a folder of Parquet files."
-            )
         return
     if not path.is_dir() and not path.name.lower().endswith((".parquet", ".pq")):
         raise click.UsageError(f"--engine {engine} reads Parquet only: pass a .parquet or .pq file or a folder of them.")

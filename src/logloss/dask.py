@@ -14,11 +14,18 @@ import functools
 
 import numpy as np
 
-from ._frames import FrameColumns, check_frame_columns
+from ._frames import FrameColumns, check_by_columns, check_frame_columns
 from ._state import _LOGIT_HINT, LogLossResult, LogLossState
 from ._validation import check_same_shape
 
-__all__ = ["array_state", "array_state_with_logits", "evaluate_frame", "frame_state"]
+__all__ = [
+    "array_state",
+    "array_state_with_logits",
+    "evaluate_frame",
+    "frame_bootstrap_state",
+    "frame_decomposition_state",
+    "frame_state",
+]
 
 
 def _import_dask():
@@ -39,8 +46,8 @@ def _check_split_every(split_every) -> int:
     return split_every
 
 
-def _merge_states(*states: LogLossState) -> LogLossState:
-    return functools.reduce(LogLossState.merge, states)
+def _merge_states(*states):
+    return functools.reduce(lambda left, right: left.merge(right), states)
 
 
 def _tree_merge(states: list, split_every: int, empty_state):
@@ -64,14 +71,16 @@ def _groups(items: list, size: int) -> list[list]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-def _block_state(y_pred, y_true, weights, *, is_logit: bool, clip, where: str, columns=None) -> LogLossState:
-    """Return the state of one block; a validation error names the block (and columns)."""
-    state = LogLossState(clip=clip)
+def _block_state(y_pred, y_true, weights, *, is_logit: bool, make_state, where: str, columns=None, extra=None):
+    """Return the state of one block; a validation error names the block (and columns).
+
+    `make_state` builds an empty state (a LogLossState or a state with the same update
+    methods), and `extra` holds further keywords of its update method, such as ``keys``.
+    """
+    state = make_state()
+    update = state.update_logits if is_logit else state.update
     try:
-        if is_logit:
-            state.update_logits(y_pred, y_true, weights=weights)
-        else:
-            state.update(y_pred, y_true, weights=weights)
+        update(y_pred, y_true, weights=weights, **(extra or {}))
     except (TypeError, ValueError) as error:
         message = str(error)
         if columns is not None:
@@ -103,16 +112,22 @@ def _column_values(part, column: str) -> np.ndarray:
         return series.to_numpy()
 
 
-def _partition_state(part, columns: FrameColumns, clip, index: int) -> LogLossState:
+def _partition_state(part, columns: FrameColumns, make_state, index: int, by=(), offset=None):
     weights = None if columns.weight is None else _column_values(part, columns.weight)
+    extra = {}
+    if by:
+        extra["keys"] = part[by[0]] if len(by) == 1 else tuple(part[name] for name in by)
+    if offset is not None:
+        extra["offset"] = offset
     return _block_state(
         _column_values(part, columns.prediction),
         _column_values(part, columns.label),
         weights,
         is_logit=columns.is_logit,
-        clip=clip,
+        make_state=make_state,
         where=f"partition {index}",
         columns=columns,
+        extra=extra,
     )
 
 
@@ -123,6 +138,7 @@ def frame_state(
     prob: str | None = None,
     logit: str | None = None,
     weight: str | None = None,
+    by: str | list[str] | None = None,
     clip: float | None = None,
     split_every: int = 8,
     compute: bool = True,
@@ -140,6 +156,9 @@ def frame_state(
         one of them.
     weight : str, optional
         Column of non-negative sample weights. Default: every row weighs 1.
+    by : str or list of str, optional
+        Column or columns that define segments: the state is then a
+        :class:`~logloss.GroupedLogLossState` with one state per distinct key.
     clip : float, optional
         Clip probabilities to ``[clip, 1 - clip]``, as :class:`~logloss.LogLossState`
         does. Logits are never clipped.
@@ -151,8 +170,8 @@ def frame_state(
 
     Returns
     -------
-    LogLossState or dask.delayed.Delayed
-        The merged state; call ``.result()`` for the figures.
+    LogLossState, GroupedLogLossState or dask.delayed.Delayed
+        The merged state; call ``.result()`` (``.results()`` with `by`) for the figures.
 
     Raises
     ------
@@ -172,21 +191,104 @@ def frame_state(
     >>> round(state.result().log_loss, 6)
     0.344582
     """
-    dask = _import_dask()
+    columns = _check_frame(frame, label=label, prob=prob, logit=logit, weight=weight)
+    by = check_by_columns(list(frame.columns), by)
+    # Fail on a bad clip on the client, before any task runs.
+    LogLossState(clip=clip)
+    if by:
+        from ._grouped import GroupedLogLossState
+
+        make_state = functools.partial(GroupedLogLossState, clip=clip)
+    else:
+        make_state = functools.partial(LogLossState, clip=clip)
+    return _reduce_frame(frame, columns, make_state, split_every=split_every, compute=compute, by=by)
+
+
+def frame_decomposition_state(
+    frame,
+    *,
+    label: str,
+    prob: str | None = None,
+    logit: str | None = None,
+    weight: str | None = None,
+    n_bins: int = 4096,
+    logit_limit: float = 16.0,
+    split_every: int = 8,
+    compute: bool = True,
+):
+    """Compute the binned log loss decomposition state of a Dask DataFrame.
+
+    The columns, `split_every` and `compute` are as in :func:`frame_state`; `n_bins` and
+    `logit_limit` are those of :class:`~logloss.BinnedDecompositionState`. Call
+    ``.result()`` on the state for the decomposition.
+    """
+    from ._binned import BinnedDecompositionState
+
+    columns = _check_frame(frame, label=label, prob=prob, logit=logit, weight=weight)
+    make_state = functools.partial(BinnedDecompositionState, n_bins=n_bins, logit_limit=logit_limit)
+    # Fail on bad bins on the client, before any task runs.
+    make_state()
+    return _reduce_frame(frame, columns, make_state, split_every=split_every, compute=compute)
+
+
+def frame_bootstrap_state(
+    frame,
+    *,
+    label: str,
+    prob: str | None = None,
+    logit: str | None = None,
+    weight: str | None = None,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    clip: float | None = None,
+    split_every: int = 8,
+    compute: bool = True,
+):
+    """Compute the Poisson bootstrap state of a Dask DataFrame.
+
+    The columns, `clip`, `split_every` and `compute` are as in :func:`frame_state`;
+    `n_bootstrap` and `seed` are those of :class:`~logloss.BootstrapState`. A row's
+    bootstrap weights are hashed from its position in the frame, so the state equals the
+    one of a single :meth:`~logloss.BootstrapState.update` on all rows in order, however the
+    frame is partitioned. The partition lengths are computed first, in a separate pass,
+    even when `compute` is False. Call ``.interval()`` on the state for the intervals.
+    """
+    from ._bootstrap import BootstrapState
+
+    columns = _check_frame(frame, label=label, prob=prob, logit=logit, weight=weight)
+    make_state = functools.partial(BootstrapState, n_bootstrap=n_bootstrap, seed=seed, clip=clip)
+    make_state()
+    return _reduce_frame(frame, columns, make_state, split_every=split_every, compute=compute, with_offsets=True)
+
+
+def _check_frame(frame, **column_arguments) -> FrameColumns:
+    _import_dask()
     import dask.dataframe
 
     if not isinstance(frame, dask.dataframe.DataFrame):
         raise TypeError(f"`frame` must be a dask.dataframe.DataFrame, got {type(frame).__name__}")
-    columns = check_frame_columns(list(frame.columns), label=label, prob=prob, logit=logit, weight=weight)
-    split_every = _check_split_every(split_every)
-    # Fail on a bad clip on the client, before any task runs.
-    LogLossState(clip=clip)
+    return check_frame_columns(list(frame.columns), **column_arguments)
 
-    parts = frame[columns.names].to_delayed(optimize_graph=True)
+
+def _reduce_frame(frame, columns: FrameColumns, make_state, *, split_every, compute, by=(), with_offsets=False):
+    """Build one state per partition with `make_state` and merge them in a tree.
+
+    With `with_offsets`, each partition's update gets ``offset=``, the position of its first
+    row in the frame; the partition lengths are computed first, in a separate pass.
+    """
+    dask = _import_dask()
+    split_every = _check_split_every(split_every)
+    selected = frame[list(dict.fromkeys([*columns.names, *by]))]
+    parts = selected.to_delayed(optimize_graph=True)
+    offsets = [None] * len(parts)
+    if with_offsets:
+        lengths = selected.map_partitions(len).compute()
+        offsets = [int(start) for start in np.concatenate([[0], np.cumsum(lengths)[:-1]])]
     states = [
-        dask.delayed(_partition_state, pure=True)(part, columns, clip, index) for index, part in enumerate(parts)
+        dask.delayed(_partition_state, pure=True)(part, columns, make_state, index, tuple(by), offsets[index])
+        for index, part in enumerate(parts)
     ]
-    merged = _tree_merge(states, split_every, functools.partial(LogLossState, clip=clip))
+    merged = _tree_merge(states, split_every, make_state)
     return merged.compute() if compute else merged
 
 
@@ -244,7 +346,12 @@ def _array_state(y_pred, y_true, weights, *, is_logit: bool, clip, split_every: 
     weight_blocks = aligned.get("weights", [None] * len(blocks))
     states = [
         dask.delayed(_block_state, pure=True)(
-            blocks[i], labels[i], weight_blocks[i], is_logit=is_logit, clip=clip, where=f"block {i}"
+            blocks[i],
+            labels[i],
+            weight_blocks[i],
+            is_logit=is_logit,
+            make_state=functools.partial(LogLossState, clip=clip),
+            where=f"block {i}",
         )
         for i in range(len(blocks))
     ]

@@ -21,10 +21,10 @@ import math
 
 import numpy as np
 
-from ._frames import FrameColumns, check_frame_columns
+from ._frames import FrameColumns, check_by_columns, check_frame_columns
 from ._state import SUM_FIELDS, LogLossResult, LogLossState
 
-__all__ = ["evaluate_frame", "frame_state"]
+__all__ = ["evaluate_frame", "frame_decomposition_state", "frame_state"]
 
 # Names of the aggregate columns; the sums keep the names of SUM_FIELDS.
 _COUNT = "_logloss_count"
@@ -32,6 +32,10 @@ _N_INFINITE = "_logloss_n_infinite"
 _N_CLIPPED = "_logloss_n_clipped"
 _N_INVALID = "_logloss_n_invalid"
 _CHUNK = "_logloss_chunk"
+_BIN = "_logloss_bin"
+# Names of the projected row values, chosen not to collide with the `by` columns.
+_P, _Y, _W, _LOSS = "_logloss_p", "_logloss_y", "_logloss_w", "_logloss_loss"
+_CLIPPED, _INVALID = "_logloss_clipped", "_logloss_invalid"
 # The sums that involve the loss: inf as soon as one row of positive weight has an infinite loss.
 _LOSS_SUMS = frozenset({"wl", "wl2", "w2l", "w2l2", "w2ly"})
 _LOGIT_HINT = "; for raw model scores (logits), pass logit= instead"
@@ -117,7 +121,7 @@ def _invalid_conditions(columns: FrameColumns):
     return checks
 
 
-def _project_rows(frame, columns: FrameColumns, clip, checks, chunk_bits: int | None):
+def _project_rows(frame, columns: FrameColumns, clip, checks, chunk_bits: int | None, by=()):
     """Select one row per input row with the values the sums need, each computed once.
 
     Spark does not share a subexpression such as the loss between the aggregate functions
@@ -136,12 +140,13 @@ def _project_rows(frame, columns: FrameColumns, clip, checks, chunk_bits: int | 
     else:
         chunk = F.shiftrightunsigned(F.monotonically_increasing_id(), chunk_bits)
     return frame.select(
-        p.alias("p"),
-        y.alias("y"),
-        w.alias("w"),
-        loss.alias("loss"),
-        clipped.alias("clipped"),
-        invalid.alias("invalid"),
+        *by,
+        p.alias(_P),
+        y.alias(_Y),
+        w.alias(_W),
+        loss.alias(_LOSS),
+        clipped.alias(_CLIPPED),
+        invalid.alias(_INVALID),
         chunk.alias(_CHUNK),
     )
 
@@ -149,7 +154,7 @@ def _project_rows(frame, columns: FrameColumns, clip, checks, chunk_bits: int | 
 def _aggregates():
     """Return the aggregate columns over the projected rows: the count, the sums, the counts."""
     F = _import_functions()
-    p, y, w, loss = F.col("p"), F.col("y"), F.col("w"), F.col("loss")
+    p, y, w, loss = F.col(_P), F.col(_Y), F.col(_W), F.col(_LOSS)
     # As compute_sums: products use a finite copy of the loss, so inf * 0 never makes a NaN,
     # and a row of weight 0 adds nothing. frame_state sets the loss sums to inf afterwards.
     finite_loss = F.when((loss == math.inf) | (w == 0), 0.0).otherwise(loss)
@@ -176,8 +181,8 @@ def _aggregates():
     aggregates = [F.count(F.lit(1)).alias(_COUNT)]
     aggregates += [F.sum(terms[name]).alias(name) for name in SUM_FIELDS]
     aggregates.append(F.count(F.when((loss == math.inf) & (w != 0), 1)).alias(_N_INFINITE))
-    aggregates.append(F.count(F.when(F.col("clipped"), 1)).alias(_N_CLIPPED))
-    aggregates.append(F.count(F.when(F.col("invalid"), 1)).alias(_N_INVALID))
+    aggregates.append(F.count(F.when(F.col(_CLIPPED), 1)).alias(_N_CLIPPED))
+    aggregates.append(F.count(F.when(F.col(_INVALID), 1)).alias(_N_INVALID))
     return aggregates
 
 
@@ -200,6 +205,17 @@ def _raise_first_invalid(frame, checks) -> None:
             raise ValueError(f"column {column!r} must {rule}, got {value!r} ({count} such rows in all){hint}")
 
 
+def _check_spark_frame(frame, **column_arguments) -> FrameColumns:
+    _import_functions()
+    from pyspark.sql import DataFrame
+
+    if not isinstance(frame, DataFrame):
+        raise TypeError(f"`frame` must be a pyspark.sql.DataFrame, got {type(frame).__name__}")
+    columns = check_frame_columns(frame.columns, **column_arguments)
+    _check_numeric_types(frame, columns)
+    return columns
+
+
 def frame_state(
     frame,
     *,
@@ -207,9 +223,10 @@ def frame_state(
     prob: str | None = None,
     logit: str | None = None,
     weight: str | None = None,
+    by: str | list[str] | None = None,
     clip: float | None = None,
     chunk_bits: int | None = 12,
-) -> LogLossState:
+):
     """Compute the evaluation state of a Spark DataFrame in one Spark job.
 
     Parameters
@@ -223,6 +240,10 @@ def frame_state(
         one of them.
     weight : str, optional
         Column of non-negative sample weights. Default: every row weighs 1.
+    by : str or list of str, optional
+        Column or columns that define segments: the state is then a
+        :class:`~logloss.GroupedLogLossState` with one state per distinct key, and NULL
+        and NaN keys form the segment None.
     clip : float, optional
         Clip probabilities to ``[clip, 1 - clip]``, as :class:`~logloss.LogLossState`
         does. Logits are never clipped.
@@ -235,8 +256,8 @@ def frame_state(
 
     Returns
     -------
-    LogLossState
-        The state; call ``.result()`` for the figures.
+    LogLossState or GroupedLogLossState
+        The state; call ``.result()`` (``.results()`` with `by`) for the figures.
 
     Raises
     ------
@@ -253,26 +274,34 @@ def frame_state(
     >>> round(frame_state(frame, label="y", prob="p").result().log_loss, 6)  # doctest: +SKIP
     0.344582
     """
-    F = _import_functions()
-    from pyspark.sql import DataFrame
-
-    if not isinstance(frame, DataFrame):
-        raise TypeError(f"`frame` must be a pyspark.sql.DataFrame, got {type(frame).__name__}")
-    columns = check_frame_columns(frame.columns, label=label, prob=prob, logit=logit, weight=weight)
+    columns = _check_spark_frame(frame, label=label, prob=prob, logit=logit, weight=weight)
     if chunk_bits is not None and (isinstance(chunk_bits, bool) or not isinstance(chunk_bits, int) or not 0 <= chunk_bits <= 32):
         raise ValueError(f"`chunk_bits` must be None or an integer in [0, 32], got {chunk_bits!r}")
-    _check_numeric_types(frame, columns)
-    state = LogLossState(clip=clip)
+    LogLossState(clip=clip)
 
     checks = _invalid_conditions(columns)
-    projected = _project_rows(frame.select(*columns.names), columns, clip, checks, chunk_bits)
-    if chunk_bits is None:
+    by = check_by_columns(frame.columns, by)
+    selected = frame.select(*dict.fromkeys([*columns.names, *by]))
+    projected = _project_rows(selected, columns, clip, checks, chunk_bits, by)
+    if chunk_bits is None and not by:
         rows = projected.agg(*_aggregates()).collect()
     else:
-        rows = projected.groupBy(_CHUNK).agg(*_aggregates()).collect()
-
+        keys = [*by] if chunk_bits is None else [*by, _CHUNK]
+        rows = projected.groupBy(*keys).agg(*_aggregates()).collect()
     if any(row[_N_INVALID] for row in rows):
         _raise_first_invalid(frame, checks)
+
+    if not by:
+        return _state_from_rows(rows, clip)
+    segments = {}
+    for row in rows:
+        segments.setdefault(_segment_key(row, by), []).append(row)
+    return _grouped_state({key: _state_from_rows(segment, clip) for key, segment in segments.items()}, clip)
+
+
+def _state_from_rows(rows, clip) -> LogLossState:
+    """Add up the chunk sums of `rows` exactly into one state."""
+    state = LogLossState(clip=clip)
     sums = np.array([_exact_sum(row[name] for row in rows) for name in SUM_FIELDS])
     n_infinite = sum(row[_N_INFINITE] for row in rows)
     if n_infinite:
@@ -285,6 +314,95 @@ def frame_state(
         n_infinite=n_infinite,
         n_clipped=sum(row[_N_CLIPPED] for row in rows),
     )
+    return state
+
+
+def _segment_key(row, by: tuple[str, ...]):
+    """Return a row's segment key as GroupedLogLossState forms it: NaN and NULL become None."""
+    values = tuple(None if isinstance(value, float) and math.isnan(value) else value for value in (row[name] for name in by))
+    return values[0] if len(by) == 1 else values
+
+
+def _grouped_state(states: dict, clip):
+    """Return a GroupedLogLossState holding the given state of each segment key."""
+    from ._grouped import GroupedLogLossState
+
+    grouped = GroupedLogLossState(clip=clip)
+    # NOTE: fills the state's arrays directly, because GroupedLogLossState has no public
+    # constructor from per-segment sums; keep in step with _grouped.py.
+    positions = grouped._rows_for(list(states))
+    for position, state in zip(positions, states.values(), strict=True):
+        grouped._high[position] = state._high
+        grouped._low[position] = state._low
+        grouped._counts[position] = (state.count, state.n_infinite, state.n_clipped)
+    return grouped
+
+
+def frame_decomposition_state(
+    frame,
+    *,
+    label: str,
+    prob: str | None = None,
+    logit: str | None = None,
+    weight: str | None = None,
+    n_bins: int = 4096,
+    logit_limit: float = 16.0,
+):
+    """Compute the binned log loss decomposition state of a Spark DataFrame.
+
+    Spark computes each row's logit bin and loss in SQL, as
+    :class:`~logloss.BinnedDecompositionState` does, and sums the rows per bin; the driver
+    receives one row per non-empty bin. The columns are as in :func:`frame_state`, and
+    `n_bins` and `logit_limit` are those of the state. Call ``.result()`` on the state for
+    the decomposition.
+    """
+    F = _import_functions()
+    from ._binned import BinnedDecompositionState
+
+    columns = _check_spark_frame(frame, label=label, prob=prob, logit=logit, weight=weight)
+    state = BinnedDecompositionState(n_bins=n_bins, logit_limit=logit_limit)
+    checks = _invalid_conditions(columns)
+    prediction = F.col(columns.prediction).cast("double")
+    if columns.is_logit:
+        z = prediction
+    else:
+        # As the binned state: log(p) - log1p(-p), which is -inf at 0 and inf at 1.
+        inf = F.lit(math.inf)
+        z = F.when(prediction == 0, -inf).when(prediction == 1, inf).otherwise(F.ln(prediction) - F.log1p(-prediction))
+    scale = state.n_bins / (2.0 * state.logit_limit)
+    scaled = z * scale + (state.logit_limit * scale + 1.0)
+    bin_index = F.least(F.greatest(scaled, F.lit(0.0)), F.lit(state.n_bins + 1.0)).cast("int")
+    with_bins = frame.select(bin_index.alias(_BIN), *columns.names)
+    binned = _project_rows(with_bins, columns, None, checks, None, by=(_BIN,))
+
+    w, y, p, loss = F.col(_W), F.col(_Y), F.col(_P), F.col(_LOSS)
+    weighted_loss = w * F.when(w == 0, 0.0).otherwise(loss)
+    rows = (
+        binned.groupBy(_BIN)
+        .agg(
+            F.count(F.lit(1)).alias(_COUNT),
+            F.sum(w).alias("w"),
+            F.sum(w * y).alias("wy"),
+            F.sum(w * p).alias("wp"),
+            F.sum(weighted_loss).alias("wl"),
+            F.sum(w * w).alias("w2"),
+            F.count(F.when((loss == math.inf) & (w != 0), 1)).alias(_N_INFINITE),
+            F.count(F.when(F.col(_INVALID), 1)).alias(_N_INVALID),
+        )
+        .collect()
+    )
+    if any(row[_N_INVALID] for row in rows):
+        _raise_first_invalid(frame, checks)
+
+    # NOTE: fills the state's arrays directly, because BinnedDecompositionState has no
+    # public way to add per-bin sums; keep in step with _binned.py.
+    for row in rows:
+        state._bin_counts[row[_BIN]] = row[_COUNT]
+        for field, name in enumerate(("w", "wy", "wp", "wl")):
+            state._high[field, row[_BIN]] = row[name]
+    state._add_squared_weight(_exact_sum(row["w2"] for row in rows))
+    state.count = sum(row[_COUNT] for row in rows)
+    state.n_infinite = sum(row[_N_INFINITE] for row in rows)
     return state
 
 
