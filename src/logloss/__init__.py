@@ -4,6 +4,11 @@
 other libraries import their optional dependencies when first used.
 """
 
+from ._gradient import (
+    binary_cross_entropy_grad_hess,
+    binary_cross_entropy_with_logits_grad_hess,
+    boosting_objective,
+)
 from ._loss import binary_cross_entropy, binary_cross_entropy_with_logits
 from ._state import LogLossResult, LogLossState
 from ._warnings import InfiniteLossWarning, LogLossWarning, UndefinedMetricWarning
@@ -17,5 +22,8 @@ __all__ = [
     "LogLossWarning",
     "UndefinedMetricWarning",
     "binary_cross_entropy",
+    "binary_cross_entropy_grad_hess",
     "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_grad_hess",
+    "boosting_objective",
 ]
