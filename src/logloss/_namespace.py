@@ -60,6 +60,10 @@ def as_like(values, name: str, xp, reference):
     if array_api_compat.is_array_api_obj(values) and array_api_compat.array_namespace(values) is xp:
         array = values
     else:
+        if not array_api_compat.is_array_api_obj(values):
+            # Through NumPy first, so that a Python float stays float64 (torch.asarray
+            # would make it float32 and round 0.7 before it is cast to the compute dtype).
+            values = as_numeric_array(values, name)
         try:
             array = xp.asarray(values, device=array_api_compat.device(reference))
         except (TypeError, ValueError, RuntimeError) as error:
