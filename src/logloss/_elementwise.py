@@ -5,6 +5,11 @@ path passes float64) and returns new arrays of the same dtype. The targets ``y``
 [0, 1]; the xlogy convention applies, so a term whose coefficient is exactly 0 is 0 even where
 its logarithm is infinite.
 
+On NumPy float64 input the public functions evaluate the formulas in long double where it
+is wider than float64 (x86-64) and round once at the end, which keeps every result within
+about 0.5 ulp of the exact value (``scripts/accuracy.py``). The ``*_terms`` functions are
+the formulas themselves, in the dtype they are given.
+
 The formulas use only ``where``, arithmetic, ``exp``, ``log`` and ``log1p``, so they run on
 any array-API library and autograd can differentiate them. Wherever a masked branch of
 ``where`` could be infinite, its input is replaced first (the "double where"), so the
@@ -15,17 +20,48 @@ from __future__ import annotations
 
 import numpy as np
 
+# x86-64 long double (64-bit significand) makes exp and log1p accurate to about 2**-11 of a
+# float64 ulp, so a float64 result is within about 0.5 ulp of the exact value. Where
+# long double is no wider than float64 (on ARM macOS and Windows, for instance) the float64
+# formulas run as they are, within about 1.5 ulp (see docs/accuracy.md).
+_EXTENDED = np.longdouble if np.finfo(np.longdouble).nmant >= 63 else None
+
 __all__ = [
     "grad_hess_from_logit",
+    "grad_hess_from_logit_terms",
     "grad_hess_from_probability",
+    "grad_hess_from_probability_terms",
     "loss_from_logit",
+    "loss_from_logit_terms",
     "loss_from_probability",
+    "loss_from_probability_terms",
     "sigmoid_pair",
     "softplus",
 ]
 
 
+def _widen(z, xp):
+    """Return ``z`` in extended precision where that is NumPy float64 and available, else ``z``."""
+    if _EXTENDED is not None and isinstance(z, np.ndarray) and z.dtype == np.float64:
+        return z.astype(_EXTENDED)
+    return z
+
+
+def _narrow(values, dtype):
+    """Round extended-precision ``values`` to ``dtype``; beyond its range they become inf."""
+    with np.errstate(over="ignore"):
+        return values.astype(dtype)
+
+
 def loss_from_probability(p, y, pos_weight, xp=np):
+    """Return the loss of :func:`loss_from_probability_terms`, in long double for NumPy float64."""
+    wide = _widen(p, xp)
+    with np.errstate(divide="ignore", invalid="ignore"):  # log(0) is -inf by design
+        loss = loss_from_probability_terms(wide, y, pos_weight, xp)
+    return loss if wide is p else _narrow(loss, p.dtype)
+
+
+def loss_from_probability_terms(p, y, pos_weight, xp=np):
     """Return ``-(pos_weight * xlogy(y, p) + xlog1py(1 - y, -p))``."""
     no_positive = y == 0
     if pos_weight is not None:
@@ -52,6 +88,13 @@ def softplus(z, xp=np):
 
 
 def loss_from_logit(z, y, pos_weight, xp=np):
+    """Return the loss of :func:`loss_from_logit_terms`, computed in long double for NumPy float64."""
+    wide = _widen(z, xp)
+    loss = loss_from_logit_terms(wide, y, pos_weight, xp)
+    return loss if wide is z else _narrow(loss, z.dtype)
+
+
+def loss_from_logit_terms(z, y, pos_weight, xp=np):
     """Return ``pos_weight * y * softplus(-z) + (1 - y) * softplus(z)`` with xlogy semantics.
 
     Both terms share ``t = log1p(exp(-|z|))``: ``softplus(z)`` is ``z + t`` for ``z >= 0``
@@ -89,6 +132,15 @@ def sigmoid_pair(z, xp=np):
 
 
 def grad_hess_from_logit(z, y, pos_weight, xp=np):
+    """Return :func:`grad_hess_from_logit_terms`, computed in long double for NumPy float64."""
+    wide = _widen(z, xp)
+    gradient, hessian = grad_hess_from_logit_terms(wide, y, pos_weight, xp)
+    if wide is z:
+        return gradient, hessian
+    return _narrow(gradient, z.dtype), _narrow(hessian, z.dtype)
+
+
+def grad_hess_from_logit_terms(z, y, pos_weight, xp=np):
     """Return the first and second derivatives of :func:`loss_from_logit` with respect to ``z``.
 
     ``d/dz = (1 - y) sigmoid(z) - pos_weight y sigmoid(-z)`` and
@@ -106,6 +158,16 @@ def grad_hess_from_logit(z, y, pos_weight, xp=np):
 
 
 def grad_hess_from_probability(p, y, pos_weight, xp=np):
+    """Return :func:`grad_hess_from_probability_terms`, in long double for NumPy float64."""
+    wide = _widen(p, xp)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # y / 0 is inf by design
+        gradient, hessian = grad_hess_from_probability_terms(wide, y, pos_weight, xp)
+    if wide is p:
+        return gradient, hessian
+    return _narrow(gradient, p.dtype), _narrow(hessian, p.dtype)
+
+
+def grad_hess_from_probability_terms(p, y, pos_weight, xp=np):
     """Return the first and second derivatives of :func:`loss_from_probability` in ``p``.
 
     ``d/dp = -pos_weight y / p + (1 - y) / (1 - p)`` and

@@ -209,7 +209,8 @@ def _finish(xp, gradient, hessian, prepared, reduction, axis, dtype):
         denominator = _mean_denominator(xp, gradient, prepared, axis)
         gradient = gradient / denominator
         hessian = hessian / denominator
-    return xp.astype(gradient, dtype, copy=False), xp.astype(hessian, dtype, copy=False)
+    with np.errstate(over="ignore"):  # a value beyond the range of `dtype` becomes inf
+        return xp.astype(gradient, dtype, copy=False), xp.astype(hessian, dtype, copy=False)
 
 
 def _mean_denominator(xp, like, prepared, axis):

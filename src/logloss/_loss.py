@@ -294,7 +294,8 @@ def _finish(xp, loss, prepared, reduction, axis, dtype):
     if reduction == "none":
         if prepared.valid is not None:
             loss = xp.where(prepared.valid, loss, float("nan"))
-        return xp.astype(loss, dtype, copy=False)
+        with np.errstate(over="ignore"):  # a loss beyond the range of `dtype` becomes inf
+            return xp.astype(loss, dtype, copy=False)
 
     accumulation = accumulation_dtype(xp, loss)
     total = xp.sum(xp.astype(loss, accumulation, copy=False), axis=axis)
