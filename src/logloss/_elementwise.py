@@ -53,26 +53,43 @@ def _narrow(values, dtype):
         return values.astype(dtype)
 
 
-def loss_from_probability(p, y, pos_weight, xp=np):
+def loss_from_probability(p, y, pos_weight, clip: float | None = None, xp=np):
     """Return the loss of :func:`loss_from_probability_terms`, in long double for NumPy float64."""
     wide = _widen(p, xp)
     with np.errstate(divide="ignore", invalid="ignore"):  # log(0) is -inf by design
-        loss = loss_from_probability_terms(wide, y, pos_weight, xp)
+        loss = loss_from_probability_terms(wide, y, pos_weight, clip, xp)
     return loss if wide is p else _narrow(loss, p.dtype)
 
 
-def loss_from_probability_terms(p, y, pos_weight, xp=np):
-    """Return ``-(pos_weight * xlogy(y, p) + xlog1py(1 - y, -p))``."""
+def loss_from_probability_terms(p, y, pos_weight, clip: float | None = None, xp=np):
+    """Return ``-(pos_weight * xlogy(y, p) + xlog1py(1 - y, -p))``.
+
+    With `clip`, each logarithm's argument (``p`` for the positive term, ``1 - p`` for the
+    negative one) is raised to at least `clip`, so neither term exceeds ``-log(clip)``. For
+    ``p >= 0.5`` the difference ``1 - p`` is exact in floating point (Sterbenz), so the
+    negative tail is bounded by exactly the same amount as the positive one.
+    """
     no_positive = y == 0
     if pos_weight is not None:
         no_positive = no_positive | (pos_weight == 0)
     no_negative = y == 1
-    positive = xp.log(xp.where(no_positive, 1.0, p)) * y
+    p_positive = xp.where(no_positive, 1.0, p)
+    if clip is not None:
+        p_positive = xp.where(p_positive < clip, clip, p_positive)
+    positive = xp.log(p_positive) * y
     if pos_weight is not None:
         positive = positive * pos_weight
     positive = xp.where(no_positive, 0.0, positive)
-    negative = xp.log1p(-xp.where(no_negative, 0.0, p)) * (1.0 - y)
-    negative = xp.where(no_negative, 0.0, negative)
+
+    p_negative = xp.where(no_negative, 0.0, p)
+    if clip is None:
+        negative = xp.log1p(-p_negative)
+    else:
+        upper = p_negative > 0.5
+        complement = 1.0 - xp.where(upper, p_negative, 0.0)
+        clipped_upper = xp.log(xp.where(complement < clip, clip, complement))
+        negative = xp.where(upper, clipped_upper, xp.log1p(-xp.where(upper, 0.0, p_negative)))
+    negative = xp.where(no_negative, 0.0, negative * (1.0 - y))
     return -(positive + negative)
 
 
@@ -90,7 +107,8 @@ def softplus(z, xp=np):
 def loss_from_logit(z, y, pos_weight, xp=np):
     """Return the loss of :func:`loss_from_logit_terms`, computed in long double for NumPy float64."""
     wide = _widen(z, xp)
-    loss = loss_from_logit_terms(wide, y, pos_weight, xp)
+    with np.errstate(invalid="ignore"):  # inf * 0 in a discarded term is replaced by 0
+        loss = loss_from_logit_terms(wide, y, pos_weight, xp)
     return loss if wide is z else _narrow(loss, z.dtype)
 
 

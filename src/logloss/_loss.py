@@ -96,9 +96,10 @@ def binary_cross_entropy(
         What a NaN label means. "raise" rejects it. "omit" treats it as a missing label: the
         element is left out of every sum, mean and count, and its "none" loss is NaN.
     clip : float, optional
-        When given, probabilities are clipped to ``[clip, 1 - clip]`` before the loss is
-        computed, so no loss exceeds :math:`-\log(\mathrm{clip})`. Nothing is clipped unless
-        asked. `clip` must lie in (0, 0.5) and ``1 - clip`` must differ from 1 in float64.
+        When given, the probability of each observed outcome (:math:`p` in the positive term,
+        :math:`1 - p` in the negative one) is raised to at least `clip`, so no term exceeds
+        :math:`-\log(\mathrm{clip})`, in both tails alike. Nothing is clipped unless asked.
+        `clip` must lie in (0, 0.5).
 
     Returns
     -------
@@ -163,14 +164,11 @@ def binary_cross_entropy(
     prepared = prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
 
     probability = prepared.neutralize(xp.astype(predictions, prepared.dtype), 0.5)
-    if clip is not None:
-        probability = xp.clip(probability, clip, 1.0 - clip)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        loss = _elementwise.loss_from_probability(probability, prepared.target, prepared.pos_weight, xp)
-        if subtract_entropy:
-            loss = loss - _elementwise.loss_from_probability(
-                prepared.target, prepared.target, prepared.pos_weight, xp
-            )
+    loss = _elementwise.loss_from_probability(probability, prepared.target, prepared.pos_weight, clip, xp=xp)
+    if subtract_entropy:
+        loss = loss - _elementwise.loss_from_probability(
+            prepared.target, prepared.target, prepared.pos_weight, xp=xp
+        )
     return _finish(xp, loss, prepared, reduction, axis, output_dtype(xp, predictions, prepared.dtype))
 
 
@@ -259,12 +257,11 @@ def binary_cross_entropy_with_logits(
     prepared = prepare(xp, scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
 
     z = prepared.neutralize(xp.astype(scores, prepared.dtype), 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        loss = _elementwise.loss_from_logit(z, prepared.target, prepared.pos_weight, xp)
-        if subtract_entropy:
-            loss = loss - _elementwise.loss_from_probability(
-                prepared.target, prepared.target, prepared.pos_weight, xp
-            )
+    loss = _elementwise.loss_from_logit(z, prepared.target, prepared.pos_weight, xp)
+    if subtract_entropy:
+        loss = loss - _elementwise.loss_from_probability(
+            prepared.target, prepared.target, prepared.pos_weight, xp=xp
+        )
     return _finish(xp, loss, prepared, reduction, axis, output_dtype(xp, scores, prepared.dtype))
 
 
@@ -273,18 +270,16 @@ def _check_clip(clip) -> None:
         return
     if isinstance(clip, bool) or not isinstance(clip, (int, float, np.floating)):
         raise TypeError(f"`clip` must be a float or None, got {type(clip).__name__}")
-    if not (0.0 < clip < 0.5) or 1.0 - float(clip) == 1.0:
-        raise ValueError(
-            f"`clip` must be in (0, 0.5) and large enough that 1 - clip < 1 in float64 "
-            f"(at least 2**-53), got {clip!r}"
-        )
+    if not 0.0 < clip < 0.5:
+        raise ValueError(f"`clip` must be in (0, 0.5), got {clip!r}")
 
 
 def _finish(xp, loss, prepared, reduction, axis, dtype):
     """Apply weights, warn about infinite losses, and reduce."""
     if prepared.weights is not None:
         # A zero weight removes a row even when its loss is infinite (0 * inf would be NaN).
-        loss = xp.where(prepared.weights == 0.0, 0.0, loss * prepared.weights)
+        with np.errstate(invalid="ignore"):
+            loss = xp.where(prepared.weights == 0.0, 0.0, loss * prepared.weights)
     if prepared.valid is not None:
         loss = xp.where(prepared.valid, loss, 0.0)
     eager = is_eager(loss)

@@ -92,10 +92,11 @@ def _prepare_target(xp, labels, dtype, nan_policy):
         # would cost a host transfer (or be impossible under tracing), so it is always kept.
         if not is_numpy_namespace(xp) or missing.any():
             valid = ~missing
+    # Checked before the cast, so that the message shows the label as given.
+    xp_check(check_in_unit_interval, xp, labels, "y_true")
     target = xp.astype(labels, dtype)
     if valid is not None:
         target = xp.where(valid, target, 0.0)
-    xp_check(check_in_unit_interval, xp, target, "y_true")
     return target, valid
 
 
