@@ -172,3 +172,13 @@ def test_reductions_zero_weights_undefined():
 def test_shape_mismatch_rejected():
     with pytest.raises(ValueError, match=r"`y_true` must have the same shape as `y_pred` \(3, 1\)"):
         binary_cross_entropy(np.array([[0.9], [0.2], [0.6]], dtype=np.float32), np.array([1, 0, 1]))
+
+
+def test_bfloat16_numpy_inputs():
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="ml_dtypes provides bfloat16 for NumPy")
+    p = np.array([0.2, 0.7], dtype=ml_dtypes.bfloat16)
+    y = np.array([0, 1], dtype=ml_dtypes.bfloat16)
+    loss = binary_cross_entropy(p, y, reduction="none")
+    assert loss.dtype == ml_dtypes.bfloat16
+    exact = binary_cross_entropy(p.astype(np.float64), y.astype(np.float64), reduction="none")
+    np.testing.assert_array_equal(loss, exact.astype(ml_dtypes.bfloat16))

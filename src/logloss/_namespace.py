@@ -29,6 +29,7 @@ __all__ = [
     "compute_dtype",
     "is_concrete",
     "is_eager",
+    "is_integral",
     "is_numpy_namespace",
     "to_numpy",
     "xp_check",
@@ -81,6 +82,14 @@ def _check_real_dtype(xp, array, name: str) -> None:
             f"`{name}` must have a real numeric dtype (bool, integer or floating), "
             f"got dtype {array.dtype}"
         )
+
+
+def is_integral(xp, array) -> bool:
+    """Return whether ``array`` has an integer or boolean dtype."""
+    if is_numpy_namespace(xp):
+        # NumPy's isdtype rejects the ml_dtypes types (bfloat16), so NumPy is asked by kind.
+        return array.dtype.kind in "biu"
+    return bool(xp.isdtype(array.dtype, ("integral", "bool")))
 
 
 def float64_available(xp, array) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._namespace import as_like, compute_dtype, is_numpy_namespace, xp_check
+from ._namespace import as_like, compute_dtype, is_integral, is_numpy_namespace, xp_check
 from ._validation import check_in_unit_interval, check_not_nan, check_same_shape, check_weights
 
 __all__ = ["Prepared", "check_reduction", "prepare", "reduced_count"]
@@ -82,7 +82,7 @@ def prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_sm
 
 
 def _prepare_target(xp, labels, dtype, nan_policy):
-    integral = xp.isdtype(labels.dtype, ("integral", "bool"))
+    integral = is_integral(xp, labels)
     valid = None
     if nan_policy == "raise":
         xp_check(check_not_nan, xp, labels, "y_true", _NAN_HINT)
