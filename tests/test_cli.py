@@ -266,3 +266,72 @@ def test_subprocess_data_error_exit_code(tmp_path):
     assert completed.stdout == ""
     assert "logloss: error: " in completed.stderr
     assert "column `prob` must not contain missing values, got a null at row 1 (0-based)" in completed.stderr
+
+
+def test_score_rich_markup_in_names(tmp_path):
+    for folder, name in (("a[", "b].csv"), ("f", "[red]x.csv")):
+        (tmp_path / folder).mkdir()
+        path = tmp_path / folder / name
+        path.write_text("label,[bold]p\n1,0.5\n0,0.5\n")
+        result = run(path, "--prob", "[bold]p")
+        assert result.exit_code == 0, result.output
+        assert name in result.stdout
+        assert "prob=[bold]p" in result.stdout
+
+
+def test_usage_clip_nan():
+    result = run("--clip", "nan")
+    assert result.exit_code == 2
+    assert "--clip" in result.stderr
+
+
+def test_usage_batch_size_too_large():
+    result = run("--batch-size", "99999999999999999999999")
+    assert result.exit_code == 2
+    assert "--batch-size" in result.stderr
+
+
+def test_error_directory(tmp_path):
+    path = tmp_path / "d.csv"
+    path.mkdir()
+    assert_data_error(run(path, "--prob", "prob"), str(path), "is a directory")
+
+
+def test_error_unreadable_file(tmp_path):
+    import os
+
+    if not hasattr(os, "geteuid") or os.geteuid() == 0:
+        pytest.skip("root can read any file")
+    path = tmp_path / "s.csv"
+    path.write_text("label,prob\n1,0.5\n")
+    path.chmod(0)
+    assert_data_error(run(path, "--prob", "prob"), str(path), "permission denied")
+
+
+def test_error_duplicate_column(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("label,p,p\n1,0.5,0.9\n")
+    assert_data_error(run(path, "--prob", "p"), str(path), "column `p` appears 2 times in the file")
+
+
+@pytest.mark.parametrize("newline", ["", "\n"])
+def test_error_header_only_csv(tmp_path, newline):
+    path = tmp_path / "s.csv"
+    path.write_text("label,prob" + newline)
+    assert_data_error(run(path, "--prob", "prob"), str(path), "the file has no data rows")
+
+
+def test_error_latin1_header(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_bytes("label,pr\xe9diction\n1,0.5\n".encode("latin-1"))
+    assert_data_error(run(path, "--prob", "prob"), str(path), "UTF-8")
+
+
+def test_segments_rich_markup_in_keys(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("label,prob,[bold]seg\n1,0.5,[red]a\n0,0.5,[red]a\n1,0.5,b[/]\n0,0.5,b[/]\n")
+    result = run(path, "--prob", "prob", "--by", "[bold]seg")
+    assert result.exit_code == 0, result.output
+    assert "[red]a" in result.stdout
+    assert "b[/]" in result.stdout
+    assert "log loss by [bold]seg" in result.stdout

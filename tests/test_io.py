@@ -193,7 +193,7 @@ def test_error_csv_nan_label_is_null(tmp_path):
 
 def test_error_label_two(tmp_path):
     path = write_csv(tmp_path / "s.csv", "label,prob", ["1,0.5", "0,0.5", "0,0.5", "2,0.5"])
-    with pytest.raises(DataFileError, match=r"s\.csv: column `label` must contain labels in \[0, 1\], got 2 at row 3 \(0-based\)"):
+    with pytest.raises(DataFileError, match=r"s\.csv: column `label` must contain labels in \[0, 1\], got 2.0 at row 3 \(0-based\)"):
         score_file(path, label="label", prob="prob", batch_size=2)
 
 
@@ -295,6 +295,201 @@ def test_score_file_boolean_and_decimal_columns(tmp_path):
 
     prob = pa.array([decimal.Decimal("0.25"), decimal.Decimal("0.5")], type=pa.decimal128(5, 2))
     path = write_parquet(tmp_path / "s.parquet", label=np.array([True, False]), prob=prob)
+    result = score_file(path, label="label", prob="prob")
+    expected = binary_cross_entropy(np.array([0.25, 0.5]), np.array([1, 0]))
+    np.testing.assert_allclose(result.log_loss, expected, rtol=RTOL)
+
+
+def test_csv_float_after_integer_block(tmp_path, monkeypatch):
+    # A small block makes pyarrow see only integers in the first block of `label`.
+    monkeypatch.setattr(_io, "CSV_BLOCK_SIZE", 64)
+    path = write_csv(tmp_path / "s.csv", "label,p", ["1,0.5"] * 40 + ["0.5,0.5"])
+    result = score_file(path, label="label", prob="p")
+    assert result.count == 41
+    np.testing.assert_allclose(result.log_loss, np.log(2.0), rtol=RTOL)
+
+
+def test_error_non_numeric_csv_first_block(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,prob", ["1,0.5", "0,low"])
+    with pytest.raises(DataFileTypeError, match=r"s\.csv: column `prob` must contain numbers.*row 1 \(0-based\) is 'low'") as info:
+        score_file(path, label="label", prob="prob")
+    assert (info.value.column, info.value.row) == ("prob", 1)
+
+
+def test_error_duplicate_column_csv(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,p,p", ["1,0.5,0.9"])
+    with pytest.raises(DataFileError, match=r"s\.csv: column `p` appears 2 times in the file"):
+        score_file(path, label="label", prob="p")
+
+
+def test_error_duplicate_column_parquet(tmp_path):
+    table = pa.Table.from_arrays([pa.array([1]), pa.array([0.5]), pa.array([0.9])], names=["label", "p", "p"])
+    path = tmp_path / "s.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(DataFileError, match=r"s\.parquet: column `p` appears 2 times in the file"):
+        score_file(path, label="label", prob="p")
+
+
+def test_duplicate_unused_column_allowed(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,p,x,x", ["1,0.5,a,b", "0,0.5,c,d"])
+    assert score_file(path, label="label", prob="p").count == 2
+
+
+def test_score_file_upper_case_csv_gz(tmp_path):
+    path = tmp_path / "SCORES.CSV.GZ"
+    path.write_bytes(gzip.compress(b"y,p\n1,0.25\n0,0.5\n"))
+    result = score_file(path, label="y", prob="p")
+    expected = binary_cross_entropy(np.array([0.25, 0.5]), np.array([1, 0]))
+    np.testing.assert_allclose(result.log_loss, expected, rtol=RTOL)
+
+
+def test_error_parquet_page_checksum(tmp_path):
+    path = tmp_path / "s.parquet"
+    table = pa.table({"label": np.ones(64, dtype=np.int8), "prob": np.full(64, 0.25)})
+    pq.write_table(table, path, write_page_checksum=True, use_dictionary=False, compression="none")
+    content = path.read_bytes()
+    quarter, half = np.float64(0.25).tobytes(), np.float64(0.5).tobytes()
+    offset = content.index(quarter * 64)
+    path.write_bytes(content[:offset] + half + content[offset + 8 :])
+    with pytest.raises(DataFileError, match=r"s\.parquet: cannot read the file.*(?i:crc|checksum)"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_semicolon_csv(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("label;p\n1;0,9\n0;0,2\n")
+    with pytest.raises(DataFileError, match=r"s\.csv: columns `label`, `p` not found; the file has the columns `label;p`"):
+        score_file(path, label="label", prob="p")
+
+
+def test_error_latin1_header(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_bytes("label,pr\xe9diction\n1,0.5\n".encode("latin-1"))
+    with pytest.raises(DataFileError, match=r"s\.csv: cannot read the file.*UTF-8"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_parquet_named_csv(tmp_path):
+    path = write_parquet(tmp_path / "s.csv", label=np.array([1, 0]), prob=np.array([0.5, 0.2]))
+    with pytest.raises(DataFileError, match=r"s\.csv: cannot read the file"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_score_file_non_utf8_name(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,prob", ["1,0.5", "0,0.5"])
+    odd = tmp_path / "\udcff\udcfe.csv"
+    try:
+        path.rename(odd)
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("the file system rejects non-UTF-8 names")
+    assert score_file(odd, label="label", prob="prob").count == 2
+    assert score_file(bytes(odd), label="label", prob="prob").count == 2
+    parquet = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0]), prob=np.array([0.5, 0.5]))
+    parquet = parquet.rename(tmp_path / "\udcff.parquet")
+    assert score_file(parquet, label="label", prob="prob").count == 2
+
+
+def test_error_message_escapes_non_utf8_name(tmp_path):
+    odd = tmp_path / "\udcff.csv"
+    with pytest.raises(FileNotFoundError, match=r"\\xff\.csv: no such file") as info:
+        score_file(odd, label="label", prob="prob")
+    str(info.value).encode("utf-8")
+
+
+def test_score_file_bytes_path():
+    assert score_file(bytes(caravan_path()), label="label", prob="prob").count == 5822
+
+
+@pytest.mark.parametrize("batch_size", [2**70, 2**63])
+def test_error_batch_size_too_large(batch_size):
+    with pytest.raises(ValueError, match=r"`batch_size` must be at most 9223372036854775807"):
+        score_file(caravan_path(), label="label", prob="prob", batch_size=batch_size)
+
+
+def test_score_file_max_batch_size():
+    assert score_file(caravan_path(), label="label", prob="prob", batch_size=2**63 - 1).count == 5822
+
+
+@pytest.mark.parametrize("batch_size", ["10", True, 10.0, None])
+def test_error_batch_size_type(batch_size):
+    with pytest.raises(TypeError, match=r"`batch_size` must be an integer"):
+        score_file(caravan_path(), label="label", prob="prob", batch_size=batch_size)
+
+
+def test_score_file_numpy_batch_size():
+    assert score_file(caravan_path(), label="label", prob="prob", batch_size=np.int64(1000)).count == 5822
+
+
+def test_error_directory(tmp_path):
+    path = tmp_path / "d.csv"
+    path.mkdir()
+    with pytest.raises(IsADirectoryError, match=r"d\.csv: is a directory"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_fifo(tmp_path):
+    import os
+
+    path = tmp_path / "f.csv"
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    os.mkfifo(path)
+    with pytest.raises(DataFileError, match=r"f\.csv: is not a regular file"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_unreadable_file(tmp_path):
+    import os
+
+    if not hasattr(os, "geteuid") or os.geteuid() == 0:
+        pytest.skip("root can read any file")
+    path = write_csv(tmp_path / "s.csv", "label,prob", ["1,0.5"])
+    path.chmod(0)
+    with pytest.raises(PermissionError, match=r"s\.csv: permission denied"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_clip_with_logit():
+    with pytest.raises(ValueError, match=r"`clip` applies to probabilities only"):
+        score_file(caravan_path(), label="label", logit="logit", clip=0.1)
+
+
+def test_error_label_none():
+    with pytest.raises(TypeError, match=r"`label` must be a column name \(str\), got None"):
+        score_file(caravan_path(), label=None, prob="prob")
+
+
+@pytest.mark.parametrize("newline", ["", "\n"])
+def test_score_file_header_only_csv(tmp_path, newline):
+    path = tmp_path / "s.csv"
+    path.write_text("label,prob" + newline)
+    with pytest.warns(UndefinedMetricWarning, match="there are no rows"):
+        result = score_file(path, label="label", prob="prob")
+    assert result.count == 0
+
+
+def test_error_header_only_csv_missing_column(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("label,p")
+    with pytest.raises(DataFileError, match=r"column `prob` not found; the file has the columns `label`, `p`"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_empty_csv(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("")
+    with pytest.raises(DataFileError, match=r"s\.csv: the file is empty; a CSV file needs a header row"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_one_value_singular(tmp_path):
+    path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0]), p=np.array([0.5, 1.5]))
+    with pytest.raises(DataFileError, match=r"\(1 such value in this batch of 2 rows\)"):
+        score_file(path, label="label", prob="p")
+
+
+def test_score_file_csv_boolean_labels(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,prob", ["true,0.25", "false,0.5"])
     result = score_file(path, label="label", prob="prob")
     expected = binary_cross_entropy(np.array([0.25, 0.5]), np.array([1, 0]))
     np.testing.assert_allclose(result.log_loss, expected, rtol=RTOL)

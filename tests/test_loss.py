@@ -210,3 +210,69 @@ def test_logit_and_probability_agree(z, y):
     eps = np.finfo(np.float64).eps
     tolerance = 4 * eps * (1 + max(p, 1 - p) / min(p, 1 - p))
     assert from_probability == pytest.approx(from_logit, rel=tolerance)
+
+
+@pytest.mark.parametrize("shape_maker", [float, np.float64, np.array])
+def test_scalar_inputs(shape_maker):
+    loss = binary_cross_entropy(shape_maker(0.5), shape_maker(1.0), reduction="none")
+    assert np.shape(loss) == ()
+    assert float(loss) == pytest.approx(math.log(2.0))
+    assert float(binary_cross_entropy_with_logits(shape_maker(0.0), shape_maker(1.0))) == pytest.approx(math.log(2.0))
+
+
+@pytest.mark.parametrize("weight", [1e308, 5e-324, 1e-320])
+def test_extreme_weights_mean(weight):
+    y_pred = np.array([0.5, 0.25])
+    y_true = np.array([1, 0])
+    expected = binary_cross_entropy(y_pred, y_true)
+    loss = binary_cross_entropy(y_pred, y_true, weights=np.array([weight, weight]))
+    assert loss == pytest.approx(expected, rel=4e-16)
+
+
+def test_masked_array_rejected():
+    masked = np.ma.masked_array([0.5, 0.0], mask=[False, True])
+    with pytest.raises(TypeError, match="`y_pred` must be a plain array, got a masked array"):
+        binary_cross_entropy(masked, np.array([1, 1]))
+
+
+@pytest.mark.parametrize(
+    "values, pattern",
+    [
+        (np.array(["0.5", "0.25"], dtype=object), r"`y_pred` must contain only real numbers, got '0.5'"),
+        ([0.5, None], r"`y_pred` must contain only real numbers, got None of type NoneType at index 1"),
+        ([10**400], r"`y_pred` must contain numbers that fit in float64"),
+        (np.array([0.5], dtype=np.longdouble), r"`y_pred` must have at most float64 precision")
+        if np.finfo(np.longdouble).nmant > 52 else (["x"], "real numeric dtype"),
+    ],
+)
+def test_odd_objects_rejected(values, pattern):
+    with pytest.raises(TypeError, match=pattern):
+        binary_cross_entropy(values, np.ones(np.shape(values)))
+
+
+def test_subtract_entropy_never_negative():
+    rng = np.random.default_rng(0)
+    y_true = rng.random(10_000)
+    y_pred = np.nextafter(y_true, 1)
+    kl = binary_cross_entropy(y_pred, y_true, subtract_entropy=True, reduction="none")
+    assert np.all(kl >= 0)
+    kl_logits = binary_cross_entropy_with_logits(
+        np.log(y_pred) - np.log1p(-y_pred), y_true, subtract_entropy=True, reduction="none"
+    )
+    assert np.all(kl_logits >= 0)
+
+
+def test_flag_type_checked():
+    with pytest.raises(TypeError, match="`subtract_entropy` must be a bool, got str"):
+        binary_cross_entropy(np.array([0.5]), np.array([1]), subtract_entropy="False")
+    with pytest.raises(ValueError, match="`reduction` must be one of"):
+        binary_cross_entropy(np.array([0.5]), np.array([1]), reduction=np.array(["mean"]))
+
+
+def test_certain_correct_prediction_positive_zero():
+    loss = binary_cross_entropy(np.array([1.0, 0.0]), np.array([1, 0]), reduction="none")
+    assert np.all(np.signbit(loss) == False)  # noqa: E712
+
+
+def test_label_smoothing_numpy_integer():
+    assert binary_cross_entropy(np.array([0.5]), np.array([1]), label_smoothing=np.int64(0)) == pytest.approx(math.log(2))

@@ -23,7 +23,8 @@ RTOL = 64 * np.finfo(np.float64).eps
 def _rows(draw_data, n):
     probabilities = draw_data.draw(hnp.arrays(np.float64, n, elements=st.floats(1e-6, 1 - 1e-6)))
     labels = draw_data.draw(hnp.arrays(np.int8, n, elements=st.integers(0, 1)))
-    weights = draw_data.draw(hnp.arrays(np.float64, n, elements=st.floats(0, 10)))
+    weight_values = st.one_of(st.just(0.0), st.floats(1e-6, 10))
+    weights = draw_data.draw(hnp.arrays(np.float64, n, elements=weight_values))
     return probabilities, labels, weights
 
 
@@ -167,3 +168,33 @@ def test_infinite_loss_sums_without_nan():
         assert not math.isnan(state.sum(name)), name
     assert state.sum("wl") == math.inf
     assert state.sum("wy") == 1.0
+
+
+def test_extreme_weights_rejected():
+    state = LogLossState()
+    with pytest.raises(ValueError, match=r"`weights` must be 0 or between 1e-120 and 1e\+120, got 1e\+308 at index 1"):
+        state.update(np.array([0.5, 0.5]), np.array([0, 1]), weights=np.array([1.0, 1e308]))
+    assert state.count == 0
+
+
+def test_merge_rejects_other_clip():
+    with pytest.raises(ValueError, match="same clip"):
+        LogLossState(clip=1e-6).merge(LogLossState())
+
+
+@pytest.mark.parametrize(
+    "arguments, error, pattern",
+    [
+        ((1, np.zeros(3)), ValueError, r"`sums` must have shape \(14,\)"),
+        ((1, np.full(14, np.nan)), ValueError, "`sums` must not contain NaN"),
+        ((-1, np.zeros(14)), ValueError, "`count` must be non-negative"),
+    ],
+)
+def test_add_sums_rejects_bad_input(arguments, error, pattern):
+    with pytest.raises(error, match=pattern):
+        LogLossState().add_sums(*arguments)
+
+
+def test_clip_type_checked():
+    with pytest.raises(TypeError, match="`clip` must be a float or None, got str"):
+        LogLossState(clip="0.1")

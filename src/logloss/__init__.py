@@ -4,13 +4,20 @@
 other libraries import their optional dependencies when first used.
 """
 
-from ._io import DataFileError, DataFileTypeError
+from ._binned import BinnedDecompositionState
+from ._bootstrap import BootstrapState
+from ._decompose import Decomposition, decompose, decompose_with_logits
 from ._gradient import (
     binary_cross_entropy_grad_hess,
     binary_cross_entropy_with_logits_grad_hess,
     boosting_objective,
 )
+from ._grouped import GroupedLogLossState
+from ._intervals import Interval, Intervals, confidence_interval
+from ._io import DataFileError, DataFileTypeError
 from ._loss import binary_cross_entropy, binary_cross_entropy_with_logits
+from ._paired import PairedComparison, PairedComparisonState
+from ._resample import bootstrap_weights
 from ._score_file import score_file
 from ._state import LogLossResult, LogLossState
 from ._warnings import InfiniteLossWarning, LogLossWarning, UndefinedMetricWarning
@@ -18,17 +25,29 @@ from ._warnings import InfiniteLossWarning, LogLossWarning, UndefinedMetricWarni
 __version__ = "0.1.0"
 
 __all__ = [
+    "BinnedDecompositionState",
+    "BootstrapState",
     "DataFileError",
     "DataFileTypeError",
+    "Decomposition",
+    "GroupedLogLossState",
     "InfiniteLossWarning",
+    "Interval",
+    "Intervals",
     "LogLossResult",
     "LogLossState",
     "LogLossWarning",
+    "PairedComparison",
+    "PairedComparisonState",
     "UndefinedMetricWarning",
     "binary_cross_entropy",
     "binary_cross_entropy_grad_hess",
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_grad_hess",
     "boosting_objective",
+    "bootstrap_weights",
+    "confidence_interval",
+    "decompose",
+    "decompose_with_logits",
     "score_file",
 ]

@@ -9,6 +9,8 @@ arguments, applies weights and reduces.
 
 from __future__ import annotations
 
+import math
+import numbers
 import warnings
 from typing import Literal
 
@@ -85,7 +87,9 @@ def binary_cross_entropy(
         Subtract the loss that predicting the (smoothed) target itself would score. With
         ``pos_weight=None`` this is the target's entropy, so the result is the
         Kullback-Leibler divergence from the target to the prediction: exactly 0 when
-        ``y_pred`` equals the target, and never negative.
+        ``y_pred`` equals the target. It is computed as the difference of two losses, so
+        its absolute error is a few ulp of the cross-entropy, and a difference that rounding
+        makes negative is returned as 0.
     reduction : {"mean", "sum", "none"}, default "mean"
         "none" returns the weighted loss of each element in the dtype of `y_pred` (float64
         for integer input). "sum" returns :math:`\sum \ell`, and "mean" the weighted mean
@@ -157,6 +161,7 @@ def binary_cross_entropy(
     1e-17
     """
     xp, predictions = as_array(y_pred, "y_pred")
+    _check_flags(subtract_entropy=subtract_entropy)
     xp_check(check_not_nan, xp, predictions, "y_pred", _LOGIT_HINT)
     xp_check(check_in_unit_interval, xp, predictions, "y_pred", _LOGIT_HINT)
     _check_clip(clip)
@@ -166,9 +171,7 @@ def binary_cross_entropy(
     probability = prepared.neutralize(xp.astype(predictions, prepared.dtype), 0.5)
     loss = _elementwise.loss_from_probability(probability, prepared.target, prepared.pos_weight, clip, xp=xp)
     if subtract_entropy:
-        loss = loss - _elementwise.loss_from_probability(
-            prepared.target, prepared.target, prepared.pos_weight, xp=xp
-        )
+        loss = _subtract_entropy(xp, loss, prepared)
     return _finish(xp, loss, prepared, reduction, axis, output_dtype(xp, predictions, prepared.dtype))
 
 
@@ -252,6 +255,7 @@ def binary_cross_entropy_with_logits(
     4.248354255291589e-18
     """
     xp, scores = as_array(logits, "logits")
+    _check_flags(subtract_entropy=subtract_entropy)
     xp_check(check_not_nan, xp, scores, "logits")
     _check_reduction(reduction)
     prepared = prepare(xp, scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
@@ -259,45 +263,71 @@ def binary_cross_entropy_with_logits(
     z = prepared.neutralize(xp.astype(scores, prepared.dtype), 0.0)
     loss = _elementwise.loss_from_logit(z, prepared.target, prepared.pos_weight, xp)
     if subtract_entropy:
-        loss = loss - _elementwise.loss_from_probability(
-            prepared.target, prepared.target, prepared.pos_weight, xp=xp
-        )
+        loss = _subtract_entropy(xp, loss, prepared)
     return _finish(xp, loss, prepared, reduction, axis, output_dtype(xp, scores, prepared.dtype))
+
+
+def _subtract_entropy(xp, loss, prepared):
+    """Subtract the loss of predicting the target itself, and clamp rounding below 0 to 0."""
+    entropy = _elementwise.loss_from_probability(prepared.target, prepared.target, prepared.pos_weight, xp=xp)
+    loss = loss - entropy
+    # The divergence is never negative. A negative difference is rounding of the two terms
+    # (each within a few ulp of the cross-entropy), so the exact value is below that error.
+    # NaN compares false and stays NaN.
+    return xp.where(loss < 0, 0.0, loss)
+
+
+def _check_flags(**flags) -> None:
+    for name, value in flags.items():
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"`{name}` must be a bool, got {type(value).__name__}")
 
 
 def _check_clip(clip) -> None:
     if clip is None:
         return
-    if isinstance(clip, bool) or not isinstance(clip, (int, float, np.floating)):
+    if isinstance(clip, bool | np.bool_) or not isinstance(clip, numbers.Real):
         raise TypeError(f"`clip` must be a float or None, got {type(clip).__name__}")
     if not 0.0 < clip < 0.5:
         raise ValueError(f"`clip` must be in (0, 0.5), got {clip!r}")
 
 
 def _finish(xp, loss, prepared, reduction, axis, dtype):
-    """Apply weights, warn about infinite losses, and reduce."""
-    if prepared.weights is not None:
-        # A zero weight removes a row even when its loss is infinite (0 * inf would be NaN).
-        with np.errstate(invalid="ignore"):
-            loss = xp.where(prepared.weights == 0.0, 0.0, loss * prepared.weights)
+    """Warn about infinite losses, apply weights, and reduce."""
     if prepared.valid is not None:
         loss = xp.where(prepared.valid, loss, 0.0)
+    # Inactive elements (zero weight, missing label) had their input replaced by a neutral
+    # value, so every infinite loss here belongs to an element that counts.
     eager = is_eager(loss)
     if eager and (is_numpy_namespace(xp) or bool(xp.any(xp.isinf(loss)))):
         _warn_infinite(to_numpy(loss))
 
+    weights = prepared.weights
+    if reduction == "mean" and weights is not None:
+        # The weighted mean does not change when every weight is scaled by one constant, so
+        # dividing by the largest weight keeps sums of weights near 1e308 or 1e-320 in range.
+        largest = xp.max(weights) if math.prod(weights.shape) else None
+        if largest is not None:
+            weights = weights / xp.where(largest > 0, largest, 1.0)
+    if weights is not None:
+        # A zero weight removes a row even when its loss is infinite (0 * inf would be NaN).
+        with np.errstate(invalid="ignore", over="ignore"):
+            loss = xp.where(weights == 0.0, 0.0, loss * weights)
+
     if reduction == "none":
         if prepared.valid is not None:
             loss = xp.where(prepared.valid, loss, float("nan"))
+        # Adding +0.0 turns the -0.0 of a certain, correct prediction into +0.0.
+        loss = loss + 0.0
         with np.errstate(over="ignore"):  # a loss beyond the range of `dtype` becomes inf
             return xp.astype(loss, dtype, copy=False)
 
     accumulation = accumulation_dtype(xp, loss)
-    total = xp.sum(xp.astype(loss, accumulation, copy=False), axis=axis)
+    total = xp.sum(xp.astype(loss, accumulation, copy=False), axis=axis) + 0.0
     if reduction == "sum":
         return _as_float64(total) if is_numpy_namespace(xp) else total
 
-    denominator = _mean_denominator(xp, loss, prepared, axis, accumulation)
+    denominator = _mean_denominator(xp, loss, weights, prepared.valid, axis, accumulation)
     empty = denominator == 0
     if eager and bool(xp.any(empty)):
         warnings.warn(
@@ -311,15 +341,14 @@ def _finish(xp, loss, prepared, reduction, axis, dtype):
     return _as_float64(mean) if is_numpy_namespace(xp) else mean
 
 
-def _mean_denominator(xp, loss, prepared, axis, accumulation):
+def _mean_denominator(xp, loss, weights, valid, axis, accumulation):
     """Return the denominator of the mean: the sum of the weights of valid elements, or their count."""
-    if prepared.weights is not None:
-        weights = prepared.weights
-        if prepared.valid is not None:
-            weights = xp.where(prepared.valid, weights, 0.0)
+    if weights is not None:
+        if valid is not None:
+            weights = xp.where(valid, weights, 0.0)
         return xp.sum(xp.astype(weights, accumulation), axis=axis)
-    if prepared.valid is not None:
-        return xp.sum(xp.astype(prepared.valid, accumulation), axis=axis)
+    if valid is not None:
+        return xp.sum(xp.astype(valid, accumulation), axis=axis)
     count = reduced_count(tuple(loss.shape), axis)
     reduced_shape = tuple(n for i, n in enumerate(loss.shape) if not _is_reduced(i, loss.ndim, axis))
     return xp.full(reduced_shape, count, dtype=accumulation, device=array_api_compat.device(loss))

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +51,7 @@ class Prepared:
 
 
 def check_reduction(reduction, allowed: tuple[str, ...] = ("none", "sum", "mean")) -> None:
-    if reduction not in allowed:
+    if not isinstance(reduction, str) or reduction not in allowed:
         choices = ", ".join(repr(choice) for choice in allowed)
         raise ValueError(f"`reduction` must be one of {choices}, got {reduction!r}")
 
@@ -59,7 +60,7 @@ def prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_sm
     """Validate labels and options against ``predictions``; see :class:`Prepared`."""
     if nan_policy not in _NAN_POLICIES:
         raise ValueError(f"`nan_policy` must be 'raise' or 'omit', got {nan_policy!r}")
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.floating)):
+    if isinstance(label_smoothing, bool | np.bool_) or not isinstance(label_smoothing, numbers.Real):
         raise TypeError(f"`label_smoothing` must be a float, got {type(label_smoothing).__name__}")
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"`label_smoothing` must be in [0, 1), got {label_smoothing!r}")

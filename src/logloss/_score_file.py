@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import _elementwise
-from ._io import DEFAULT_BATCH_SIZE, ColumnBatch, DataFileError, format_row, read_batches, total_rows
+from ._io import (
+    DEFAULT_BATCH_SIZE,
+    ColumnBatch,
+    DataFileError,
+    check_batch_size,
+    display_path,
+    format_row,
+    read_batches,
+    total_rows,
+)
 from ._state import LogLossResult, LogLossState
 
 __all__ = ["FileScore", "add_rows", "checked_columns", "scan_file", "score_file"]
@@ -69,8 +79,8 @@ def score_file(
 
     Parameters
     ----------
-    path : str or os.PathLike
-        A file whose name ends in .csv, .csv.gz, .parquet or .pq.
+    path : str, bytes or os.PathLike
+        A file whose name ends in .csv, .csv.gz, .parquet or .pq, in any letter case.
     label : str
         Column of targets in [0, 1].
     prob, logit : str
@@ -78,10 +88,11 @@ def score_file(
     weight : str, optional
         Column of non-negative sample weights.
     clip : float, optional
-        Clip probabilities to ``[clip, 1 - clip]``, as :class:`LogLossState` does.
+        Clip probabilities to ``[clip, 1 - clip]``, as :class:`LogLossState` does. Not
+        allowed with `logit`.
     batch_size : int, default 65536
-        Maximum rows read and scored at a time; the result does not depend on it beyond
-        float64 rounding.
+        Maximum rows read and scored at a time, at most 2**63 - 1; the result does not
+        depend on it beyond float64 rounding.
     progress : callable, optional
         Called as ``progress(rows_read, total_rows)`` after each batch; `total_rows` is the
         Parquet footer's row count, or None for CSV.
@@ -93,15 +104,17 @@ def score_file(
 
     Raises
     ------
-    FileNotFoundError
-        If the file does not exist.
+    FileNotFoundError, IsADirectoryError, PermissionError
+        If the file does not exist, is a directory or cannot be read.
     DataFileError
-        A ValueError naming the file, column and 0-based data row: a missing column, a
-        null, NaN or out-of-range value, or a corrupt or truncated file.
+        A ValueError naming the file, column and 0-based data row: a missing or repeated
+        column, a null, NaN or out-of-range value, a corrupt or truncated file, or a path
+        that is not a regular file.
     DataFileTypeError
         A TypeError (and DataFileError) for a column that does not hold numbers.
     TypeError, ValueError
-        If both or neither of `prob` and `logit` are given, or an option is invalid.
+        If both or neither of `prob` and `logit` are given, `clip` is given with `logit`,
+        or an option is invalid.
 
     See Also
     --------
@@ -139,10 +152,14 @@ def scan_file(
     clip: float | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: ProgressCallback | None = None,
+    raw_columns: Sequence[str] = (),
+    on_batch: Callable | None = None,
 ) -> FileScore:
     """Read a file batch by batch into a :class:`LogLossState`; see :func:`score_file`.
 
     Unlike :func:`score_file` it returns the state and the first row with an infinite loss.
+    `raw_columns` are read unchecked into ``ColumnBatch.raw``, and `on_batch`, when given,
+    is called as ``on_batch(batch, predictions, labels, weights)`` with each checked batch.
     """
     if (prob is None) == (logit is None):
         given = "both" if prob is not None else "neither"
@@ -150,21 +167,28 @@ def scan_file(
             f"exactly one of `prob` (a column of probabilities) and `logit` (a column of "
             f"logits) must be given, got {given}"
         )
-    for name, value in (("label", label), ("prob", prob), ("logit", logit), ("weight", weight)):
+    if not isinstance(label, str):
+        raise TypeError(f"`label` must be a column name (str), got {label!r}")
+    for name, value in (("prob", prob), ("logit", logit), ("weight", weight)):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"`{name}` must be a column name (str), got {type(value).__name__}")
+    if clip is not None and logit is not None:
+        raise ValueError(f"`clip` applies to probabilities only; logits are never clipped, got clip={clip!r}")
+    batch_size = check_batch_size(batch_size)
 
     scale, prediction = ("prob", prob) if prob is not None else ("logit", logit)
     columns = [label, prediction] + ([weight] if weight is not None else [])
     state = LogLossState(clip=clip)
-    path = Path(path)
-    batches = read_batches(path, columns, batch_size=batch_size)
+    path = Path(os.fsdecode(path))
+    batches = read_batches(path, columns, raw_columns=raw_columns, batch_size=batch_size)
     total = total_rows(path) if progress is not None else None
     first_infinite_row = None
     rows_read = 0
     for batch in batches:
         predictions, labels, weights = checked_columns(path, batch, prediction, scale, label, weight)
         first_infinite = add_rows(state, scale, predictions, labels, weights, start=batch.start)
+        if on_batch is not None:
+            on_batch(batch, predictions, labels, weights)
         if first_infinite_row is None:
             first_infinite_row = first_infinite
         rows_read += len(batch)
@@ -218,9 +242,10 @@ def _reject(path, batch: ColumnBatch, name: str, mask: np.ndarray, requirement: 
     row = batch.start + index
     value = batch.columns[name][index]
     count = int(np.count_nonzero(mask))
+    such = "1 such value" if count == 1 else f"{count} such values"
     raise DataFileError(
-        f"{path}: column `{name}` must {requirement}, got {_describe(value)} at "
-        f"{format_row(row)} ({count} such values in this batch of {len(batch)} rows){hint}",
+        f"{display_path(path)}: column `{name}` must {requirement}, got {_describe(value)} at "
+        f"{format_row(row)} ({such} in this batch of {len(batch)} rows){hint}",
         path=path,
         column=name,
         row=row,

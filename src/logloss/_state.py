@@ -10,6 +10,8 @@ more than a single float64 rounding.
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import warnings
 from dataclasses import asdict, dataclass
 
@@ -18,6 +20,7 @@ import numpy as np
 from . import _elementwise
 from ._validation import (
     as_numeric_array,
+    format_index,
     check_in_unit_interval,
     check_not_nan,
     check_same_shape,
@@ -110,8 +113,12 @@ class LogLossState:
     """
 
     def __init__(self, *, clip: float | None = None) -> None:
-        if clip is not None and not 0.0 < clip < 0.5:
-            raise ValueError(f"`clip` must be in (0, 0.5), got {clip!r}")
+        if clip is not None:
+            if isinstance(clip, bool | np.bool_) or not isinstance(clip, numbers.Real):
+                raise TypeError(f"`clip` must be a float or None, got {type(clip).__name__}")
+            if not 0.0 < clip < 0.5:
+                raise ValueError(f"`clip` must be in (0, 0.5), got {clip!r}")
+            clip = float(clip)
         self.clip = clip
         self.count = 0
         self.n_infinite = 0
@@ -169,7 +176,15 @@ class LogLossState:
 
     def add_sums(self, count: int, sums: np.ndarray, n_infinite: int = 0, n_clipped: int = 0) -> None:
         """Add precomputed sums, ordered as ``SUM_FIELDS``, from a kernel or another engine."""
-        compensated_add(self._high, self._low, np.asarray(sums, dtype=np.float64))
+        sums = np.asarray(sums, dtype=np.float64)
+        if sums.shape != (len(SUM_FIELDS),):
+            raise ValueError(f"`sums` must have shape ({len(SUM_FIELDS)},), one per SUM_FIELDS entry, got {sums.shape}")
+        if np.isnan(sums).any():
+            raise ValueError(f"`sums` must not contain NaN, got {sums.tolist()}")
+        for name, value in (("count", count), ("n_infinite", n_infinite), ("n_clipped", n_clipped)):
+            if operator.index(value) < 0:
+                raise ValueError(f"`{name}` must be non-negative, got {value}")
+        compensated_add(self._high, self._low, sums)
         self.count += int(count)
         self.n_infinite += int(n_infinite)
         self.n_clipped += int(n_clipped)
@@ -178,6 +193,11 @@ class LogLossState:
         """Return a new state holding the rows of both; neither input changes."""
         if not isinstance(other, LogLossState):
             raise TypeError(f"`other` must be a LogLossState, got {type(other).__name__}")
+        if other.clip != self.clip:
+            raise ValueError(
+                f"`other` must use the same clip as this state ({self.clip!r}), got {other.clip!r}; "
+                f"losses clipped differently do not add up to one figure"
+            )
         merged = LogLossState(clip=self.clip)
         merged.count = self.count + other.count
         merged.n_infinite = self.n_infinite + other.n_infinite
@@ -210,11 +230,30 @@ class LogLossState:
             check_same_shape(weight_array, "weights", predictions.shape, "y_pred")
             check_weights(weight_array, "weights")
             weight = weight_array.astype(np.float64, copy=False).ravel()
+            _check_weight_range(weight, weight_array.shape)
         return labels.astype(np.float64, copy=False).ravel(), weight
 
     def _add(self, probability, target, weight, loss) -> None:
         sums, n_infinite = compute_sums(probability, target, loss, weight)
         self.add_sums(loss.size, sums, n_infinite)
+
+
+# Positive weights must lie in this range so that sums of w**2 * loss**2 over many rows
+# neither overflow nor underflow in float64; scaling all weights by one constant changes no
+# figure, so a caller can always bring them into it.
+WEIGHT_RANGE = (1e-120, 1e120)
+
+
+def _check_weight_range(weight: np.ndarray, shape) -> None:
+    low, high = WEIGHT_RANGE
+    outside = (weight != 0.0) & ((weight < low) | (weight > high))
+    if outside.any():
+        index = int(np.flatnonzero(outside)[0])
+        raise ValueError(
+            f"`weights` must be 0 or between {low:g} and {high:g}, got {float(weight[index])!r} at "
+            f"index {format_index(index, tuple(shape))}; divide all weights by one constant, "
+            f"which changes no figure"
+        )
 
 
 def _product_sum(left: np.ndarray, right: np.ndarray) -> float:

@@ -27,7 +27,22 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
         "the logloss command-line tool needs click, rich and pyarrow: install logloss[cli]"
     ) from error
 
-from ._io import DEFAULT_BATCH_SIZE, ROW_CONVENTION
+from ._cli_details import (
+    SEGMENT_SORTS,
+    decomposition_table,
+    decomposition_to_dict,
+    segments_table,
+    segments_to_dict,
+)
+from ._cli_intervals import (
+    IntervalOptions,
+    interval_options,
+    intervals_tables,
+    intervals_to_dict,
+    resolve_interval_options,
+)
+from ._file_details import EXACT_MAX_ROWS
+from ._io import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ROW_CONVENTION, DataFileError, display_path
 
 __all__ = ["cli", "main"]
 
@@ -48,6 +63,13 @@ class ScoreRequest:
     weight: str | None = None
     clip: float | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
+    intervals: IntervalOptions | None = None  # with --ci or --compare
+    by: tuple[str, ...] = ()
+    min_segment_size: int = 0
+    sort: str = "log-loss"
+    ne_baseline: str = "segment"
+    decompose: bool = False
+    exact_max_rows: int = EXACT_MAX_ROWS
 
 
 @dataclass
@@ -58,6 +80,10 @@ class ScoreReport:
     result: object  # LogLossResult
     first_infinite_row: int | None
     warnings: list[str] = field(default_factory=list)
+    segments: list[dict] | None = None  # rows of GroupedLogLossState.table, with --by
+    decomposition: object = None  # Decomposition, with --decompose
+    intervals: object = None  # Intervals, with --ci
+    comparison: object = None  # PairedComparison, with --compare
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,7 +93,8 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+# The reader checks the path itself, so that every file problem exits with status 1.
+@click.argument("file", required=False, type=click.Path(readable=False, path_type=Path))
 @click.option("--label", default="label", show_default=True, metavar="COL", help="Column of labels in [0, 1].")
 @click.option("--prob", metavar="COL", help="Column of predicted probabilities in [0, 1].")
 @click.option("--logit", metavar="COL", help="Column of logits (log-odds); exclusive with --prob.")
@@ -76,26 +103,112 @@ def cli() -> None:
     "--clip",
     metavar="EPS",
     type=click.FloatRange(0.0, 0.5, min_open=True, max_open=True),
+    callback=lambda context, parameter, value: _check_clip(value),
     help="Clip probabilities so that no row's loss exceeds -log(EPS); EPS in (0, 0.5). "
     "Default: no clipping, so a loss may be infinite.",
 )
 @click.option(
     "--batch-size",
     metavar="N",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_BATCH_SIZE),
     default=DEFAULT_BATCH_SIZE,
     show_default=True,
     help="Maximum rows read and scored at a time; bounds the memory used.",
 )
+@click.option(
+    "--by",
+    metavar="COL",
+    multiple=True,
+    help="Also report the figures per segment: one segment per distinct value of COL "
+    "(nulls form their own segment). Repeat for segments by several columns.",
+)
+@click.option(
+    "--min-segment-size",
+    metavar="N",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="With --by, leave out segments of fewer than N rows.",
+)
+@click.option(
+    "--sort",
+    "sort_by",
+    type=click.Choice(list(SEGMENT_SORTS)),
+    default="log-loss",
+    show_default=True,
+    help="With --by, the figure that orders the segments: largest first, except segment "
+    "(the key, ascending).",
+)
+@click.option(
+    "--ne-baseline",
+    type=click.Choice(["segment", "global"]),
+    default="segment",
+    show_default=True,
+    help="With --by, divide each segment's log loss by the entropy of its own base rate "
+    "(segment) or of the whole file's (global).",
+)
+@click.option(
+    "--decompose",
+    is_flag=True,
+    help="Also split the log loss into miscalibration, discrimination and uncertainty "
+    "(CORP): exact for files of at most --exact-max-rows rows, binned above.",
+)
+@click.option(
+    "--exact-max-rows",
+    metavar="N",
+    type=click.IntRange(min=0),
+    default=EXACT_MAX_ROWS,
+    show_default=True,
+    help="With --decompose, the most rows held in memory for the exact method (about "
+    "200 bytes per row); longer files use the binned method.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
-def score(file, label, prob, logit, weight, clip, batch_size, as_json) -> None:
+@interval_options
+def score(
+    file,
+    label,
+    prob,
+    logit,
+    weight,
+    clip,
+    batch_size,
+    by,
+    min_segment_size,
+    sort_by,
+    ne_baseline,
+    decompose,
+    exact_max_rows,
+    as_json,
+    ci,
+    compare,
+    level,
+    method,
+    n_bootstrap,
+    seed,
+    id_column,
+) -> None:
     """Compute the log loss of FILE (.csv, .csv.gz, .parquet or .pq).
 
     With FILE, one of --prob and --logit is required. Without FILE, score the
     bundled Caravan data (columns label, prob and logit) with --prob prob.
     Rows are numbered from 0, not counting a CSV header.
     """
-    request = resolve_score_request(file, label, prob, logit, weight, clip, batch_size)
+    request = resolve_score_request(
+        file,
+        label,
+        prob,
+        logit,
+        weight,
+        clip,
+        batch_size,
+        by=by,
+        min_segment_size=min_segment_size,
+        sort=sort_by,
+        ne_baseline=ne_baseline,
+        decompose=decompose,
+        exact_max_rows=exact_max_rows,
+        intervals=resolve_interval_options(ci, compare, level, method, n_bootstrap, seed, id_column),
+    )
     try:
         with _progress_bar(request) as progress:
             report = build_score_report(request, progress=progress)
@@ -110,14 +223,24 @@ def score(file, label, prob, logit, weight, clip, batch_size, as_json) -> None:
         click.echo(f"logloss: warning: {message}", err=True)
 
 
+def _check_clip(value):
+    # FloatRange lets NaN through, because every comparison with NaN is false.
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("EPS must be a number in (0, 0.5), got nan.")
+    return value
+
+
 def fail(error: Exception) -> NoReturn:
     """Print a data or file error on stderr and exit with status 1."""
     click.echo(f"logloss: error: {error}", err=True)
     sys.exit(1)
 
 
-def resolve_score_request(file, label, prob, logit, weight, clip, batch_size) -> ScoreRequest:
-    """Check the options of ``logloss score`` together, raising click.UsageError (exit 2)."""
+def resolve_score_request(file, label, prob, logit, weight, clip, batch_size, **details) -> ScoreRequest:
+    """Check the options of ``logloss score`` together, raising click.UsageError (exit 2).
+
+    `details` are the segment and decomposition options, passed on to :class:`ScoreRequest`.
+    """
     if prob is not None and logit is not None:
         raise click.UsageError("--prob and --logit are mutually exclusive; pass one of them.")
     if clip is not None and logit is not None:
@@ -144,6 +267,7 @@ def resolve_score_request(file, label, prob, logit, weight, clip, batch_size) ->
         weight=weight,
         clip=clip,
         batch_size=batch_size,
+        **{name: tuple(value) if name == "by" else value for name, value in details.items()},
     )
 
 
@@ -152,6 +276,42 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
     from ._score_file import scan_file
 
     columns = {request.scale: request.prediction}
+    details = None
+    if request.by or request.decompose:
+        from ._file_details import DetailCollector
+
+        details = DetailCollector(
+            scale=request.scale,
+            by=request.by,
+            decompose=request.decompose,
+            clip=request.clip,
+            exact_max_rows=request.exact_max_rows,
+        )
+    collector = None
+    if request.intervals is not None:
+        from ._score_intervals import IntervalCollector
+
+        options = request.intervals
+        collector = IntervalCollector(
+            request.path,
+            scale=request.scale,
+            label=request.label,
+            ci=options.ci,
+            compare=options.compare,
+            level=options.level,
+            method=options.method,
+            n_bootstrap=options.n_bootstrap,
+            seed=options.seed,
+            id_column=options.id_column,
+            clip=request.clip,
+        )
+    callbacks = [callback for callback in (details, collector) if callback is not None]
+
+    def on_batch(*batch) -> None:
+        for callback in callbacks:
+            callback(*batch)
+
+    raw_columns = request.by + (collector.raw_columns if collector is not None else ())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scan = scan_file(
@@ -161,14 +321,39 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
             clip=request.clip,
             batch_size=request.batch_size,
             progress=progress,
+            raw_columns=raw_columns,
+            on_batch=on_batch if callbacks else None,
             **columns,
         )
+        if scan.state.count == 0:
+            raise DataFileError(
+                f"{display_path(request.path)}: the file has no data rows, so no figure can be computed",
+                path=request.path,
+            )
         result = scan.result()
+        segments = decomposition = None
+        if details is not None and details.segments is not None:
+            segments = details.segments.table(
+                sort=SEGMENT_SORTS[request.sort],
+                descending=request.sort != "segment",
+                min_size=request.min_segment_size,
+                ne_baseline=request.ne_baseline,
+            )
+        if details is not None:
+            decomposition = details.decomposition()
+        intervals = comparison = None
+        if collector is not None:
+            intervals, comparison = collector.results(scan.state)
     return ScoreReport(
         request=request,
         result=result,
         first_infinite_row=scan.first_infinite_row,
-        warnings=[str(warning.message) for warning in caught],
+        # The intervals repeat the figures' warnings (a single class, say): print each once.
+        warnings=list(dict.fromkeys(str(warning.message) for warning in caught)),
+        segments=segments,
+        decomposition=decomposition,
+        intervals=intervals,
+        comparison=comparison,
     )
 
 
@@ -185,7 +370,7 @@ def report_to_dict(report: ScoreReport) -> dict:
     request = report.request
     figures = {name: _json_number(value) for name, value in report.result.to_dict().items()}
     figures["first_infinite_row"] = report.first_infinite_row
-    return {
+    data = {
         "file": str(request.path),
         "bundled": request.bundled,
         "columns": {"label": request.label, request.scale: request.prediction, "weight": request.weight},
@@ -194,6 +379,12 @@ def report_to_dict(report: ScoreReport) -> dict:
         "result": figures,
         "warnings": report.warnings,
     }
+    if report.segments is not None:
+        data["segments"] = segments_to_dict(report)
+    if report.decomposition is not None:
+        data["decomposition"] = decomposition_to_dict(report)
+    data.update(intervals_to_dict(report))
+    return data
 
 
 def render_json(report: ScoreReport) -> str:
@@ -239,6 +430,7 @@ def score_rows(report: ScoreReport) -> list[tuple[str, str]]:
 def render_table(report: ScoreReport, console=None) -> None:
     """Print the report as a rich table on stdout (or on `console`)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     request = report.request
@@ -247,13 +439,21 @@ def render_table(report: ScoreReport, console=None) -> None:
         columns += f", weight={request.weight}"
     if request.clip is not None:
         columns += f", clip={request.clip:g}"
-    name = "bundled Caravan data" if request.bundled else str(request.path)
-    table = Table(title=f"log loss of {name}", caption=columns)
+    name = "bundled Caravan data" if request.bundled else display_path(request.path)
+    # File and column names are the user's text, so rich must not read them as markup.
+    table = Table(title=f"log loss of {escape(name)}", caption=escape(columns))
     table.add_column("figure")
     table.add_column("value", justify="right")
     for figure, value in score_rows(report):
         table.add_row(figure, value)
-    (console or Console()).print(table)
+    console = console or Console()
+    console.print(table)
+    if report.segments is not None:
+        console.print(segments_table(report))
+    if report.decomposition is not None:
+        console.print(decomposition_table(report))
+    for table in intervals_tables(report):
+        console.print(table)
 
 
 @contextmanager
