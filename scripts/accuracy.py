@@ -20,7 +20,7 @@ Rivals, on the same grid where they accept the dtype: the NumPy one-liner
 ``log_loss`` (probabilities only, per element, default clipping), PyTorch's
 ``binary_cross_entropy`` and ``binary_cross_entropy_with_logits`` (gradients by autograd),
 and JAX with the ``log_sigmoid`` formula that optax uses (gradients by ``jax.grad``).
-"logloss (torch)" is logloss on PyTorch tensors, which computes float32 in float32.
+"logloss (torch)" is logloss on PyTorch tensors (its array-API path).
 
 Run from the repository root: ``uv run --group test python scripts/accuracy.py``; it writes
 ``docs/accuracy.md`` (``--output`` to change) and takes about a minute.
@@ -335,10 +335,10 @@ def main() -> None:
         "  type is wider than float64 (x86-64 Linux) and rounds once, so float64 results are",
         "  within about 0.5 ulp. Without a wider long double (ARM macOS, Windows) it runs the",
         "  same formulas in float64, with the errors of the \"logloss (torch)\" float64 rows.",
-        "- \"logloss (torch)\" computes float64 in float64 and float32 in float32, so NumPy's and",
-        "  the C library's rounding of exp, log and log1p shows (up to about 2 ulp for hard",
-        "  labels). For soft labels near the optimum the gradient is a difference of two",
-        "  terms, so its relative error grows where it is near 0.",
+        "- \"logloss (torch)\" computes float32 in float64 and half types in float32, but",
+        "  float64 in float64, where the rounding of PyTorch's exp, log and log1p shows (up",
+        "  to about 2 ulp for hard labels). For soft labels near the optimum the float64",
+        "  gradient is a difference of two terms, so its relative error grows near 0.",
         "- The rivals' `inf` entries come from clipping (scikit-learn clips at the dtype's eps,",
         "  PyTorch's probability loss caps the log at -100), from `1 - p` and",
         "  `1 - sigmoid(z)` rounding to 0, and from NaN at 0 * log 0.",

@@ -225,3 +225,12 @@ def test_cupy_loss_on_device():
     loss = binary_cross_entropy_with_logits(cupy.asarray(Z), cupy.asarray(Y), reduction="none")
     assert isinstance(loss, cupy.ndarray)
     np.testing.assert_allclose(loss.get(), binary_cross_entropy_with_logits(Z, Y, reduction="none"), rtol=4e-16)
+
+
+def test_torch_float32_computed_in_float64(torch):
+    z = np.array([-14.913008], dtype=np.float32)
+    expected = binary_cross_entropy_with_logits(z, np.array([1.0], dtype=np.float32), pos_weight=3.0, reduction="none")
+    actual = binary_cross_entropy_with_logits(torch.asarray(z), torch.asarray([1.0]), pos_weight=3.0, reduction="none")
+    assert actual.dtype == torch.float32
+    assert actual.item() == float(expected[0])
+    assert actual.item() == float(np.float32(44.73902420973372941687851749962409105828))

@@ -5,6 +5,8 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logloss import (
     binary_cross_entropy,
@@ -268,3 +270,14 @@ def test_objective_sklearn_signature():
 def test_objective_unknown_library_rejected():
     with pytest.raises(ValueError, match="`library` must be one of"):
         boosting_objective("catboost")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(allow_nan=False, width=64), st.sampled_from([0.0, 1.0]))
+def test_logit_grad_hess_symmetry(z, label):
+    gradient, hessian = binary_cross_entropy_with_logits_grad_hess(np.array([z]), np.array([label]))
+    mirrored, mirrored_hessian = binary_cross_entropy_with_logits_grad_hess(np.array([-z]), np.array([1.0 - label]))
+    assert gradient[0] == -mirrored[0]
+    assert hessian[0] == mirrored_hessian[0]
+    assert not np.isnan(gradient[0])
+    assert not np.isnan(hessian[0])

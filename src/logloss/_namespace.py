@@ -3,8 +3,11 @@
 NumPy input (and anything that is not an array of another library, such as a list) is
 converted with ``np.asarray`` and computed in float64. Arrays of other libraries that
 array-api-compat supports (PyTorch, JAX, CuPy, Dask) stay in their library and on their
-device: float64 is computed in float64, every other floating type (float32, float16,
-bfloat16) in float32, and sums are accumulated in float64 where the library allows it.
+device. Each is computed in a type of about twice its precision where the library has one:
+float32 and integers in float64, float16 and bfloat16 in float32, float64 in float64. So a
+float32 result is the float64 value rounded once, within about 0.5 ulp. Without float64 (JAX
+without ``jax_enable_x64``, PyTorch on MPS) float32 is computed in float32. Sums are
+accumulated in float64 where the library allows it.
 
 Checks that need concrete values (NaN, range, sign) move one boolean to the host; when it is
 true, the offending array is copied to NumPy to build the same message as for NumPy input.
@@ -109,7 +112,8 @@ def compute_dtype(xp, array):
         return np.float64
     if array.dtype == xp.float64:
         return xp.float64
-    if xp.isdtype(array.dtype, "real floating") or not float64_available(xp, array):
+    half = xp.isdtype(array.dtype, "real floating") and array.dtype != xp.float32
+    if half or not float64_available(xp, array):
         return xp.float32
     return xp.float64
 
