@@ -67,7 +67,10 @@ def binary_cross_entropy(
     ----------
     y_pred : array_like
         Predicted probabilities of the positive class, in [0, 1]. Integer and boolean arrays
-        are accepted. Any shape.
+        are accepted. Any shape. A PyTorch, JAX, CuPy or Dask array stays in its library and
+        on its device, and autograd flows through the loss; the other arguments are converted
+        to that library. Under ``jax.jit`` the checks of values are skipped (see
+        ``docs/array-libraries.md`` for the dtype policy).
     y_true : array_like
         Targets in [0, 1] of the same shape as `y_pred`: hard labels 0 and 1 (integer,
         boolean or floating) or soft labels in between.
@@ -107,8 +110,9 @@ def binary_cross_entropy(
 
     Returns
     -------
-    loss : numpy.ndarray or numpy.float64
-        The loss of each element, or its reduction.
+    loss : numpy.ndarray, numpy.float64 or array
+        The loss of each element, or its reduction. For an array of another library, an
+        array of that library (0-dimensional for a full reduction).
 
     Raises
     ------
@@ -202,7 +206,8 @@ def binary_cross_entropy_with_logits(
     ----------
     logits : array_like
         Raw scores (log-odds) of the positive class, any real value including ``±inf``.
-        Integer arrays are accepted. Any shape.
+        Integer arrays are accepted. Any shape. Arrays of other libraries as in
+        :func:`binary_cross_entropy`.
     y_true : array_like
         Targets in [0, 1] of the same shape as `logits`.
     weights, weights_axis, pos_weight, label_smoothing, subtract_entropy, reduction, axis, nan_policy
@@ -210,8 +215,9 @@ def binary_cross_entropy_with_logits(
 
     Returns
     -------
-    loss : numpy.ndarray or numpy.float64
-        The loss of each element, or its reduction.
+    loss : numpy.ndarray, numpy.float64 or array
+        The loss of each element, or its reduction. For an array of another library, an
+        array of that library (0-dimensional for a full reduction).
 
     Raises
     ------
