@@ -17,6 +17,8 @@ from ._intervals import Interval, Intervals, confidence_interval
 from ._io import DataFileError, DataFileTypeError
 from ._loss import binary_cross_entropy, binary_cross_entropy_with_logits
 from ._paired import PairedComparison, PairedComparisonState
+from ._plots import plot_loss_terms, plot_reliability_diagram, plot_segment_losses
+from ._report import render_report, write_report, write_report_with_logits
 from ._resample import bootstrap_weights
 from ._score_file import score_file
 from ._state import LogLossResult, LogLossState
@@ -49,5 +51,11 @@ __all__ = [
     "confidence_interval",
     "decompose",
     "decompose_with_logits",
+    "plot_loss_terms",
+    "plot_reliability_diagram",
+    "plot_segment_losses",
+    "render_report",
     "score_file",
+    "write_report",
+    "write_report_with_logits",
 ]

@@ -92,13 +92,23 @@ def cli() -> None:
     """Exact binary cross-entropy (log loss) of predictions in a file."""
 
 
+def _prediction_options(command):
+    """Add FILE and the column options of every command that reads predictions from a file."""
+    options = [
+        # The reader checks the path itself, so that every file problem exits with status 1.
+        click.argument("file", required=False, type=click.Path(readable=False, path_type=Path)),
+        click.option("--label", default="label", show_default=True, metavar="COL", help="Column of labels in [0, 1]."),
+        click.option("--prob", metavar="COL", help="Column of predicted probabilities in [0, 1]."),
+        click.option("--logit", metavar="COL", help="Column of logits (log-odds); exclusive with --prob."),
+        click.option("--weight", metavar="COL", help="Column of non-negative sample weights."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
-# The reader checks the path itself, so that every file problem exits with status 1.
-@click.argument("file", required=False, type=click.Path(readable=False, path_type=Path))
-@click.option("--label", default="label", show_default=True, metavar="COL", help="Column of labels in [0, 1].")
-@click.option("--prob", metavar="COL", help="Column of predicted probabilities in [0, 1].")
-@click.option("--logit", metavar="COL", help="Column of logits (log-odds); exclusive with --prob.")
-@click.option("--weight", metavar="COL", help="Column of non-negative sample weights.")
+@_prediction_options
 @click.option(
     "--clip",
     metavar="EPS",
@@ -228,6 +238,67 @@ def _check_clip(value):
     if value is not None and math.isnan(value):
         raise click.BadParameter("EPS must be a number in (0, 0.5), got nan.")
     return value
+
+
+@cli.command()
+@_prediction_options
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="HTML",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="HTML file to write; an existing file is overwritten.",
+)
+@click.option(
+    "--by",
+    metavar="COL",
+    multiple=True,
+    help="Add a table and bar chart per segment: one segment per distinct value of COL "
+    "(nulls form their own segment). Repeat for segments by several columns.",
+)
+@click.option("--title", default="Log loss report", show_default=True, help="Title of the page.")
+def report(file, label, prob, logit, weight, output, by, title) -> None:
+    """Write a self-contained HTML report of FILE: figures, decomposition and plots.
+
+    FILE and the column options are as in `logloss score`: without FILE, report on the
+    bundled Caravan data (try --by customer_type). The page needs no network: the plots
+    are inline images. Unlike `logloss score`, this reads every row into memory at once.
+    """
+    request = resolve_score_request(file, label, prob, logit, weight, None, DEFAULT_BATCH_SIZE)
+    try:
+        import matplotlib  # noqa: F401
+        import scipy  # noqa: F401
+    except ImportError as error:
+        fail(ImportError(f"logloss report needs matplotlib and scipy ({error}): install logloss[plots]"))
+
+    from ._report_file import write_file_report
+
+    source = "bundled Caravan data" if request.bundled else str(request.path)
+    columns = f"label={request.label}, {request.scale}={request.prediction}"
+    if request.weight is not None:
+        columns += f", weight={request.weight}"
+    if by:
+        columns += f", by={','.join(by)}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            write_file_report(
+                request.path,
+                output,
+                label=request.label,
+                prediction=request.prediction,
+                scale=request.scale,
+                weight=request.weight,
+                by=by,
+                title=title,
+                source=f"{source} ({columns})",
+            )
+        except (ValueError, OSError) as error:
+            fail(error)
+    for warning in caught:
+        click.echo(f"logloss: warning: {warning.message}", err=True)
+    click.echo(f"wrote {output}")
 
 
 def fail(error: Exception) -> NoReturn:
