@@ -7,6 +7,11 @@ other libraries import their optional dependencies when first used.
 from ._binned import BinnedDecompositionState
 from ._bootstrap import BootstrapState
 from ._decompose import Decomposition, decompose, decompose_with_logits
+from ._gradient import (
+    binary_cross_entropy_grad_hess,
+    binary_cross_entropy_with_logits_grad_hess,
+    boosting_objective,
+)
 from ._grouped import GroupedLogLossState
 from ._intervals import Interval, Intervals, confidence_interval
 from ._io import DataFileError, DataFileTypeError
@@ -38,7 +43,10 @@ __all__ = [
     "PairedComparisonState",
     "UndefinedMetricWarning",
     "binary_cross_entropy",
+    "binary_cross_entropy_grad_hess",
     "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_grad_hess",
+    "boosting_objective",
     "bootstrap_weights",
     "confidence_interval",
     "decompose",
