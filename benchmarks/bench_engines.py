@@ -123,6 +123,8 @@ def bench_spark(path: Path, repeat: int, rows: dict) -> dict[str, float]:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "4")
     )
+    # Keep every Spark service on the loopback interface.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         spark = builder.getOrCreate()

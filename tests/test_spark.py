@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import shutil
 import warnings
 
@@ -46,13 +47,22 @@ def spark():
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "4")
     )
+    # Without this, Spark's own services pick the address of a network interface.
+    previous_local_ip = os.environ.get("SPARK_LOCAL_IP")
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
     with warnings.catch_warnings():
-        # PySpark 4.x warns at start-up that it does not yet fully support pandas 3.
+        # PySpark 4.x warns at start-up that it does not yet fully support pandas 3, and JAX,
+        # when a test module imported it, warns that starting the JVM forks this process.
         warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
         session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+    if previous_local_ip is None:
+        del os.environ["SPARK_LOCAL_IP"]
+    else:
+        os.environ["SPARK_LOCAL_IP"] = previous_local_ip
 
 
 @pytest.fixture(scope="module")
