@@ -109,8 +109,11 @@ def decomposition_table(report):
     if result.method == "exact":
         caption = "exact: isotonic regression on every distinct prediction"
     else:
+        reason = f"the file has more than {report.request.exact_max_rows:,} rows"
+        if report.request.engine != "local":
+            reason = f"--engine {report.request.engine} computes the binned method only"
         caption = (
-            f"binned: the file has more than {report.request.exact_max_rows:,} rows; "
+            f"binned: {reason}; "
             f"discrimination and miscalibration may be up to {result.error_bound:.2g} nats "
             f"below the exact values"
         )

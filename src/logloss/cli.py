@@ -583,6 +583,8 @@ def render_table(report: ScoreReport, console=None) -> None:
         columns += f", weight={request.weight}"
     if request.clip is not None:
         columns += f", clip={request.clip:g}"
+    if request.engine != "local":
+        columns += f", engine={request.engine}"
     name = "bundled Caravan data" if request.bundled else display_path(request.path)
     # File and column names are the user's text, so rich must not read them as markup.
     table = Table(title=f"log loss of {escape(name)}", caption=escape(columns))
