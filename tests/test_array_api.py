@@ -234,3 +234,23 @@ def test_torch_float32_computed_in_float64(torch):
     assert actual.dtype == torch.float32
     assert actual.item() == float(expected[0])
     assert actual.item() == float(np.float32(44.73902420973372941687851749962409105828))
+
+
+@pytest.mark.parametrize("x64", [False, True])
+def test_jax_jit_captured_labels_weights(x64):
+    jax = pytest.importorskip("jax", reason="JAX is a test dependency for array-library support")
+    jnp = jax.numpy
+    with jax.enable_x64(x64):
+        labels = jnp.asarray([1.0, 0.0])
+        weights = jnp.asarray([1.0, 3.0])
+        z = jnp.asarray([0.5, -2.0])
+        calls = {
+            "logits": lambda a: binary_cross_entropy_with_logits(a, labels, weights=weights),
+            "probabilities": lambda a: binary_cross_entropy(jax.nn.sigmoid(a), labels, weights=weights),
+            "logits_grad": lambda a: binary_cross_entropy_with_logits_grad_hess(a, labels, weights=weights)[0],
+            "probabilities_grad": lambda a: binary_cross_entropy_grad_hess(jax.nn.sigmoid(a), labels, weights=weights)[0],
+        }
+        for name, call in calls.items():
+            compiled = np.asarray(jax.jit(call)(z))
+            eager = np.asarray(call(z))
+            np.testing.assert_allclose(compiled, eager, rtol=8 * np.finfo(eager.dtype).eps, err_msg=name)
