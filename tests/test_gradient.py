@@ -220,6 +220,37 @@ def test_grad_reduction_none_rejected():
         binary_cross_entropy_with_logits_grad_hess(np.array([0.0]), np.array([1]), reduction="none")
 
 
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize(
+    ("axis", "error", "message"),
+    [
+        ("0", TypeError, "`axis` must be an int, a tuple of ints or None, got str"),
+        (1.5, TypeError, "`axis` must be an int, a tuple of ints or None, got float"),
+        ((0, "1"), TypeError, "`axis` must be an int, a tuple of ints or None, got tuple containing str"),
+        (5, ValueError, r"`axis` must be in \[-2, 2\) for `y_pred` with 2 dimensions, got 5"),
+        ((0, -3), ValueError, r"`axis` must be in \[-2, 2\) for `y_pred` with 2 dimensions, got -3"),
+        ((1, -1), ValueError, r"`axis` must not repeat an axis, got \(1, -1\)"),
+    ],
+)
+def test_grad_axis_rejected(reduction, axis, error, message):
+    for function in (binary_cross_entropy_grad_hess, binary_cross_entropy_with_logits_grad_hess):
+        with pytest.raises(error, match=message):
+            function(np.full((2, 3), 0.5), np.ones((2, 3)), reduction=reduction, axis=axis)
+
+
+@pytest.mark.parametrize(("axis", "error"), [("0", TypeError), (True, TypeError), (5, ValueError), ((0, 0), ValueError)])
+def test_loss_axis_rejected(axis, error):
+    for function in (binary_cross_entropy, binary_cross_entropy_with_logits):
+        for reduction in ("none", "sum", "mean"):
+            with pytest.raises(error, match="`axis` must"):
+                function(np.full((2, 3), 0.5), np.ones((2, 3)), reduction=reduction, axis=axis)
+
+
+def test_grad_axis_numpy_integer_accepted():
+    gradient, _ = binary_cross_entropy_grad_hess(np.full((2, 3), 0.5), np.ones((2, 3)), reduction="mean", axis=(np.int64(-1),))
+    np.testing.assert_allclose(gradient, np.full((2, 3), -2.0 / 3.0), rtol=EPS64)
+
+
 def test_grad_options_keyword_only():
     with pytest.raises(TypeError):
         binary_cross_entropy_with_logits_grad_hess(np.array([0.0]), np.array([1]), None)

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _elementwise
 from ._namespace import accumulation_dtype, as_array, is_numpy_namespace, output_dtype, xp_check
-from ._options import check_reduction, prepare
+from ._options import check_axis, check_reduction, prepare
 from ._validation import check_in_unit_interval, check_not_nan
 
 __all__ = [
@@ -107,6 +107,7 @@ def binary_cross_entropy_grad_hess(
     xp_check(check_not_nan, xp, predictions, "y_pred", _LOGIT_HINT)
     xp_check(check_in_unit_interval, xp, predictions, "y_pred", _LOGIT_HINT)
     check_reduction(reduction, ("sum", "mean"))
+    axis = check_axis(axis, predictions.ndim)
     prepared = prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
 
     probability = prepared.neutralize(xp.astype(predictions, prepared.dtype), 0.5)
@@ -190,6 +191,7 @@ def binary_cross_entropy_with_logits_grad_hess(
     xp, scores = as_array(logits, "logits")
     xp_check(check_not_nan, xp, scores, "logits")
     check_reduction(reduction, ("sum", "mean"))
+    axis = check_axis(axis, scores.ndim)
     prepared = prepare(xp, scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
 
     z = prepared.neutralize(xp.astype(scores, prepared.dtype), 0.0)

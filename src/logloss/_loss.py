@@ -27,6 +27,7 @@ from ._namespace import (
     to_numpy,
     xp_check,
 )
+from ._options import check_axis
 from ._options import check_reduction as _check_reduction
 from ._options import prepare, reduced_count
 from ._validation import check_in_unit_interval, check_not_nan, format_index
@@ -170,6 +171,7 @@ def binary_cross_entropy(
     xp_check(check_in_unit_interval, xp, predictions, "y_pred", _LOGIT_HINT)
     _check_clip(clip)
     _check_reduction(reduction)
+    axis = check_axis(axis, predictions.ndim)
     prepared = prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
 
     probability = prepared.neutralize(xp.astype(predictions, prepared.dtype), 0.5)
@@ -264,6 +266,7 @@ def binary_cross_entropy_with_logits(
     _check_flags(subtract_entropy=subtract_entropy)
     xp_check(check_not_nan, xp, scores, "logits")
     _check_reduction(reduction)
+    axis = check_axis(axis, scores.ndim)
     prepared = prepare(xp, scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
 
     z = prepared.neutralize(xp.astype(scores, prepared.dtype), 0.0)
