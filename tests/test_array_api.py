@@ -254,3 +254,12 @@ def test_jax_jit_captured_labels_weights(x64):
             compiled = np.asarray(jax.jit(call)(z))
             eager = np.asarray(call(z))
             np.testing.assert_allclose(compiled, eager, rtol=8 * np.finfo(eager.dtype).eps, err_msg=name)
+
+
+@pytest.mark.parametrize("weight", [1e308, 5e-324])
+def test_torch_grad_mean_extreme_weights(torch, weight):
+    gradient, hessian = binary_cross_entropy_with_logits_grad_hess(
+        torch.zeros(2, dtype=torch.float64), torch.asarray([1.0, 0.0]), weights=torch.full((2,), weight, dtype=torch.float64), reduction="mean"
+    )
+    assert gradient.tolist() == [-0.25, 0.25]
+    assert hessian.tolist() == [0.125, 0.125]

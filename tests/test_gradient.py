@@ -187,6 +187,23 @@ def test_grad_mean_along_axis():
     np.testing.assert_allclose(mean, summed / 3, rtol=EPS64)
 
 
+@pytest.mark.parametrize("weight", [1e308, 5e-324])
+def test_grad_mean_extreme_weights(weight):
+    for function, prediction in ((binary_cross_entropy_with_logits_grad_hess, 0.0), (binary_cross_entropy_grad_hess, 0.5)):
+        gradient, hessian = function(np.full(2, prediction), np.array([1.0, 0.0]), weights=np.full(2, weight), reduction="mean")
+        unweighted_gradient, unweighted_hessian = function(np.full(2, prediction), np.array([1.0, 0.0]), reduction="mean")
+        np.testing.assert_array_equal(gradient, unweighted_gradient)
+        np.testing.assert_array_equal(hessian, unweighted_hessian)
+
+
+def test_grad_overflow_inf_without_warning():
+    gradient, hessian = binary_cross_entropy_with_logits_grad_hess(
+        np.zeros(1), np.ones(1), weights=np.array([1e308]), pos_weight=1e308
+    )
+    assert gradient.tolist() == [-np.inf]
+    assert hessian.tolist() == [np.inf]
+
+
 def test_grad_omitted_labels_zero():
     z = np.array([0.5, 1.0, -1.0])
     y = np.array([1.0, np.nan, 0.0])

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _elementwise
 from ._namespace import accumulation_dtype, as_array, is_numpy_namespace, output_dtype, xp_check
-from ._options import check_axis, check_reduction, prepare
+from ._options import check_axis, check_reduction, prepare, scale_to_max
 from ._validation import check_in_unit_interval, check_not_nan
 
 __all__ = [
@@ -201,28 +201,33 @@ def binary_cross_entropy_with_logits_grad_hess(
 
 def _finish(xp, gradient, hessian, prepared, reduction, axis, dtype):
     """Apply weights and the mean's denominator, zero inactive elements, and cast."""
-    if prepared.weights is not None:
-        gradient = gradient * prepared.weights
-        hessian = hessian * prepared.weights
+    weights = prepared.weights
+    if reduction == "mean" and weights is not None:
+        weights = scale_to_max(xp, weights)
+    if weights is not None:
+        # A product beyond the float range is inf, the correctly rounded value.
+        with np.errstate(over="ignore"):
+            gradient = gradient * weights
+            hessian = hessian * weights
     if prepared.active is not None:
         gradient = xp.where(prepared.active, gradient, 0.0)
         hessian = xp.where(prepared.active, hessian, 0.0)
     if reduction == "mean":
-        denominator = _mean_denominator(xp, gradient, prepared, axis)
+        denominator = _mean_denominator(xp, gradient, weights, prepared.valid, axis)
         gradient = gradient / denominator
         hessian = hessian / denominator
     with np.errstate(over="ignore"):  # a value beyond the range of `dtype` becomes inf
         return xp.astype(gradient, dtype, copy=False), xp.astype(hessian, dtype, copy=False)
 
 
-def _mean_denominator(xp, like, prepared, axis):
+def _mean_denominator(xp, like, weights, valid, axis):
     """Return the mean's denominator with the reduced axes kept, so that it broadcasts."""
-    if prepared.weights is not None:
-        mass = prepared.weights
+    if weights is not None:
+        mass = weights
     else:
         mass = xp.ones_like(like)
-    if prepared.valid is not None:
-        mass = xp.where(prepared.valid, mass, 0.0)
+    if valid is not None:
+        mass = xp.where(valid, mass, 0.0)
     accumulation = accumulation_dtype(xp, like)
     total = xp.sum(xp.astype(mass, accumulation), axis=axis, keepdims=True)
     # Where nothing is averaged every derivative is already 0; dividing by 1 keeps it 0.

@@ -9,7 +9,6 @@ arguments, applies weights and reduces.
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 from typing import Literal
@@ -29,7 +28,7 @@ from ._namespace import (
 )
 from ._options import check_axis
 from ._options import check_reduction as _check_reduction
-from ._options import prepare, reduced_count
+from ._options import prepare, reduced_count, scale_to_max
 from ._validation import check_in_unit_interval, check_not_nan, format_index
 from ._warnings import InfiniteLossWarning, UndefinedMetricWarning
 
@@ -313,11 +312,7 @@ def _finish(xp, loss, prepared, reduction, axis, dtype):
 
     weights = prepared.weights
     if reduction == "mean" and weights is not None:
-        # The weighted mean does not change when every weight is scaled by one constant, so
-        # dividing by the largest weight keeps sums of weights near 1e308 or 1e-320 in range.
-        largest = xp.max(weights) if math.prod(weights.shape) else None
-        if largest is not None:
-            weights = weights / xp.where(largest > 0, largest, 1.0)
+        weights = scale_to_max(xp, weights)
     if weights is not None:
         # A zero weight removes a row even when its loss is infinite (0 * inf would be NaN).
         with np.errstate(invalid="ignore", over="ignore"):

@@ -16,7 +16,7 @@ import numpy as np
 from ._namespace import as_like, compute_dtype, is_integral, is_numpy_namespace, xp_check
 from ._validation import check_in_unit_interval, check_not_nan, check_same_shape, check_weights
 
-__all__ = ["Prepared", "check_axis", "check_reduction", "prepare", "reduced_count"]
+__all__ = ["Prepared", "check_axis", "check_reduction", "prepare", "reduced_count", "scale_to_max"]
 
 _NAN_POLICIES = ("raise", "omit")
 _NAN_HINT = "; pass nan_policy='omit' to leave rows with missing labels out"
@@ -168,3 +168,16 @@ def reduced_count(shape, axis) -> float:
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     return float(math.prod(shape[a] for a in axes))
 
+
+
+def scale_to_max(xp, weights):
+    """Divide ``weights`` by their maximum, so that their sum stays in range.
+
+    A weighted mean does not change when every weight is scaled by one constant, and
+    dividing by the largest weight keeps sums of weights near 1e308 or 5e-324 finite and
+    non-zero. All-zero and empty weights are returned as they are.
+    """
+    if math.prod(weights.shape) == 0:
+        return weights
+    largest = xp.max(weights)
+    return weights / xp.where(largest > 0, largest, 1.0)
