@@ -261,7 +261,7 @@ def boosting_objective(
           ``lightgbm.train({"objective": objective, ...}, train_data)``; labels and weights
           come from the ``Dataset``.
         - "sklearn": ``objective(y_true, y_pred, sample_weight=None)`` for
-          ``xgboost.XGBClassifier(objective=objective)`` and
+          ``xgboost.XGBClassifier(objective=objective, base_score=0.5)`` and
           ``lightgbm.LGBMClassifier(objective=objective)`` (XGBoost passes the weights by the
           keyword ``sample_weight``, LightGBM as the third positional argument).
     pos_weight, label_smoothing
@@ -270,9 +270,9 @@ def boosting_objective(
     Returns
     -------
     objective : callable
-        The custom objective. Its predictions are margins: with it, XGBoost's and
-        LightGBM's ``predict`` return margins too, and :math:`\sigma(\text{margin})` is the
-        probability.
+        The custom objective. Its predictions are margins: with it, ``Booster.predict`` of
+        XGBoost and LightGBM returns margins, and :math:`\sigma(\text{margin})` is the
+        probability. ``XGBClassifier.predict_proba`` applies :math:`\sigma` itself.
 
     Raises
     ------
@@ -284,11 +284,15 @@ def boosting_objective(
     The built-in objectives start from other margins: XGBoost's ``binary:logistic`` reads
     ``base_score`` as a probability (and estimates it from the labels when it is not
     given), and LightGBM's ``binary`` starts from the log-odds of the mean label
-    (``boost_from_average``). With a custom objective XGBoost reads ``base_score`` as a
-    margin, and LightGBM starts from 0. To compare the two, start both from margin 0:
-    ``base_score=0.5`` for the built-in and ``base_score=0.0`` for the custom objective in
-    XGBoost, ``boost_from_average=False`` in LightGBM. Trained that way on the bundled data
-    (10 rounds, one thread), both libraries reach the built-in log loss within 1e-6
+    (``boost_from_average``). With a custom objective, ``xgboost.train`` and
+    ``XGBRegressor`` read ``base_score`` as a margin, but ``XGBClassifier`` still reads it
+    as a probability (xgboost 3.2): there ``base_score=0.0`` starts every margin at
+    :math:`\mathrm{logit}(10^{-6}) = -13.8` and trains a useless model. LightGBM starts a
+    custom objective from 0. To compare with the built-in objective, start both from
+    margin 0: ``base_score=0.5`` for ``binary:logistic`` and for ``XGBClassifier`` with the
+    custom objective, ``base_score=0.0`` with ``xgboost.train`` or ``XGBRegressor``, and
+    ``boost_from_average=False`` in LightGBM. Trained that way on the bundled data (5 to 10
+    rounds, one thread), each reaches the built-in log loss within 1e-6
     (``tests/test_boosting.py``).
 
     Examples
