@@ -205,10 +205,8 @@ def _finish(xp, gradient, hessian, prepared, reduction, axis, dtype):
     if reduction == "mean" and weights is not None:
         weights = scale_to_max(xp, weights)
     if weights is not None:
-        # A product beyond the float range is inf, the correctly rounded value.
-        with np.errstate(over="ignore"):
-            gradient = gradient * weights
-            hessian = hessian * weights
+        gradient = _elementwise.multiply_weights(gradient, weights, xp)
+        hessian = _elementwise.multiply_weights(hessian, weights, xp)
     if prepared.active is not None:
         gradient = xp.where(prepared.active, gradient, 0.0)
         hessian = xp.where(prepared.active, hessian, 0.0)

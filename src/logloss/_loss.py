@@ -315,8 +315,7 @@ def _finish(xp, loss, prepared, reduction, axis, dtype):
         weights = scale_to_max(xp, weights)
     if weights is not None:
         # A zero weight removes a row even when its loss is infinite (0 * inf would be NaN).
-        with np.errstate(invalid="ignore", over="ignore"):
-            loss = xp.where(weights == 0.0, 0.0, loss * weights)
+        loss = _elementwise.multiply_weights(loss, weights, xp)
 
     if reduction == "none":
         if prepared.valid is not None:
