@@ -143,3 +143,12 @@ def test_decompose_with_clip_scores_clipped(tmp_path):
     unclipped = run_json(path, "--prob", "prob", "--decompose")
     assert unclipped["decomposition"]["score"] == "inf"
     assert unclipped["decomposition"]["n_infinite"] == 1
+
+
+def test_by_signed_zero_keys_one_segment(tmp_path):
+    path = tmp_path / "zeros.parquet"
+    columns = {"label": [0, 1, 0, 1], "prob": [0.2, 0.3, 0.4, 0.6], "seg": [0.0, -0.0, 0.0, -0.0]}
+    pq.write_table(pa.table(columns), path)
+    report = run_json(path, "--prob", "prob", "--by", "seg")
+    rows = report["segments"]["rows"]
+    assert [row["count"] for row in rows] == [4]

@@ -269,3 +269,58 @@ def test_grouped_pyarrow_nan_key_is_null():
         grouped.update(np.full(3, 0.5), np.array([1, 0, 1]), pa.array([1.5, float("nan"), None]))
     assert sorted(grouped.keys(), key=str) == [1.5, None]
     assert grouped.state(None).count == 4
+
+
+def test_grouped_signed_zero_keys_one_segment():
+    state = GroupedLogLossState()
+    state.update([0.2, 0.3, 0.4, 0.6], [0, 1, 0, 1], np.array([0.0, -0.0, 0.0, -0.0]))
+    assert state.total().count == 4
+    assert state.keys() == [0.0]
+    assert state.state(0.0).count == 4
+
+
+def test_grouped_signed_zero_two_columns():
+    state = GroupedLogLossState()
+    zeros = np.array([0.0, -0.0, 0.0, -0.0])
+    state.update([0.2, 0.3, 0.4, 0.6], [0, 1, 0, 1], (zeros, np.array([1, 1, 2, 2])))
+    assert state.total().count == 4
+    assert sorted(state.keys()) == [(0.0, 1), (0.0, 2)]
+
+
+def test_grouped_repeated_rows_add_all():
+    state = GroupedLogLossState()
+    state.update([0.2, 0.3], [0, 1], ["a", "b"])
+    codes = np.array([0, 1, 0, 1])
+    p = np.array([0.2, 0.3, 0.4, 0.6])
+    y = np.array([0.0, 1.0, 0.0, 1.0])
+    # Two codes that map to one segment, as two spellings of one key would.
+    state._add(codes, ["a", "a"], p, y, None, -np.log(np.where(y == 1, p, 1 - p)), None)
+    expected = LogLossState()
+    expected.update([0.2, 0.2, 0.3, 0.4, 0.6], [0, 0, 1, 0, 1])
+    assert state.state("a").count == 5
+    assert_states_close(state.state("a"), expected, 16)
+
+
+signed_floats = st.sampled_from([0.0, -0.0, 1.5, -1.5, math.nan, math.inf])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_grouped_signed_zero_counts_sum(data):
+    n = data.draw(st.integers(1, 30))
+    p = data.draw(hnp.arrays(np.float64, n, elements=probabilities))
+    y = data.draw(hnp.arrays(np.float64, n, elements=labels))
+    first = data.draw(hnp.arrays(np.float64, n, elements=signed_floats))
+    second = data.draw(hnp.arrays(np.float64, n, elements=signed_floats))
+    keys = data.draw(st.sampled_from([first, (first, second)]))
+    state = GroupedLogLossState()
+    state.update(p, y, keys)
+    assert sum(s.count for s in state.states().values()) == n
+    assert state.total().count == n
+    assert_states_close(state.total(), _whole(p, y), 4 * n)
+
+
+def _whole(p, y):
+    state = LogLossState()
+    state.update(p, y)
+    return state

@@ -211,3 +211,8 @@ def test_report_logits_rejects_bad_input(tmp_path, arguments, message):
 )
 def test_external_references_finds(page, expected):
     assert external_references(page) == expected
+
+
+def test_report_signed_zero_segments():
+    page = render_report(np.array([0.2, 0.3, 0.4, 0.6]), np.array([0, 1, 0, 1]), segments=np.array([0.0, -0.0, 0.0, -0.0]))
+    assert "<td>0.0</td><td class=\"number\">4</td>" in page

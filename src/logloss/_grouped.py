@@ -390,12 +390,30 @@ class GroupedLogLossState:
         counts[:, 2] = 0 if clipped is None else np.bincount(codes[clipped], minlength=n_groups)
 
         rows = self._rows_for(group_keys)
+        rows, sums, counts = _combine_repeated_rows(rows, sums, counts)
         high = self._high[rows]
         low = self._low[rows]
         compensated_add(high, low, sums)
         self._high[rows] = high
         self._low[rows] = low
         self._counts[rows] += counts
+
+
+def _combine_repeated_rows(rows, sums, counts):
+    """Add up the sums and counts of codes that map to one state row.
+
+    Two codes of a batch map to one row when Python compares their keys equal although the
+    encoder kept them apart. Fancy-index assignment keeps only the last write to a repeated
+    row, so such codes are combined first.
+    """
+    unique_rows, inverse = np.unique(rows, return_inverse=True)
+    if unique_rows.size == rows.size:
+        return rows, sums, counts
+    combined_sums = np.zeros((unique_rows.size, sums.shape[1]))
+    combined_counts = np.zeros((unique_rows.size, counts.shape[1]), dtype=np.int64)
+    np.add.at(combined_sums, inverse, sums)
+    np.add.at(combined_counts, inverse, counts)
+    return unique_rows, combined_sums, combined_counts
 
 
 def _check_labels_and_weights(predictions, y_true, weights):

@@ -42,6 +42,7 @@ def split_key_columns(keys) -> list:
 
 def _encode_with_numpy(array: np.ndarray) -> tuple[np.ndarray, list]:
     if array.dtype.kind == "f":
+        array = array + 0.0  # -0.0 becomes 0.0, the key that Python's dict stores for both
         null = np.isnan(array)
     elif array.dtype.kind == "O":
         null = np.frompyfunc(lambda value: value is None or value != value, 1, 1)(array).astype(bool)
@@ -72,6 +73,9 @@ def _encode_with_pyarrow(column, pa) -> tuple[np.ndarray, list]:
 
         # NaN is a null key, as in the NumPy path; pyarrow would give it its own entry.
         column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
+        # Adding 0.0 turns -0.0 into 0.0. pyarrow hashes the two as different keys, but
+        # Python's dict and tuple compare them equal, so both would land in one segment.
+        column = pc.add(column, pa.scalar(0.0, column.type))
     encoded = column.dictionary_encode(null_encoding="encode")
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     return codes, encoded.dictionary.to_pylist()
