@@ -152,3 +152,19 @@ def test_by_signed_zero_keys_one_segment(tmp_path):
     report = run_json(path, "--prob", "prob", "--by", "seg")
     rows = report["segments"]["rows"]
     assert [row["count"] for row in rows] == [4]
+
+
+@pytest.mark.parametrize(
+    ("option", "mode"),
+    [
+        (["--sort", "rows"], "--by"),
+        (["--min-segment-size", "5"], "--by"),
+        (["--ne-baseline", "global"], "--by"),
+        (["--exact-max-rows", "10"], "--decompose"),
+    ],
+)
+def test_mode_option_without_mode_fails(segmented_file, option, mode):
+    path, _ = segmented_file
+    result = run(path, "--prob", "prob", *option)
+    assert result.exit_code == 2, result.output
+    assert f"{option[0]} applies only with {mode}" in result.output
