@@ -168,3 +168,12 @@ def test_mode_option_without_mode_fails(segmented_file, option, mode):
     result = run(path, "--prob", "prob", *option)
     assert result.exit_code == 2, result.output
     assert f"{option[0]} applies only with {mode}" in result.output
+
+
+def test_by_list_column_fails(tmp_path):
+    path = tmp_path / "lists.parquet"
+    pq.write_table(pa.table({"label": [0, 1], "prob": [0.2, 0.7], "l": [[1], [2, 3]]}), path)
+    result = run(path, "--prob", "prob", "--by", "l")
+    assert result.exit_code == 1, result.output
+    assert f"logloss: error: {path}: column `l` must hold scalar values to group by, got type list<" in result.stderr
+    assert "Traceback" not in result.output

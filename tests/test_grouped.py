@@ -138,10 +138,11 @@ def test_grouped_several_key_columns():
     assert grouped.state((2, "a")).count == 2
 
 
-def test_grouped_several_key_columns_as_list():
+def test_grouped_list_of_columns_is_one_column():
     grouped = GroupedLogLossState()
-    grouped.update(np.full(2, 0.5), np.array([1, 0]), [[1, 2], ["a", "a"]])
-    assert sorted(grouped.keys()) == [(1, "a"), (2, "a")]
+    with pytest.raises(TypeError, match=r"`keys` must hold scalar values to group by, got \[1, 2\] .* index 0"):
+        grouped.update(np.full(2, 0.5), np.array([1, 0]), [[1, 2], ["a", "a"]])
+    assert len(grouped) == 0
 
 
 def test_grouped_infinite_and_clipped_counts():
@@ -324,3 +325,62 @@ def _whole(p, y):
     state = LogLossState()
     state.update(p, y)
     return state
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ([("a", 1), ("b", 2)], r"scalar values to group by, got \('a', 1\) of type tuple at index 0; pass several"),
+        (["a", 1], r"one type, got 1 of type int at index 1 after 'a' of type str at index 0"),
+        (np.array(["a", 1], dtype=object), r"one type, got 1 of type int at index 1"),
+        (["a", b"a"], r"one type, got b'a' of type bytes at index 1"),
+        ([1, True], r"one type, got True of type bool at index 1"),
+        ("ab", r"`keys` must be an array-like column of keys or a tuple of such columns, got str 'ab'"),
+        (("ab", [1, 2]), r"`keys\[0\]` must be an array-like column of keys, got str"),
+        (pa.array([[1], [2]]), r"scalar values to group by, got type list<item: int64>"),
+        (pa.array([{"a": 1}, {"a": 2}]), r"scalar values to group by, got type struct<a: int64>"),
+        (np.array([1 + 2j, 3j]), r"one scalar type .* got dtype complex128"),
+    ],
+)
+def test_grouped_rejects_ambiguous_keys(keys, message):
+    grouped = GroupedLogLossState()
+    with pytest.raises(TypeError, match=message):
+        grouped.update([0.2, 0.7], [0, 1], keys)
+    assert len(grouped) == 0
+
+
+def test_grouped_numbers_mix_in_one_column():
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7, 0.4], [0, 1, 1], [1, 2.5, 1])
+    assert grouped.keys() == [1.0, 2.5]
+    assert grouped.state(1).count == 2
+
+
+@pytest.mark.parametrize("unit", ["ns", "us", "s", "D", "M", "Y"])
+def test_grouped_datetime_keys(unit):
+    days = np.array(["2020-01-01T00:00:00.000000001", "2021-01-01", "NaT", "2020-01-01T00:00:00.000000001"])
+    keys = days.astype("datetime64[ns]").astype(f"datetime64[{unit}]")
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7, 0.4, 0.6], [0, 1, 1, 0], keys)
+    assert sum(state.count for state in grouped.states().values()) == 4
+    assert grouped.state(keys[0]).count == 2
+    assert grouped.state(None).count == 1
+
+
+def test_grouped_arrow_nanosecond_timestamps():
+    keys = pa.array(np.array([1, 1, 2], dtype="datetime64[ns]"))
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7, 0.4], [0, 1, 1], keys)
+    assert grouped.state(np.datetime64(1, "ns")).count == 2
+
+
+def test_grouped_key_column_count_fixed():
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7], [0, 1], ["a", "b"])
+    with pytest.raises(ValueError, match="`keys` must have 1 column as in earlier updates, got 2"):
+        grouped.update([0.2, 0.7], [0, 1], (["a", "b"], [1, 2]))
+    assert grouped.total().count == 2
+    other = GroupedLogLossState()
+    other.update([0.2, 0.7], [0, 1], (["a", "b"], [1, 2]))
+    with pytest.raises(ValueError, match="`other` must have 1 key column as this state, got 2"):
+        grouped.merge(other)
