@@ -49,6 +49,10 @@ def as_numeric_array(values, name: str) -> np.ndarray:
             f"pass values.filled(np.nan) with nan_policy='omit' for missing labels, or drop "
             f"the masked rows"
         )
+    if callable(getattr(values, "detach", None)) and callable(getattr(values, "cpu", None)):
+        # A PyTorch tensor that requires grad, or lives on a GPU, refuses np.asarray;
+        # evaluation needs no gradient, so detach it and copy it to host memory.
+        values = values.detach().cpu()
     try:
         array = np.asarray(values)
     except (TypeError, ValueError, OverflowError) as error:
