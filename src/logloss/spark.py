@@ -296,7 +296,8 @@ def frame_state(
     segments = {}
     for row in rows:
         segments.setdefault(_segment_key(row, by), []).append(row)
-    return _grouped_state({key: _state_from_rows(segment, clip) for key, segment in segments.items()}, clip)
+    states = {key: _state_from_rows(segment, clip) for key, segment in segments.items()}
+    return _grouped_state(states, clip, n_key_columns=len(by))
 
 
 def _state_from_rows(rows, clip) -> LogLossState:
@@ -318,18 +319,23 @@ def _state_from_rows(rows, clip) -> LogLossState:
 
 
 def _segment_key(row, by: tuple[str, ...]):
-    """Return a row's segment key as GroupedLogLossState forms it: NaN and NULL become None."""
+    """Return a row's segment key as GroupedLogLossState forms it: NaN and NULL become None.
+
+    NOTE: date and timestamp keys stay the Python objects that Spark returns, where the
+    NumPy path keeps NumPy datetime64 scalars.
+    """
     values = tuple(None if isinstance(value, float) and math.isnan(value) else value for value in (row[name] for name in by))
     return values[0] if len(by) == 1 else values
 
 
-def _grouped_state(states: dict, clip):
+def _grouped_state(states: dict, clip, *, n_key_columns: int):
     """Return a GroupedLogLossState holding the given state of each segment key."""
     from ._grouped import GroupedLogLossState
 
-    grouped = GroupedLogLossState(clip=clip)
-    # NOTE: fills the state's arrays directly, because GroupedLogLossState has no public
+    # NOTE: fills the state's fields directly, because GroupedLogLossState has no public
     # constructor from per-segment sums; keep in step with _grouped.py.
+    grouped = GroupedLogLossState(clip=clip)
+    grouped._n_key_columns = n_key_columns
     positions = grouped._rows_for(list(states))
     for position, state in zip(positions, states.values(), strict=True):
         grouped._high[position] = state._high
