@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from . import _elementwise
+from . import _elementwise, _fast
 from ._validation import (
     as_numeric_array,
     check_in_unit_interval,
@@ -151,6 +151,11 @@ def binary_cross_entropy(
     >>> float(binary_cross_entropy(p, np.array([0])))
     1e-17
     """
+    options = dict(weights=weights, weights_axis=weights_axis, pos_weight=pos_weight, label_smoothing=label_smoothing,
+                   subtract_entropy=subtract_entropy, reduction=reduction, axis=axis, nan_policy=nan_policy)
+    fast = _fast.binary_cross_entropy(y_pred, y_true, clip=clip, **options)
+    if fast is not None:
+        return fast
     predictions = as_numeric_array(y_pred, "y_pred")
     check_not_nan(predictions, "y_pred", _LOGIT_HINT)
     check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
@@ -248,6 +253,11 @@ def binary_cross_entropy_with_logits(
     >>> float(binary_cross_entropy_with_logits(z, np.array([0.0]), reduction="none")[0])
     4.248354255291589e-18
     """
+    options = dict(weights=weights, weights_axis=weights_axis, pos_weight=pos_weight, label_smoothing=label_smoothing,
+                   subtract_entropy=subtract_entropy, reduction=reduction, axis=axis, nan_policy=nan_policy)
+    fast = _fast.binary_cross_entropy_with_logits(logits, y_true, **options)
+    if fast is not None:
+        return fast
     scores = as_numeric_array(logits, "logits")
     check_not_nan(scores, "logits")
     target, valid, weight_array, pos_weight_array = _prepare(

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import _elementwise
+from . import _elementwise, _fast
 from ._validation import (
     as_numeric_array,
     check_in_unit_interval,
@@ -145,6 +145,8 @@ class LogLossState:
         TypeError, ValueError
             As :func:`binary_cross_entropy` does for the same input; the state is unchanged.
         """
+        if self._add_fast(y_pred, y_true, weights, logits=False):
+            return
         predictions = as_numeric_array(y_pred, "y_pred")
         check_not_nan(predictions, "y_pred", _LOGIT_HINT)
         check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
@@ -161,6 +163,8 @@ class LogLossState:
 
     def update_logits(self, logits, y_true, *, weights=None) -> None:
         """Add rows given as logits (log-odds); see :meth:`update` for the parameters."""
+        if self._add_fast(logits, y_true, weights, logits=True):
+            return
         scores = as_numeric_array(logits, "logits")
         check_not_nan(scores, "logits")
         target, weight = self._check_labels_and_weights(scores, y_true, weights)
@@ -213,6 +217,15 @@ class LogLossState:
             weight = weight_array.astype(np.float64, copy=False).ravel()
         return labels.astype(np.float64, copy=False).ravel(), weight
 
+    def _add_fast(self, predictions, y_true, weights, *, logits: bool) -> bool:
+        """Add a batch through the single-pass kernel; return False if it does not apply."""
+        fast = _fast.state_sums(predictions, y_true, weights, logits=logits, clip=self.clip)
+        if fast is None:
+            return False
+        sums, n_infinite, n_clipped = fast
+        self.add_sums(np.size(predictions), sums, n_infinite, n_clipped)
+        return True
+
     def _add(self, probability, target, weight, loss) -> None:
         sums, n_infinite = compute_sums(probability, target, loss, weight)
         self.add_sums(loss.size, sums, n_infinite)
@@ -223,6 +236,9 @@ def compute_sums(probability, target, loss, weight=None) -> tuple[np.ndarray, in
 
     A row of weight 0 adds nothing, even when its loss is infinite.
     """
+    fast = _fast.state_sums_from_arrays(probability, target, loss, weight)
+    if fast is not None:
+        return fast
     n_infinite = int(np.count_nonzero(np.isinf(loss) & (weight != 0.0 if weight is not None else True)))
     if weight is None:
         n = float(loss.size)
