@@ -127,9 +127,13 @@ def _loss(kernel_name, predictions, y_true, weights, pos_weight, reduction, *ext
     except LookupError:
         return None
     x, y, w = inputs
-    out = np.empty(x.size if reduction == "none" else 0, dtype=x.dtype)
-    kernel = getattr(_load_kernels(), kernel_name)
-    sum_wl, sum_w, n_bad, n_infinite = kernel(x, y, w, pos_weight_value, *extra, out)
+    kernels = _load_kernels()
+    if reduction == "none":
+        out = np.empty(x.size, dtype=x.dtype)
+        sums = getattr(kernels, kernel_name + "_into")(x, y, w, pos_weight_value, *extra, out)
+    else:
+        sums = getattr(kernels, kernel_name)(x, y, w, pos_weight_value, *extra)
+    sum_wl, sum_w, n_bad, n_infinite = sums
     if n_bad or n_infinite:
         return None
     if reduction == "none":

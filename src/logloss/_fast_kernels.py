@@ -31,9 +31,11 @@ __all__ = [
     "BLOCK",
     "logit_loss",
     "logit_loss_gradient",
+    "logit_loss_into",
     "logit_state_sums",
     "probability_loss",
     "probability_loss_gradient",
+    "probability_loss_into",
     "probability_state_sums",
     "state_sums_from_arrays",
 ]
@@ -67,8 +69,12 @@ def _chunk_sum(buffer, start):
 
 @njit(**_INLINE_JIT)
 def _buffer_sum(buffer):
-    """Return the pairwise sum of a ``BLOCK``-long buffer (32 chunks, then a binary tree)."""
-    chunks = np.empty(BLOCK // _CHUNK)
+    """Return the pairwise sum of a ``BLOCK``-long buffer (32 chunks, then a binary tree).
+
+    The chunk sums overwrite the start of ``buffer``: allocating a scratch array here, once
+    per block, made the kernels about twice as slow (measured with numba 0.68).
+    """
+    chunks = buffer  # chunk c is summed before index c is overwritten, because c <= 128 * c
     for c in range(BLOCK // _CHUNK):
         chunks[c] = _chunk_sum(buffer, c * _CHUNK)
     width = BLOCK // _CHUNK
@@ -150,6 +156,90 @@ def _block_bounds(b, n):
     return start, min(start + BLOCK, n)
 
 
+# ---------------------------------------------------------------------------------------
+# Block stages. Each loop below has no condition that varies from element to element except
+# selects, so LLVM vectorizes it; the conditions on options sit between the loops.
+
+
+@njit(**_INLINE_JIT)
+def _check_labels(y, length):
+    """Return ``(n_bad, n_soft)``: labels outside [0, 1] or NaN, and labels other than 0 and 1."""
+    bad = 0
+    soft = 0
+    for i in range(length):
+        label = np.float64(y[i])
+        bad += _is_bad_label(label)
+        soft += (label != 0.0) & (label != 1.0)
+    return bad, soft
+
+
+@njit(**_INLINE_JIT)
+def _probability_block(p, y, length, pos_weight, clip, losses):
+    """Write the losses of one block of probabilities; return the number of invalid ones.
+
+    With hard labels only one logarithm per element is needed: ``log(p)`` for ``y = 1`` and
+    ``log1p(-p)`` for ``y = 0``, both as ``log_with_correction`` of a selected argument, so
+    the result is bit for bit the one of the general formula.
+    """
+    bad, soft = _check_labels(y, length)
+    if soft == 0:
+        for i in range(length):
+            probability = np.float64(p[i])
+            bad += _is_bad_label(probability)
+            probability = min(max(probability, clip), 1.0 - clip)
+            positive = y[i] == 1
+            complement = 1.0 - probability
+            argument = probability if positive else complement
+            correction = 0.0 if positive else -probability - (complement - 1.0)
+            factor = pos_weight if positive else 1.0
+            value = fm.log_with_correction(argument, correction)
+            losses[i] = -(0.0 if factor == 0.0 else value * factor)
+    else:
+        for i in range(length):
+            probability = np.float64(p[i])
+            bad += _is_bad_label(probability)
+            probability = min(max(probability, clip), 1.0 - clip)
+            losses[i] = _probability_term(probability, np.float64(y[i]), pos_weight)
+    return bad
+
+
+@njit(**_INLINE_JIT)
+def _logit_block(z, y, length, pos_weight, losses, exps):
+    """Write the losses of one block of logits and ``exp(-|z|)``; return the invalid count."""
+    bad = _check_labels(y, length)[0]
+    for i in range(length):
+        logit = np.float64(z[i])
+        bad += logit != logit
+        e = fm.exp(-abs(logit))
+        exps[i] = e
+        losses[i] = _logit_term(logit, np.float64(y[i]), pos_weight, fm.log1p(e))
+    return bad
+
+
+@njit(**_INLINE_JIT)
+def _weigh_block(weights, length, has_weights, losses, weight_buffer):
+    """Multiply the losses by the weights and copy the weights; return the invalid count."""
+    bad = 0
+    if has_weights:
+        for i in range(length):
+            w = np.float64(weights[i])
+            bad += _is_bad_weight(w)
+            weight_buffer[i] = w
+            losses[i] = _weighted(losses[i], w)
+    else:
+        for i in range(length):
+            weight_buffer[i] = 1.0
+    return bad
+
+
+@njit(**_INLINE_JIT)
+def _count_infinite(losses, length):
+    infinite = 0
+    for i in range(length):
+        infinite += losses[i] == np.inf
+    return infinite
+
+
 @njit(**_INLINE_JIT)
 def _clear_tail(buffer, length):
     for i in range(length, BLOCK):
@@ -164,15 +254,16 @@ def _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
     if has_weights:
         _clear_tail(weight_buffer, length)
         block_sums[b, 1] = _buffer_sum(weight_buffer)
+    else:
+        block_sums[b, 1] = length
 
 
 @njit(**_JIT)
-def _loss_totals(block_sums, block_counts, has_weights, n):
+def _loss_totals(block_sums, block_counts):
     """Return ``(sum_wl, sum_w, n_bad, n_infinite)`` from the per-block figures."""
     totals = _compensated_total(block_sums)
-    sum_w = totals[1] if has_weights else np.float64(n)
     counts = block_counts.sum(axis=0)
-    return totals[0], sum_w, counts[0], counts[1]
+    return totals[0], totals[1], counts[0], counts[1]
 
 
 # ---------------------------------------------------------------------------------------
@@ -180,87 +271,125 @@ def _loss_totals(block_sums, block_counts, has_weights, n):
 
 
 @njit(**_PARALLEL_JIT)
-def probability_loss(p, y, weights, pos_weight, clip, out):
-    """Compute the loss of probabilities, optionally into ``out``, and its sums.
+def probability_loss(p, y, weights, pos_weight, clip):
+    """Return ``(sum_wl, sum_w, n_bad, n_infinite)`` for a batch of probabilities.
 
-    Returns ``(sum_wl, sum_w, n_bad, n_infinite)``. An empty ``weights`` means all 1 and an
-    empty ``out`` means no output. ``pos_weight`` is a float (1.0 gives exactly the loss
+    An empty ``weights`` means all 1, ``pos_weight`` is a float (1.0 gives exactly the loss
     without it), and ``clip`` is 0.0 for no clipping. Empty arrays rather than None keep
     the number of compiled specializations, each several seconds of compilation, small.
     """
     n = p.size
     has_weights = weights.size > 0
-    has_out = out.size > 0
     n_blocks = (n + BLOCK - 1) // BLOCK
     block_sums = np.zeros((n_blocks, 2))
     block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
     for b in prange(n_blocks):
-        start, stop = _block_bounds(b, n)
-        length = stop - start
         losses = np.empty(BLOCK)
         weight_buffer = np.empty(BLOCK)
-        bad = 0
-        infinite = 0
-        for i in range(length):
-            probability = np.float64(p[start + i])
-            label = np.float64(y[start + i])
-            bad += _is_bad_label(probability) | _is_bad_label(label)
-            probability = min(max(probability, clip), 1.0 - clip)
-            loss = _probability_term(probability, label, pos_weight)
-            if has_weights:
-                w = np.float64(weights[start + i])
-                bad += _is_bad_weight(w)
-                loss = _weighted(loss, w)
-                weight_buffer[i] = w
-            infinite += loss == np.inf
-            losses[i] = loss
-            if has_out:
-                out[start + i] = loss
-        _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
+        start, stop = _block_bounds(b, n)
+        length = stop - start
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        p_block = p[start:stop]
+        y_block = y[start:stop]
+        weights_block = weights[start:stop]
+        bad = _probability_block(p_block, y_block, length, pos_weight, clip, losses)
+        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
         block_counts[b, 0] = bad
-        block_counts[b, 1] = infinite
-    return _loss_totals(block_sums, block_counts, has_weights, n)
+        block_counts[b, 1] = _count_infinite(losses, length)
+        _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
+    return _loss_totals(block_sums, block_counts)
 
 
 @njit(**_PARALLEL_JIT)
-def logit_loss(z, y, weights, pos_weight, out):
-    """Compute the loss of logits, optionally into ``out``, and its sums.
+def probability_loss_into(p, y, weights, pos_weight, clip, out):
+    """Write the loss of each probability to ``out``; return the sums as :func:`probability_loss`.
 
-    Returns ``(sum_wl, sum_w, n_bad, n_infinite)``; the arguments are as in
-    :func:`probability_loss`, without ``clip``.
+    A separate kernel, because a conditional store to ``out`` in :func:`probability_loss`
+    made its loops about twice as slow even when the store never ran (numba 0.68).
     """
-    n = z.size
+    n = p.size
     has_weights = weights.size > 0
-    has_out = out.size > 0
     n_blocks = (n + BLOCK - 1) // BLOCK
     block_sums = np.zeros((n_blocks, 2))
     block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
     for b in prange(n_blocks):
-        start, stop = _block_bounds(b, n)
-        length = stop - start
         losses = np.empty(BLOCK)
         weight_buffer = np.empty(BLOCK)
-        bad = 0
-        infinite = 0
-        for i in range(length):
-            logit = np.float64(z[start + i])
-            label = np.float64(y[start + i])
-            bad += (logit != logit) | _is_bad_label(label)
-            tail = fm.log1p(fm.exp(-abs(logit)))
-            loss = _logit_term(logit, label, pos_weight, tail)
-            if has_weights:
-                w = np.float64(weights[start + i])
-                bad += _is_bad_weight(w)
-                loss = _weighted(loss, w)
-                weight_buffer[i] = w
-            infinite += loss == np.inf
-            losses[i] = loss
-            if has_out:
-                out[start + i] = loss
-        _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
+        start, stop = _block_bounds(b, n)
+        length = stop - start
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        p_block = p[start:stop]
+        y_block = y[start:stop]
+        weights_block = weights[start:stop]
+        out_block = out[start:stop]
+        bad = _probability_block(p_block, y_block, length, pos_weight, clip, losses)
+        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
         block_counts[b, 0] = bad
-        block_counts[b, 1] = infinite
-    return _loss_totals(block_sums, block_counts, has_weights, n)
+        block_counts[b, 1] = _count_infinite(losses, length)
+        for i in range(length):
+            out_block[i] = losses[i]
+        _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
+    return _loss_totals(block_sums, block_counts)
+
+
+@njit(**_PARALLEL_JIT)
+def logit_loss(z, y, weights, pos_weight):
+    """Return ``(sum_wl, sum_w, n_bad, n_infinite)`` for a batch of logits, as
+    :func:`probability_loss` without ``clip``."""
+    n = z.size
+    has_weights = weights.size > 0
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    block_sums = np.zeros((n_blocks, 2))
+    block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
+    for b in prange(n_blocks):
+        losses = np.empty(BLOCK)
+        exps = np.empty(BLOCK)
+        weight_buffer = np.empty(BLOCK)
+        start, stop = _block_bounds(b, n)
+        length = stop - start
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        z_block = z[start:stop]
+        y_block = y[start:stop]
+        weights_block = weights[start:stop]
+        bad = _logit_block(z_block, y_block, length, pos_weight, losses, exps)
+        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
+        block_counts[b, 0] = bad
+        block_counts[b, 1] = _count_infinite(losses, length)
+        _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
+    return _loss_totals(block_sums, block_counts)
+
+
+@njit(**_PARALLEL_JIT)
+def logit_loss_into(z, y, weights, pos_weight, out):
+    """Write the loss of each logit to ``out``; return the sums as :func:`logit_loss`."""
+    n = z.size
+    has_weights = weights.size > 0
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    block_sums = np.zeros((n_blocks, 2))
+    block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
+    for b in prange(n_blocks):
+        losses = np.empty(BLOCK)
+        exps = np.empty(BLOCK)
+        weight_buffer = np.empty(BLOCK)
+        start, stop = _block_bounds(b, n)
+        length = stop - start
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        z_block = z[start:stop]
+        y_block = y[start:stop]
+        weights_block = weights[start:stop]
+        out_block = out[start:stop]
+        bad = _logit_block(z_block, y_block, length, pos_weight, losses, exps)
+        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
+        block_counts[b, 0] = bad
+        block_counts[b, 1] = _count_infinite(losses, length)
+        for i in range(length):
+            out_block[i] = losses[i]
+        _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
+    return _loss_totals(block_sums, block_counts)
 
 
 # ---------------------------------------------------------------------------------------
@@ -283,39 +412,33 @@ def logit_loss_gradient(z, y, weights, pos_weight, scale, gradient):
     block_sums = np.zeros((n_blocks, 2))
     block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
     for b in prange(n_blocks):
+        losses = np.empty(BLOCK)
+        exps = np.empty(BLOCK)
+        weight_buffer = np.empty(BLOCK)
         start, stop = _block_bounds(b, n)
         length = stop - start
-        losses = np.empty(BLOCK)
-        weight_buffer = np.empty(BLOCK)
-        bad = 0
-        infinite = 0
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        z_block = z[start:stop]
+        y_block = y[start:stop]
+        weights_block = weights[start:stop]
+        gradient_block = gradient[start:stop]
+        bad = _logit_block(z_block, y_block, length, pos_weight, losses, exps)
+        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
         for i in range(length):
-            logit = np.float64(z[start + i])
-            label = np.float64(y[start + i])
-            bad += (logit != logit) | _is_bad_label(label)
-            e = fm.exp(-abs(logit))
-            tail = fm.log1p(e)
-            loss = _logit_term(logit, label, pos_weight, tail)
+            logit = np.float64(z_block[i])
+            label = np.float64(y_block[i])
+            e = exps[i]
             big = 1.0 / (1.0 + e)
             small = e * big
             sigmoid = big if logit >= 0.0 else small
             complement = small if logit >= 0.0 else big
-            positive_slope = label * complement
-            positive_slope = positive_slope * pos_weight
-            slope = (1.0 - label) * sigmoid - positive_slope
-            if has_weights:
-                w = np.float64(weights[start + i])
-                bad += _is_bad_weight(w)
-                loss = _weighted(loss, w)
-                slope = slope * w
-                weight_buffer[i] = w
-            infinite += loss == np.inf
-            losses[i] = loss
-            gradient[start + i] = slope * scale
-        _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
+            slope = (1.0 - label) * sigmoid - (label * complement) * pos_weight
+            gradient_block[i] = (slope * weight_buffer[i]) * scale
         block_counts[b, 0] = bad
-        block_counts[b, 1] = infinite
-    return _loss_totals(block_sums, block_counts, has_weights, n)
+        block_counts[b, 1] = _count_infinite(losses, length)
+        _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
+    return _loss_totals(block_sums, block_counts)
 
 
 @njit(**_PARALLEL_JIT)
@@ -332,36 +455,31 @@ def probability_loss_gradient(p, y, weights, pos_weight, scale, gradient):
     block_sums = np.zeros((n_blocks, 2))
     block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
     for b in prange(n_blocks):
-        start, stop = _block_bounds(b, n)
-        length = stop - start
         losses = np.empty(BLOCK)
         weight_buffer = np.empty(BLOCK)
-        bad = 0
-        infinite = 0
+        start, stop = _block_bounds(b, n)
+        length = stop - start
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        p_block = p[start:stop]
+        y_block = y[start:stop]
+        weights_block = weights[start:stop]
+        gradient_block = gradient[start:stop]
+        bad = _probability_block(p_block, y_block, length, pos_weight, 0.0, losses)
+        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
         for i in range(length):
-            probability = np.float64(p[start + i])
-            label = np.float64(y[start + i])
-            bad += _is_bad_label(probability) | _is_bad_label(label)
-            loss = _probability_term(probability, label, pos_weight)
+            probability = np.float64(p_block[i])
+            label = np.float64(y_block[i])
             positive_slope = label / probability
             positive_slope = 0.0 if label == 0.0 else positive_slope
             positive_slope = 0.0 if pos_weight == 0.0 else positive_slope * pos_weight
             negative_slope = (1.0 - label) / (1.0 - probability)
             negative_slope = 0.0 if label == 1.0 else negative_slope
-            slope = negative_slope - positive_slope
-            if has_weights:
-                w = np.float64(weights[start + i])
-                bad += _is_bad_weight(w)
-                loss = _weighted(loss, w)
-                slope = _weighted(slope, w)
-                weight_buffer[i] = w
-            infinite += loss == np.inf
-            losses[i] = loss
-            gradient[start + i] = slope * scale
-        _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
+            gradient_block[i] = _weighted(negative_slope - positive_slope, weight_buffer[i]) * scale
         block_counts[b, 0] = bad
-        block_counts[b, 1] = infinite
-    return _loss_totals(block_sums, block_counts, has_weights, n)
+        block_counts[b, 1] = _count_infinite(losses, length)
+        _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
+    return _loss_totals(block_sums, block_counts)
 
 
 # ---------------------------------------------------------------------------------------
@@ -371,57 +489,86 @@ _N_SUMS = 14
 
 
 @njit(**_INLINE_JIT)
-def _store_state_terms(buffers, i, p, y, loss, w):
-    """Store the 14 per-row terms of ``SUM_FIELDS`` at position ``i`` of ``buffers``."""
-    w2 = w * w
-    wl = w * loss
-    w2l = w2 * loss
-    buffers[0, i] = w
-    buffers[1, i] = w2
-    buffers[2, i] = w * y
-    buffers[3, i] = w * p
-    buffers[4, i] = wl
-    buffers[5, i] = wl * loss
-    buffers[6, i] = w2l
-    buffers[7, i] = w2l * loss
-    buffers[8, i] = w2 * y
-    buffers[9, i] = w2 * (y * y)
-    buffers[10, i] = w2 * p
-    buffers[11, i] = w2 * (p * p)
-    buffers[12, i] = w2l * y
-    buffers[13, i] = (w2 * p) * y
-
-
-@njit(**_INLINE_JIT)
-def _finish_state_block(buffers, length, block_sums, b):
+def _state_block(length, probabilities, labels, losses, weight_buffer, buffers, block_sums, b):
+    """Store the 14 per-row terms of ``SUM_FIELDS`` and their block sums; return the
+    number of infinite losses. A row of weight 0 adds nothing, even if its loss is infinite."""
+    infinite = 0
+    for i in range(length):
+        w = weight_buffer[i]
+        p = probabilities[i]
+        y = labels[i]
+        loss = 0.0 if w == 0.0 else losses[i]
+        infinite += loss == np.inf
+        w2 = w * w
+        wl = w * loss
+        w2l = w2 * loss
+        buffers[0, i] = w
+        buffers[1, i] = w2
+        buffers[2, i] = w * y
+        buffers[3, i] = w * p
+        buffers[4, i] = wl
+        buffers[5, i] = wl * loss
+        buffers[6, i] = w2l
+        buffers[7, i] = w2l * loss
+        buffers[8, i] = w2 * y
+        buffers[9, i] = w2 * (y * y)
+        buffers[10, i] = w2 * p
+        buffers[11, i] = w2 * (p * p)
+        buffers[12, i] = w2l * y
+        buffers[13, i] = (w2 * p) * y
     for j in range(_N_SUMS):
         for i in range(length, BLOCK):
             buffers[j, i] = 0.0
         block_sums[b, j] = _buffer_sum(buffers[j])
+    return infinite
+
+
+@njit(**_INLINE_JIT)
+def _copy_weights(weights, length, has_weights, weight_buffer):
+    """Copy one block of weights (or ones) to ``weight_buffer``; return the invalid count."""
+    bad = 0
+    if has_weights:
+        for i in range(length):
+            w = np.float64(weights[i])
+            bad += _is_bad_weight(w)
+            weight_buffer[i] = w
+    else:
+        for i in range(length):
+            weight_buffer[i] = 1.0
+    return bad
+
+
+@njit(**_INLINE_JIT)
+def _copy_block(values, length, buffer):
+    for i in range(length):
+        buffer[i] = np.float64(values[i])
 
 
 @njit(**_PARALLEL_JIT)
 def state_sums_from_arrays(p, y, loss, weights):
-    """Return the 14 sums of ``SUM_FIELDS`` from precomputed float64 losses, and
-    ``(sums, n_infinite)`` as ``_state.compute_sums``; a zero weight zeroes its row."""
+    """Return ``(sums, n_infinite)`` as ``_state.compute_sums`` from precomputed float64
+    losses; an empty ``weights`` means all 1."""
     n = p.size
     has_weights = weights.size > 0
     n_blocks = (n + BLOCK - 1) // BLOCK
     block_sums = np.zeros((n_blocks, _N_SUMS))
     block_infinite = np.zeros(n_blocks, dtype=np.int64)
     for b in prange(n_blocks):
+        buffers = np.empty((_N_SUMS, BLOCK))
+        columns = np.empty((4, BLOCK))
         start, stop = _block_bounds(b, n)
         length = stop - start
-        buffers = np.empty((_N_SUMS, BLOCK))
-        infinite = 0
-        for i in range(length):
-            w = weights[start + i] if has_weights else 1.0
-            row_loss = loss[start + i]
-            row_loss = 0.0 if w == 0.0 else row_loss
-            infinite += np.isinf(row_loss)
-            _store_state_terms(buffers, i, p[start + i], y[start + i], row_loss, w)
-        _finish_state_block(buffers, length, block_sums, b)
-        block_infinite[b] = infinite
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        p_block = p[start:stop]
+        y_block = y[start:stop]
+        loss_block = loss[start:stop]
+        weights_block = weights[start:stop]
+        _copy_block(p_block, length, columns[0])
+        _copy_block(y_block, length, columns[1])
+        _copy_block(loss_block, length, columns[2])
+        _copy_weights(weights_block, length, has_weights, columns[3])
+        block_infinite[b] = _state_block(length, columns[0], columns[1], columns[2], columns[3], buffers, block_sums, b)
     return _compensated_total(block_sums), block_infinite.sum()
 
 
@@ -430,7 +577,8 @@ def probability_state_sums(p, y, weights, clip):
     """Return ``(sums, n_bad, n_infinite, n_clipped)`` for a batch of probabilities.
 
     ``sums`` are the 14 sums of ``SUM_FIELDS`` in one pass, the loss computed inline; the
-    summed probability is the clipped one, as in ``LogLossState.update``.
+    summed probability is the clipped one, as in ``LogLossState.update``. ``clip`` is 0.0
+    for no clipping.
     """
     n = p.size
     has_weights = weights.size > 0
@@ -438,27 +586,24 @@ def probability_state_sums(p, y, weights, clip):
     block_sums = np.zeros((n_blocks, _N_SUMS))
     block_counts = np.zeros((n_blocks, 3), dtype=np.int64)
     for b in prange(n_blocks):
+        buffers = np.empty((_N_SUMS, BLOCK))
+        columns = np.empty((4, BLOCK))
         start, stop = _block_bounds(b, n)
         length = stop - start
-        buffers = np.empty((_N_SUMS, BLOCK))
-        bad = 0
-        infinite = 0
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        p_block = p[start:stop]
+        y_block = y[start:stop]
+        weights_block = weights[start:stop]
+        bad = _probability_block(p_block, y_block, length, 1.0, clip, columns[2])
         clipped = 0
         for i in range(length):
-            probability = np.float64(p[start + i])
-            label = np.float64(y[start + i])
-            bad += _is_bad_label(probability) | _is_bad_label(label)
+            probability = np.float64(p_block[i])
             clipped += (probability < clip) | (probability > 1.0 - clip)
-            probability = min(max(probability, clip), 1.0 - clip)
-            loss = _probability_term(probability, label, 1.0)
-            w = 1.0
-            if has_weights:
-                w = np.float64(weights[start + i])
-                bad += _is_bad_weight(w)
-                loss = 0.0 if w == 0.0 else loss
-            infinite += loss == np.inf
-            _store_state_terms(buffers, i, probability, label, loss, w)
-        _finish_state_block(buffers, length, block_sums, b)
+            columns[0, i] = min(max(probability, clip), 1.0 - clip)
+        _copy_block(y_block, length, columns[1])
+        bad += _copy_weights(weights_block, length, has_weights, columns[3])
+        infinite = _state_block(length, columns[0], columns[1], columns[2], columns[3], buffers, block_sums, b)
         block_counts[b, 0] = bad
         block_counts[b, 1] = infinite
         block_counts[b, 2] = clipped
@@ -475,27 +620,23 @@ def logit_state_sums(z, y, weights):
     block_sums = np.zeros((n_blocks, _N_SUMS))
     block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
     for b in prange(n_blocks):
+        buffers = np.empty((_N_SUMS, BLOCK))
+        columns = np.empty((5, BLOCK))
         start, stop = _block_bounds(b, n)
         length = stop - start
-        buffers = np.empty((_N_SUMS, BLOCK))
-        bad = 0
-        infinite = 0
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        z_block = z[start:stop]
+        y_block = y[start:stop]
+        weights_block = weights[start:stop]
+        bad = _logit_block(z_block, y_block, length, 1.0, columns[2], columns[4])
         for i in range(length):
-            logit = np.float64(z[start + i])
-            label = np.float64(y[start + i])
-            bad += (logit != logit) | _is_bad_label(label)
-            e = fm.exp(-abs(logit))
-            loss = _logit_term(logit, label, 1.0, fm.log1p(e))
+            e = columns[4, i]
             big = 1.0 / (1.0 + e)
-            probability = big if logit >= 0.0 else e * big
-            w = 1.0
-            if has_weights:
-                w = np.float64(weights[start + i])
-                bad += _is_bad_weight(w)
-                loss = 0.0 if w == 0.0 else loss
-            infinite += loss == np.inf
-            _store_state_terms(buffers, i, probability, label, loss, w)
-        _finish_state_block(buffers, length, block_sums, b)
+            columns[0, i] = big if z_block[i] >= 0.0 else e * big
+        _copy_block(y_block, length, columns[1])
+        bad += _copy_weights(weights_block, length, has_weights, columns[3])
+        infinite = _state_block(length, columns[0], columns[1], columns[2], columns[3], buffers, block_sums, b)
         block_counts[b, 0] = bad
         block_counts[b, 1] = infinite
     counts = block_counts.sum(axis=0)
