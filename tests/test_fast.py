@@ -337,3 +337,50 @@ def test_disabled_by_environment(monkeypatch):
             np.zeros(N), np.zeros(N), weights=None, weights_axis=None, pos_weight=None, label_smoothing=0.0,
             subtract_entropy=False, reduction="mean", axis=None, nan_policy="raise",
         ) is None
+
+
+@pytest.mark.parametrize("logits", [False, True])
+def test_grouped_state_matches_reference(monkeypatch, logits):
+    from logloss._grouped import GroupedLogLossState
+
+    x, y = _logit_case(51) if logits else _probability_case(51)
+    if logits:
+        x[:2] = 0.0
+    else:
+        x[:2] = 0.5  # keep every loss finite, which the kernel requires
+    keys = np.random.default_rng(52).integers(0, 7, N)
+    weights = _weights(53)
+    fast, reference = GroupedLogLossState(), GroupedLogLossState()
+    method = "update_logits" if logits else "update"
+    getattr(fast, method)(x, y, keys, weights=weights)
+    with monkeypatch.context() as patch:
+        patch.setenv("LOGLOSS_DISABLE_FAST", "1")
+        getattr(reference, method)(x, y, keys, weights=weights)
+    assert sorted(fast.keys()) == sorted(reference.keys())
+    for key in reference.keys():
+        np.testing.assert_allclose(_state_sums(fast.state(key)), _state_sums(reference.state(key)), rtol=1e-13)
+        assert fast.state(key).count == reference.state(key).count
+
+
+def test_score_file_matches_reference(monkeypatch, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    p, y = _probability_case(61)
+    p[:2] = 0.5
+    path = tmp_path / "scores.parquet"
+    pq.write_table(pa.table({"label": y, "prob": p}), path)
+    fast = logloss.score_file(path, label="label", prob="prob", batch_size=40_000)
+    reference = _reference(monkeypatch, logloss.score_file, path, label="label", prob="prob", batch_size=40_000)
+    np.testing.assert_allclose(fast.log_loss, reference.log_loss, rtol=20 * EPS)
+    assert fast.count == reference.count == N
+
+
+def test_score_file_bad_value_names_row(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    p, y = _probability_case(62)
+    p[45_000] = 1.5
+    path = tmp_path / "scores.parquet"
+    pq.write_table(pa.table({"label": y, "prob": p}), path)
+    with pytest.raises(ValueError, match="row 45000"):
+        logloss.score_file(path, label="label", prob="prob", batch_size=40_000)

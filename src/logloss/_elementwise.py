@@ -1,58 +1,210 @@
-"""Elementwise binary cross-entropy in float64: the exact reference formulas.
+"""Elementwise binary cross-entropy and its derivatives: the exact reference formulas.
 
-Every function takes float64 arrays and returns a new float64 array. The targets ``y`` are
-in [0, 1]; the xlogy convention applies, so a term whose coefficient is exactly 0 is 0 even
-where its logarithm is infinite.
+Every function takes floating arrays of one namespace ``xp`` (NumPy by default; the NumPy
+path passes float64) and returns new arrays of the same dtype. The targets ``y`` are in
+[0, 1]; the xlogy convention applies, so a term whose coefficient is exactly 0 is 0 even where
+its logarithm is infinite.
+
+On NumPy float64 input the public functions evaluate the formulas in long double where it
+is wider than float64 (x86-64) and round once at the end, which keeps every result within
+about 0.5 ulp of the exact value (``scripts/accuracy.py``). The ``*_terms`` functions are
+the formulas themselves, in the dtype they are given.
+
+The formulas use only ``where``, arithmetic, ``exp``, ``log`` and ``log1p``, so they run on
+any array-API library and autograd can differentiate them. Wherever a masked branch of
+``where`` could be infinite, its input is replaced first (the "double where"), so the
+gradient of the unused branch is 0 rather than ``0 * inf = NaN``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["loss_from_logit", "loss_from_probability", "softplus"]
+# x86-64 long double (64-bit significand) makes exp and log1p accurate to about 2**-11 of a
+# float64 ulp, so a float64 result is within about 0.5 ulp of the exact value. Where
+# long double is no wider than float64 (on ARM macOS and Windows, for instance) the float64
+# formulas run as they are, within about 1.5 ulp (see docs/accuracy.md).
+_EXTENDED = np.longdouble if np.finfo(np.longdouble).nmant >= 63 else None
+
+__all__ = [
+    "grad_hess_from_logit",
+    "grad_hess_from_logit_terms",
+    "grad_hess_from_probability",
+    "grad_hess_from_probability_terms",
+    "loss_from_logit",
+    "loss_from_logit_terms",
+    "loss_from_probability",
+    "loss_from_probability_terms",
+    "sigmoid_pair",
+    "softplus",
+]
 
 
-def loss_from_probability(p: np.ndarray, y: np.ndarray, pos_weight: np.ndarray | None) -> np.ndarray:
-    """Return ``-(pos_weight * xlogy(y, p) + xlog1py(1 - y, -p))``."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        positive = np.log(p)
-        positive *= y
-        positive[y == 0] = 0.0
-        if pos_weight is not None:
-            positive = np.where(pos_weight == 0, 0.0, positive * pos_weight)
-        negative = np.log1p(-p)
-        negative *= 1.0 - y
-        negative[y == 1] = 0.0
-    loss = positive
-    loss += negative
-    np.negative(loss, out=loss)
-    return loss
+def _widen(z, xp):
+    """Return ``z`` in extended precision where that is NumPy float64 and available, else ``z``."""
+    if _EXTENDED is not None and isinstance(z, np.ndarray) and z.dtype == np.float64:
+        return z.astype(_EXTENDED)
+    return z
 
 
-def softplus(z: np.ndarray) -> np.ndarray:
+def _narrow(values, dtype):
+    """Round extended-precision ``values`` to ``dtype``; beyond its range they become inf."""
+    with np.errstate(over="ignore"):
+        return values.astype(dtype)
+
+
+def loss_from_probability(p, y, pos_weight, clip: float | None = None, xp=np):
+    """Return the loss of :func:`loss_from_probability_terms`, in long double for NumPy float64."""
+    wide = _widen(p, xp)
+    with np.errstate(divide="ignore", invalid="ignore"):  # log(0) is -inf by design
+        loss = loss_from_probability_terms(wide, y, pos_weight, clip, xp)
+    return loss if wide is p else _narrow(loss, p.dtype)
+
+
+def loss_from_probability_terms(p, y, pos_weight, clip: float | None = None, xp=np):
+    """Return ``-(pos_weight * xlogy(y, p) + xlog1py(1 - y, -p))``.
+
+    With `clip`, each logarithm's argument (``p`` for the positive term, ``1 - p`` for the
+    negative one) is raised to at least `clip`, so neither term exceeds ``-log(clip)``. For
+    ``p >= 0.5`` the difference ``1 - p`` is exact in floating point (Sterbenz), so the
+    negative tail is bounded by exactly the same amount as the positive one.
+    """
+    no_positive = y == 0
+    if pos_weight is not None:
+        no_positive = no_positive | (pos_weight == 0)
+    no_negative = y == 1
+    p_positive = xp.where(no_positive, 1.0, p)
+    if clip is not None:
+        p_positive = xp.where(p_positive < clip, clip, p_positive)
+    positive = xp.log(p_positive) * y
+    if pos_weight is not None:
+        positive = positive * pos_weight
+    positive = xp.where(no_positive, 0.0, positive)
+
+    p_negative = xp.where(no_negative, 0.0, p)
+    if clip is None:
+        negative = xp.log1p(-p_negative)
+    else:
+        upper = p_negative > 0.5
+        complement = 1.0 - xp.where(upper, p_negative, 0.0)
+        clipped_upper = xp.log(xp.where(complement < clip, clip, complement))
+        negative = xp.where(upper, clipped_upper, xp.log1p(-xp.where(upper, 0.0, p_negative)))
+    negative = xp.where(no_negative, 0.0, negative * (1.0 - y))
+    return -(positive + negative)
+
+
+def _log1p_exp_negative_abs(z, xp):
+    """Return ``t = log1p(exp(-|z|))``; its derivative is ``-sigmoid(-|z|) * sign(z)`` with sign(0) = 1."""
+    return xp.log1p(xp.exp(xp.where(z >= 0, -z, z)))
+
+
+def softplus(z, xp=np):
     """Return ``log(1 + exp(z))`` without overflow or cancellation, ``inf`` at ``z = inf``."""
-    tail = np.log1p(np.exp(-np.abs(z)))
-    return np.maximum(z, 0.0) + tail
+    tail = _log1p_exp_negative_abs(z, xp)
+    return xp.where(z >= 0, z + tail, tail)
 
 
-def loss_from_logit(z: np.ndarray, y: np.ndarray, pos_weight: np.ndarray | None) -> np.ndarray:
+def loss_from_logit(z, y, pos_weight, xp=np):
+    """Return the loss of :func:`loss_from_logit_terms`, computed in long double for NumPy float64."""
+    wide = _widen(z, xp)
+    with np.errstate(invalid="ignore"):  # inf * 0 in a discarded term is replaced by 0
+        loss = loss_from_logit_terms(wide, y, pos_weight, xp)
+    return loss if wide is z else _narrow(loss, z.dtype)
+
+
+def loss_from_logit_terms(z, y, pos_weight, xp=np):
     """Return ``pos_weight * y * softplus(-z) + (1 - y) * softplus(z)`` with xlogy semantics.
 
-    Both terms share ``t = log1p(exp(-|z|))``; ``softplus(z) = max(z, 0) + t`` adds two
-    non-negative numbers, so nothing cancels and ``loss(z, 1) == loss(-z, 0)`` bit for bit.
+    Both terms share ``t = log1p(exp(-|z|))``: ``softplus(z)`` is ``z + t`` for ``z >= 0``
+    and ``t`` otherwise, and ``softplus(-z)`` is ``t - z`` for ``z < 0`` and ``t`` otherwise.
+    Each adds two non-negative numbers, so nothing cancels and ``loss(z, 1) == loss(-z, 0)``
+    bit for bit. The branch conditions differ at ``z = 0`` (``>=`` and ``<``) so that autograd
+    differentiates each term at 0 along the same side as ``t``, giving exactly ``-1/2`` and
+    ``+1/2``.
     """
-    tail = np.log1p(np.exp(-np.abs(z)))
-    with np.errstate(invalid="ignore"):
-        positive = np.maximum(-z, 0.0)
-        positive += tail
-        positive *= y
-        positive[y == 0] = 0.0
-        if pos_weight is not None:
-            positive = np.where(pos_weight == 0, 0.0, positive * pos_weight)
-        negative = np.maximum(z, 0.0)
-        negative += tail
-        negative *= 1.0 - y
-        negative[y == 1] = 0.0
-    loss = positive
-    loss += negative
-    return loss
+    tail = _log1p_exp_negative_abs(z, xp)
+    no_positive = y == 0
+    no_negative = y == 1
+    positive = xp.where(z < 0, tail - z, tail) * y
+    if pos_weight is not None:
+        positive = positive * pos_weight
+        no_positive = no_positive | (pos_weight == 0)
+    positive = xp.where(no_positive, 0.0, positive)
+    negative = xp.where(z >= 0, z + tail, tail) * (1.0 - y)
+    negative = xp.where(no_negative, 0.0, negative)
+    return positive + negative
+
+
+def sigmoid_pair(z, xp=np):
+    """Return ``(sigmoid(z), sigmoid(-z))``, each to full relative precision.
+
+    With ``e = exp(-|z|)`` in (0, 1], the two values are ``1 / (1 + e)`` and ``e / (1 + e)``.
+    Neither is formed as ``1 - sigmoid``, so the small one keeps every digit in the tails.
+    """
+    e = xp.exp(xp.where(z >= 0, -z, z))
+    denominator = 1.0 + e
+    large = 1.0 / denominator
+    small = e / denominator
+    nonnegative = z >= 0
+    return xp.where(nonnegative, large, small), xp.where(nonnegative, small, large)
+
+
+def grad_hess_from_logit(z, y, pos_weight, xp=np):
+    """Return :func:`grad_hess_from_logit_terms`, computed in long double for NumPy float64."""
+    wide = _widen(z, xp)
+    gradient, hessian = grad_hess_from_logit_terms(wide, y, pos_weight, xp)
+    if wide is z:
+        return gradient, hessian
+    return _narrow(gradient, z.dtype), _narrow(hessian, z.dtype)
+
+
+def grad_hess_from_logit_terms(z, y, pos_weight, xp=np):
+    """Return the first and second derivatives of :func:`loss_from_logit` with respect to ``z``.
+
+    ``d/dz = (1 - y) sigmoid(z) - pos_weight y sigmoid(-z)`` and
+    ``d2/dz2 = sigmoid(z) sigmoid(-z) ((1 - y) + pos_weight y)``. For hard labels the gradient
+    is one product, ``sigmoid(z)`` or ``-pos_weight sigmoid(-z)``, so it keeps full relative
+    precision in both tails. Every factor is finite, so no term can be NaN.
+    """
+    positive_sigmoid, negative_sigmoid = sigmoid_pair(z, xp)
+    positive_coefficient = y if pos_weight is None else pos_weight * y
+    gradient = (1.0 - y) * positive_sigmoid - positive_coefficient * negative_sigmoid
+    curvature = positive_sigmoid * negative_sigmoid
+    if pos_weight is not None:
+        curvature = curvature * ((1.0 - y) + positive_coefficient)
+    return gradient, curvature
+
+
+def grad_hess_from_probability(p, y, pos_weight, xp=np):
+    """Return :func:`grad_hess_from_probability_terms`, in long double for NumPy float64."""
+    wide = _widen(p, xp)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # y / 0 is inf by design
+        gradient, hessian = grad_hess_from_probability_terms(wide, y, pos_weight, xp)
+    if wide is p:
+        return gradient, hessian
+    return _narrow(gradient, p.dtype), _narrow(hessian, p.dtype)
+
+
+def grad_hess_from_probability_terms(p, y, pos_weight, xp=np):
+    """Return the first and second derivatives of :func:`loss_from_probability` in ``p``.
+
+    ``d/dp = -pos_weight y / p + (1 - y) / (1 - p)`` and
+    ``d2/dp2 = pos_weight y / p**2 + (1 - y) / (1 - p)**2``, each term 0 where its coefficient
+    is 0 (xlogy convention). So at ``p = 1, y = 1`` the gradient is the one-sided ``-1``, at
+    ``p = 0, y = 0`` it is ``+1``, and a term with a non-zero coefficient at its pole is
+    ``-inf`` or ``+inf``, never NaN. ``y / p**2`` is formed as ``(y / p) / p``, so ``p**2``
+    cannot underflow.
+    """
+    no_positive = y == 0
+    positive_coefficient = y
+    if pos_weight is not None:
+        no_positive = no_positive | (pos_weight == 0)
+        positive_coefficient = pos_weight * y
+    no_negative = y == 1
+    p_positive = xp.where(no_positive, 1.0, p)
+    q_negative = 1.0 - xp.where(no_negative, 0.0, p)
+    positive_ratio = xp.where(no_positive, 0.0, positive_coefficient / p_positive)
+    negative_ratio = xp.where(no_negative, 0.0, (1.0 - y) / q_negative)
+    gradient = negative_ratio - positive_ratio
+    curvature = positive_ratio / p_positive + negative_ratio / q_negative
+    return gradient, curvature

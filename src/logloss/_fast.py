@@ -24,6 +24,7 @@ __all__ = [
     "available",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "grouped_state_sums",
     "loss_and_gradient",
     "loss_and_gradient_with_logits",
     "state_sums",
@@ -151,10 +152,9 @@ def binary_cross_entropy(
     """Return the loss of :func:`logloss.binary_cross_entropy`, or None for the reference path."""
     if not _common_options_supported(weights_axis, label_smoothing, subtract_entropy, reduction, axis, nan_policy):
         return None
-    if clip is not None and (type(clip) is not float or not 0.0 < clip < 0.5 or 1.0 - clip == 1.0):
+    if clip is not None:
         return None
-    clip_value = 0.0 if clip is None else clip
-    return _loss("probability_loss", y_pred, y_true, weights, pos_weight, reduction, clip_value)
+    return _loss("probability_loss", y_pred, y_true, weights, pos_weight, reduction, 0.0)
 
 
 def binary_cross_entropy_with_logits(
@@ -214,31 +214,33 @@ def loss_and_gradient(y_pred, y_true, *, weights=None, pos_weight=None, reductio
     return _loss_and_gradient("probability_loss_gradient", y_pred, y_true, weights, pos_weight, reduction, min_size)
 
 
-def state_sums(predictions, y_true, weights, *, logits: bool, clip=None):
-    """Return ``(sums, n_infinite, n_clipped)`` of one state batch, or None.
+def state_sums(predictions, y_true, weights, *, logits: bool):
+    """Return the 14 sums of ``_state.SUM_FIELDS`` of one unclipped state batch, or None.
 
-    ``sums`` are the 14 sums of ``_state.SUM_FIELDS``, computed from the raw predictions
-    (probabilities, or logits when `logits` is true) in one pass.
+    The sums come from the raw predictions (probabilities, or logits when `logits` is true)
+    in one pass. None also when a loss is infinite, because the state then sets the loss
+    sums to ``inf`` itself, or a weight lies outside ``_state.WEIGHT_RANGE``.
     """
     inputs = _flat_inputs(predictions, y_true, weights)
-    if inputs is None or (clip is not None and type(clip) is not float):
+    if inputs is None:
         return None
     x, y, w = inputs
     kernels = _load_kernels()
     if logits:
-        if clip is not None:
-            return None
         sums, n_bad, n_infinite = kernels.logit_state_sums(x, y, w)
-        n_clipped = 0
     else:
-        sums, n_bad, n_infinite, n_clipped = kernels.probability_state_sums(x, y, w, 0.0 if clip is None else clip)
-    if n_bad:
+        sums, n_bad, n_infinite, _ = kernels.probability_state_sums(x, y, w, 0.0)
+    if n_bad or n_infinite:
         return None
-    return sums, int(n_infinite), int(n_clipped)
+    return sums
 
 
 def state_sums_from_arrays(probability, target, loss, weight):
-    """Return ``_state.compute_sums(probability, target, loss, weight)`` in one pass, or None."""
+    """Return ``_state.compute_sums(probability, target, loss, weight)`` in one pass, or None.
+
+    None unless every array is a 1-D C-contiguous float64 array of at least ``MIN_SIZE``
+    elements and no loss is infinite.
+    """
     if not available() or loss.size < MIN_SIZE:
         return None
     arrays = (probability, target, loss) + (() if weight is None else (weight,))
@@ -250,4 +252,22 @@ def state_sums_from_arrays(probability, target, loss, weight):
     if weight is None:
         weight = np.empty(0)
     sums, n_infinite = _load_kernels().state_sums_from_arrays(probability, target, loss, weight)
-    return sums, int(n_infinite)
+    if n_infinite:
+        return None
+    return sums, 0
+
+
+def grouped_state_sums(predictions, y_true, weights, codes, n_groups: int, *, logits: bool):
+    """Return the ``(n_groups, 14)`` sums of ``_state.SUM_FIELDS`` per group, or None.
+
+    `codes` are the group indices of the rows, as ``_keys.encode_keys`` returns them. None
+    under the conditions of :func:`state_sums`.
+    """
+    inputs = _flat_inputs(predictions, y_true, weights)
+    if inputs is None or type(codes) is not np.ndarray or codes.dtype.kind not in "iu" or codes.size != np.size(predictions):
+        return None
+    x, y, w = inputs
+    sums, n_bad, n_infinite = _load_kernels().grouped_state_sums(x, y, w, codes.astype(np.int64, copy=False), n_groups, logits)
+    if n_bad or n_infinite:
+        return None
+    return sums

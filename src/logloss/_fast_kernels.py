@@ -29,6 +29,7 @@ from . import _fast_math as fm
 
 __all__ = [
     "BLOCK",
+    "grouped_state_sums",
     "logit_loss",
     "logit_loss_gradient",
     "logit_loss_into",
@@ -491,7 +492,19 @@ _N_SUMS = 14
 @njit(**_INLINE_JIT)
 def _state_block(length, probabilities, labels, losses, weight_buffer, buffers, block_sums, b):
     """Store the 14 per-row terms of ``SUM_FIELDS`` and their block sums; return the
-    number of infinite losses. A row of weight 0 adds nothing, even if its loss is infinite."""
+    number of infinite losses."""
+    infinite = _state_terms(length, probabilities, labels, losses, weight_buffer, buffers)
+    for j in range(_N_SUMS):
+        for i in range(length, BLOCK):
+            buffers[j, i] = 0.0
+        block_sums[b, j] = _buffer_sum(buffers[j])
+    return infinite
+
+
+@njit(**_INLINE_JIT)
+def _state_terms(length, probabilities, labels, losses, weight_buffer, buffers):
+    """Store the 14 per-row terms of ``SUM_FIELDS`` in ``buffers``; return the number of
+    infinite losses. A row of weight 0 adds nothing, even if its loss is infinite."""
     infinite = 0
     for i in range(length):
         w = weight_buffer[i]
@@ -516,21 +529,21 @@ def _state_block(length, probabilities, labels, losses, weight_buffer, buffers, 
         buffers[11, i] = w2 * (p * p)
         buffers[12, i] = w2l * y
         buffers[13, i] = (w2 * p) * y
-    for j in range(_N_SUMS):
-        for i in range(length, BLOCK):
-            buffers[j, i] = 0.0
-        block_sums[b, j] = _buffer_sum(buffers[j])
     return infinite
 
 
 @njit(**_INLINE_JIT)
 def _copy_weights(weights, length, has_weights, weight_buffer):
-    """Copy one block of weights (or ones) to ``weight_buffer``; return the invalid count."""
+    """Copy one block of weights (or ones) to ``weight_buffer``; return the invalid count.
+
+    A weight is invalid for the state also when it is positive but outside
+    ``_state.WEIGHT_RANGE``, [1e-120, 1e120].
+    """
     bad = 0
     if has_weights:
         for i in range(length):
             w = np.float64(weights[i])
-            bad += _is_bad_weight(w)
+            bad += _is_bad_weight(w) | ((w != 0.0) & ((w < 1e-120) | (w > 1e120)))
             weight_buffer[i] = w
     else:
         for i in range(length):
@@ -641,3 +654,56 @@ def logit_state_sums(z, y, weights):
         block_counts[b, 1] = infinite
     counts = block_counts.sum(axis=0)
     return _compensated_total(block_sums), counts[0], counts[1]
+
+
+@njit(**_PARALLEL_JIT)
+def grouped_state_sums(x, y, weights, codes, n_groups, logits):
+    """Return ``(sums, n_bad, n_infinite)`` with the 14 sums of each group of rows.
+
+    ``codes`` gives each row's group in ``range(n_groups)``; ``sums`` has shape
+    ``(n_groups, 14)``. ``x`` holds probabilities, or logits when ``logits`` is true. Each
+    task adds its rows to its own accumulators in row order, as ``np.bincount`` does, and
+    the tasks' accumulators are added at the end.
+    """
+    n = x.size
+    has_weights = weights.size > 0
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    n_tasks = max(min(n_blocks, 16), 1)
+    per_task = (n_blocks + n_tasks - 1) // n_tasks
+    partial = np.zeros((n_tasks, n_groups, _N_SUMS))
+    task_counts = np.zeros((n_tasks, 2), dtype=np.int64)
+    for task in prange(n_tasks):
+        buffers = np.empty((_N_SUMS, BLOCK))
+        columns = np.empty((5, BLOCK))
+        for b in range(task * per_task, min((task + 1) * per_task, n_blocks)):
+            start, stop = _block_bounds(b, n)
+            length = stop - start
+            x_block = x[start:stop]
+            y_block = y[start:stop]
+            weights_block = weights[start:stop]
+            code_block = codes[start:stop]
+            if logits:
+                bad = _logit_block(x_block, y_block, length, 1.0, columns[2], columns[4])
+                for i in range(length):
+                    e = columns[4, i]
+                    big = 1.0 / (1.0 + e)
+                    columns[0, i] = big if x_block[i] >= 0.0 else e * big
+            else:
+                bad = _probability_block(x_block, y_block, length, 1.0, 0.0, columns[2])
+                _copy_block(x_block, length, columns[0])
+            _copy_block(y_block, length, columns[1])
+            bad += _copy_weights(weights_block, length, has_weights, columns[3])
+            infinite = _state_terms(length, columns[0], columns[1], columns[2], columns[3], buffers)
+            for i in range(length):
+                group = code_block[i]
+                bad += (group < 0) | (group >= n_groups)
+                group = min(max(group, 0), n_groups - 1)
+                for j in range(_N_SUMS):
+                    partial[task, group, j] += buffers[j, i]
+            task_counts[task, 0] += bad
+            task_counts[task, 1] += infinite
+    sums = np.zeros((n_groups, _N_SUMS))
+    for task in range(n_tasks):
+        sums += partial[task]
+    counts = task_counts.sum(axis=0)
+    return sums, counts[0], counts[1]

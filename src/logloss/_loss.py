@@ -1,27 +1,35 @@
-"""Binary cross-entropy from probabilities and from logits, on NumPy arrays.
+"""Binary cross-entropy from probabilities and from logits, on any array library.
 
-Both entry points compute every element in float64, whatever the input dtype, and
-accumulate sums in float64 with NumPy's pairwise summation. The elementwise formulas are in
-``_elementwise``; this module validates arguments, applies weights and reduces.
+For NumPy input (and lists) both entry points compute every element in float64, whatever the
+input dtype, and accumulate sums in float64 with NumPy's pairwise summation. Arrays of
+PyTorch, JAX, CuPy and Dask stay in their library and on their device, with the dtype policy
+of ``_namespace``. The elementwise formulas are in ``_elementwise``; this module validates
+arguments, applies weights and reduces.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import warnings
 from typing import Literal
 
+import array_api_compat
 import numpy as np
 
 from . import _elementwise, _fast
-from ._validation import (
-    as_numeric_array,
-    check_in_unit_interval,
-    check_not_nan,
-    check_same_shape,
-    check_weights,
-    format_index,
+from ._namespace import (
+    accumulation_dtype,
+    as_array,
+    is_eager,
+    is_numpy_namespace,
     output_dtype,
+    to_numpy,
+    xp_check,
 )
+from ._options import check_reduction as _check_reduction
+from ._options import prepare, reduced_count
+from ._validation import check_in_unit_interval, check_not_nan, format_index
 from ._warnings import InfiniteLossWarning, UndefinedMetricWarning
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits"]
@@ -29,8 +37,6 @@ __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits"]
 Reduction = Literal["none", "sum", "mean"]
 NanPolicy = Literal["raise", "omit"]
 
-_REDUCTIONS = ("none", "sum", "mean")
-_NAN_POLICIES = ("raise", "omit")
 _LOGIT_HINT = (
     "; if these are raw model scores (logits), call binary_cross_entropy_with_logits instead"
 )
@@ -61,7 +67,10 @@ def binary_cross_entropy(
     ----------
     y_pred : array_like
         Predicted probabilities of the positive class, in [0, 1]. Integer and boolean arrays
-        are accepted. Any shape.
+        are accepted. Any shape. A PyTorch, JAX, CuPy or Dask array stays in its library and
+        on its device, and autograd flows through the loss; the other arguments are converted
+        to that library. Under ``jax.jit`` the checks of values are skipped (see
+        ``docs/array-libraries.md`` for the dtype policy).
     y_true : array_like
         Targets in [0, 1] of the same shape as `y_pred`: hard labels 0 and 1 (integer,
         boolean or floating) or soft labels in between.
@@ -81,7 +90,9 @@ def binary_cross_entropy(
         Subtract the loss that predicting the (smoothed) target itself would score. With
         ``pos_weight=None`` this is the target's entropy, so the result is the
         Kullback-Leibler divergence from the target to the prediction: exactly 0 when
-        ``y_pred`` equals the target, and never negative.
+        ``y_pred`` equals the target. It is computed as the difference of two losses, so
+        its absolute error is a few ulp of the cross-entropy, and a difference that rounding
+        makes negative is returned as 0.
     reduction : {"mean", "sum", "none"}, default "mean"
         "none" returns the weighted loss of each element in the dtype of `y_pred` (float64
         for integer input). "sum" returns :math:`\sum \ell`, and "mean" the weighted mean
@@ -92,14 +103,16 @@ def binary_cross_entropy(
         What a NaN label means. "raise" rejects it. "omit" treats it as a missing label: the
         element is left out of every sum, mean and count, and its "none" loss is NaN.
     clip : float, optional
-        When given, probabilities are clipped to ``[clip, 1 - clip]`` before the loss is
-        computed, so no loss exceeds :math:`-\log(\mathrm{clip})`. Nothing is clipped unless
-        asked. `clip` must lie in (0, 0.5) and ``1 - clip`` must differ from 1 in float64.
+        When given, the probability of each observed outcome (:math:`p` in the positive term,
+        :math:`1 - p` in the negative one) is raised to at least `clip`, so no term exceeds
+        :math:`-\log(\mathrm{clip})`, in both tails alike. Nothing is clipped unless asked.
+        `clip` must lie in (0, 0.5).
 
     Returns
     -------
-    loss : numpy.ndarray or numpy.float64
-        The loss of each element, or its reduction.
+    loss : numpy.ndarray, numpy.float64 or array
+        The loss of each element, or its reduction. For an array of another library, an
+        array of that library (0-dimensional for a full reduction).
 
     Raises
     ------
@@ -156,22 +169,19 @@ def binary_cross_entropy(
     fast = _fast.binary_cross_entropy(y_pred, y_true, clip=clip, **options)
     if fast is not None:
         return fast
-    predictions = as_numeric_array(y_pred, "y_pred")
-    check_not_nan(predictions, "y_pred", _LOGIT_HINT)
-    check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
+    xp, predictions = as_array(y_pred, "y_pred")
+    _check_flags(subtract_entropy=subtract_entropy)
+    xp_check(check_not_nan, xp, predictions, "y_pred", _LOGIT_HINT)
+    xp_check(check_in_unit_interval, xp, predictions, "y_pred", _LOGIT_HINT)
     _check_clip(clip)
-    target, valid, weight_array, pos_weight_array = _prepare(
-        predictions, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy
-    )
     _check_reduction(reduction)
+    prepared = prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
 
-    probability = predictions.astype(np.float64, copy=clip is not None)
-    if clip is not None:
-        np.clip(probability, clip, 1.0 - clip, out=probability)
-    loss = _elementwise.loss_from_probability(probability, target, pos_weight_array)
+    probability = prepared.neutralize(xp.astype(predictions, prepared.dtype), 0.5)
+    loss = _elementwise.loss_from_probability(probability, prepared.target, prepared.pos_weight, clip, xp=xp)
     if subtract_entropy:
-        loss -= _elementwise.loss_from_probability(target, target, pos_weight_array)
-    return _finish(loss, valid, weight_array, reduction, axis, output_dtype(predictions))
+        loss = _subtract_entropy(xp, loss, prepared)
+    return _finish(xp, loss, prepared, reduction, axis, output_dtype(xp, predictions, prepared.dtype))
 
 
 def binary_cross_entropy_with_logits(
@@ -201,7 +211,8 @@ def binary_cross_entropy_with_logits(
     ----------
     logits : array_like
         Raw scores (log-odds) of the positive class, any real value including ``±inf``.
-        Integer arrays are accepted. Any shape.
+        Integer arrays are accepted. Any shape. Arrays of other libraries as in
+        :func:`binary_cross_entropy`.
     y_true : array_like
         Targets in [0, 1] of the same shape as `logits`.
     weights, weights_axis, pos_weight, label_smoothing, subtract_entropy, reduction, axis, nan_policy
@@ -209,8 +220,9 @@ def binary_cross_entropy_with_logits(
 
     Returns
     -------
-    loss : numpy.ndarray or numpy.float64
-        The loss of each element, or its reduction.
+    loss : numpy.ndarray, numpy.float64 or array
+        The loss of each element, or its reduction. For an array of another library, an
+        array of that library (0-dimensional for a full reduction).
 
     Raises
     ------
@@ -249,7 +261,7 @@ def binary_cross_entropy_with_logits(
     >>> from logloss import binary_cross_entropy_with_logits
     >>> z = np.array([-40.0])
     >>> float(-np.log(1 - 1 / (1 + np.exp(-z)))[0])  # textbook: every digit lost
-    0.0
+    -0.0
     >>> float(binary_cross_entropy_with_logits(z, np.array([0.0]), reduction="none")[0])
     4.248354255291589e-18
     """
@@ -258,133 +270,82 @@ def binary_cross_entropy_with_logits(
     fast = _fast.binary_cross_entropy_with_logits(logits, y_true, **options)
     if fast is not None:
         return fast
-    scores = as_numeric_array(logits, "logits")
-    check_not_nan(scores, "logits")
-    target, valid, weight_array, pos_weight_array = _prepare(
-        scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy
-    )
+    xp, scores = as_array(logits, "logits")
+    _check_flags(subtract_entropy=subtract_entropy)
+    xp_check(check_not_nan, xp, scores, "logits")
     _check_reduction(reduction)
+    prepared = prepare(xp, scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
 
-    loss = _elementwise.loss_from_logit(scores.astype(np.float64, copy=False), target, pos_weight_array)
+    z = prepared.neutralize(xp.astype(scores, prepared.dtype), 0.0)
+    loss = _elementwise.loss_from_logit(z, prepared.target, prepared.pos_weight, xp)
     if subtract_entropy:
-        loss -= _elementwise.loss_from_probability(target, target, pos_weight_array)
-    return _finish(loss, valid, weight_array, reduction, axis, output_dtype(scores))
+        loss = _subtract_entropy(xp, loss, prepared)
+    return _finish(xp, loss, prepared, reduction, axis, output_dtype(xp, scores, prepared.dtype))
+
+
+def _subtract_entropy(xp, loss, prepared):
+    """Subtract the loss of predicting the target itself, and clamp rounding below 0 to 0."""
+    entropy = _elementwise.loss_from_probability(prepared.target, prepared.target, prepared.pos_weight, xp=xp)
+    loss = loss - entropy
+    # The divergence is never negative. A negative difference is rounding of the two terms
+    # (each within a few ulp of the cross-entropy), so the exact value is below that error.
+    # NaN compares false and stays NaN.
+    return xp.where(loss < 0, 0.0, loss)
+
+
+def _check_flags(**flags) -> None:
+    for name, value in flags.items():
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"`{name}` must be a bool, got {type(value).__name__}")
 
 
 def _check_clip(clip) -> None:
     if clip is None:
         return
-    if isinstance(clip, bool) or not isinstance(clip, (int, float, np.floating)):
+    if isinstance(clip, bool | np.bool_) or not isinstance(clip, numbers.Real):
         raise TypeError(f"`clip` must be a float or None, got {type(clip).__name__}")
-    if not (0.0 < clip < 0.5) or 1.0 - float(clip) == 1.0:
-        raise ValueError(
-            f"`clip` must be in (0, 0.5) and large enough that 1 - clip < 1 in float64 "
-            f"(at least 2**-53), got {clip!r}"
-        )
+    if not 0.0 < clip < 0.5:
+        raise ValueError(f"`clip` must be in (0, 0.5), got {clip!r}")
 
 
-def _check_reduction(reduction) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"`reduction` must be one of 'none', 'sum', 'mean', got {reduction!r}")
+def _finish(xp, loss, prepared, reduction, axis, dtype):
+    """Warn about infinite losses, apply weights, and reduce."""
+    if prepared.valid is not None:
+        loss = xp.where(prepared.valid, loss, 0.0)
+    # Inactive elements (zero weight, missing label) had their input replaced by a neutral
+    # value, so every infinite loss here belongs to an element that counts.
+    eager = is_eager(loss)
+    if eager and (is_numpy_namespace(xp) or bool(xp.any(xp.isinf(loss)))):
+        _warn_infinite(to_numpy(loss))
 
-
-def _prepare(predictions, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy):
-    """Validate labels and options; return float64 targets, the valid mask, weights, pos_weight."""
-    if nan_policy not in _NAN_POLICIES:
-        raise ValueError(f"`nan_policy` must be 'raise' or 'omit', got {nan_policy!r}")
-    labels = as_numeric_array(y_true, "y_true")
-    check_same_shape(labels, "y_true", predictions.shape, "y_pred")
-
-    valid = None
-    if nan_policy == "raise":
-        check_not_nan(labels, "y_true", "; pass nan_policy='omit' to leave rows with missing labels out")
-    elif labels.dtype.kind not in "biu":
-        missing = np.isnan(labels)
-        if missing.any():
-            valid = ~missing
-    target = labels.astype(np.float64, copy=valid is not None)
-    if valid is not None:
-        target[~valid] = 0.0
-    check_in_unit_interval(target, "y_true")
-
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.floating)):
-        raise TypeError(f"`label_smoothing` must be a float, got {type(label_smoothing).__name__}")
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"`label_smoothing` must be in [0, 1), got {label_smoothing!r}")
-    if label_smoothing:
-        target = target * (1.0 - label_smoothing) + 0.5 * label_smoothing
-
-    weight_array = _prepare_weights(weights, weights_axis, predictions.shape)
-    pos_weight_array = _prepare_pos_weight(pos_weight, predictions.shape)
-    return target, valid, weight_array, pos_weight_array
-
-
-def _prepare_weights(weights, weights_axis, shape):
-    if weights is None:
-        if weights_axis is not None:
-            raise ValueError(f"`weights_axis` must be None when `weights` is None, got {weights_axis!r}")
-        return None
-    weight_array = as_numeric_array(weights, "weights")
-    if weights_axis is None:
-        check_same_shape(weight_array, "weights", shape, "y_pred")
-    else:
-        if isinstance(weights_axis, bool) or not isinstance(weights_axis, (int, np.integer)):
-            raise TypeError(f"`weights_axis` must be an int, got {type(weights_axis).__name__}")
-        if not -len(shape) <= weights_axis < len(shape):
-            raise ValueError(
-                f"`weights_axis` must be a valid axis of `y_pred` with {len(shape)} dimensions, "
-                f"got {weights_axis}"
-            )
-        axis_length = shape[weights_axis]
-        check_same_shape(weight_array, "weights", (axis_length,), f"y_pred along axis {weights_axis}")
-        view_shape = [1] * len(shape)
-        view_shape[weights_axis] = axis_length
-        weight_array = weight_array.reshape(view_shape)
-    check_weights(weight_array, "weights")
-    return np.broadcast_to(weight_array.astype(np.float64, copy=False), shape)
-
-
-def _prepare_pos_weight(pos_weight, shape):
-    if pos_weight is None:
-        return None
-    array = as_numeric_array(pos_weight, "pos_weight")
-    allowed = {(), tuple(shape[-1:]), tuple(shape)}
-    if tuple(array.shape) not in allowed:
-        raise ValueError(
-            f"`pos_weight` must be a scalar, have shape {tuple(shape[-1:])} (one value per "
-            f"column) or shape {tuple(shape)} (one per element), got shape {tuple(array.shape)}"
-        )
-    check_weights(array, "pos_weight")
-    return array.astype(np.float64, copy=False)
-
-
-def _finish(loss, valid, weight_array, reduction, axis, dtype):
-    """Apply weights, warn about infinite losses, and reduce."""
-    if weight_array is not None:
+    weights = prepared.weights
+    if reduction == "mean" and weights is not None:
+        # The weighted mean does not change when every weight is scaled by one constant, so
+        # dividing by the largest weight keeps sums of weights near 1e308 or 1e-320 in range.
+        largest = xp.max(weights) if math.prod(weights.shape) else None
+        if largest is not None:
+            weights = weights / xp.where(largest > 0, largest, 1.0)
+    if weights is not None:
         # A zero weight removes a row even when its loss is infinite (0 * inf would be NaN).
-        loss = np.where(weight_array == 0.0, 0.0, loss * weight_array)
-    if valid is not None:
-        loss[~valid] = 0.0
-    _warn_infinite(loss)
+        with np.errstate(invalid="ignore", over="ignore"):
+            loss = xp.where(weights == 0.0, 0.0, loss * weights)
 
     if reduction == "none":
-        if valid is not None:
-            loss[~valid] = np.nan
-        return loss.astype(dtype, copy=False)
+        if prepared.valid is not None:
+            loss = xp.where(prepared.valid, loss, float("nan"))
+        # Adding +0.0 turns the -0.0 of a certain, correct prediction into +0.0.
+        loss = loss + 0.0
+        with np.errstate(over="ignore"):  # a loss beyond the range of `dtype` becomes inf
+            return xp.astype(loss, dtype, copy=False)
 
-    total = np.sum(loss, axis=axis)
+    accumulation = accumulation_dtype(xp, loss)
+    total = xp.sum(xp.astype(loss, accumulation, copy=False), axis=axis) + 0.0
     if reduction == "sum":
-        return _as_float64(total)
+        return _as_float64(total) if is_numpy_namespace(xp) else total
 
-    if weight_array is not None:
-        denominator = np.sum(weight_array if valid is None else np.where(valid, weight_array, 0.0), axis=axis)
-    elif valid is not None:
-        denominator = np.sum(valid, axis=axis, dtype=np.float64)
-    else:
-        reduced_size = np.size(total)
-        denominator = np.full(np.shape(total), loss.size / reduced_size if reduced_size else 0.0)
+    denominator = _mean_denominator(xp, loss, weights, prepared.valid, axis, accumulation)
     empty = denominator == 0
-    if np.any(empty):
+    if eager and bool(xp.any(empty)):
         warnings.warn(
             "the mean loss is undefined because there is nothing to average (no elements, "
             "or a total weight of 0); returning NaN",
@@ -392,8 +353,28 @@ def _finish(loss, valid, weight_array, reduction, axis, dtype):
             stacklevel=3,
         )
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(empty, np.nan, total / np.where(empty, 1.0, denominator))
-    return _as_float64(mean)
+        mean = xp.where(empty, float("nan"), total / xp.where(empty, 1.0, denominator))
+    return _as_float64(mean) if is_numpy_namespace(xp) else mean
+
+
+def _mean_denominator(xp, loss, weights, valid, axis, accumulation):
+    """Return the denominator of the mean: the sum of the weights of valid elements, or their count."""
+    if weights is not None:
+        if valid is not None:
+            weights = xp.where(valid, weights, 0.0)
+        return xp.sum(xp.astype(weights, accumulation), axis=axis)
+    if valid is not None:
+        return xp.sum(xp.astype(valid, accumulation), axis=axis)
+    count = reduced_count(tuple(loss.shape), axis)
+    reduced_shape = tuple(n for i, n in enumerate(loss.shape) if not _is_reduced(i, loss.ndim, axis))
+    return xp.full(reduced_shape, count, dtype=accumulation, device=array_api_compat.device(loss))
+
+
+def _is_reduced(index: int, ndim: int, axis) -> bool:
+    if axis is None:
+        return True
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return index in {a % ndim for a in axes}
 
 
 def _as_float64(value):

@@ -1,6 +1,6 @@
 """The evaluation state: sufficient statistics of log loss that merge by addition.
 
-A state holds float64 sums and integer counts only, never rows, so two states merge by
+A state contains float64 sums and integer counts only, never rows, so two states merge by
 adding their fields: the merge is associative and commutative, and any batching of the rows
 gives the same state as one pass, up to rounding. Each sum is kept as an unevaluated pair
 ``(high, low)`` with Neumaier's compensated addition, so millions of small updates lose no
@@ -10,6 +10,8 @@ more than a single float64 rounding.
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import warnings
 from dataclasses import asdict, dataclass
 
@@ -18,6 +20,7 @@ import numpy as np
 from . import _elementwise, _fast
 from ._validation import (
     as_numeric_array,
+    format_index,
     check_in_unit_interval,
     check_not_nan,
     check_same_shape,
@@ -27,7 +30,7 @@ from ._warnings import UndefinedMetricWarning
 
 __all__ = ["LogLossResult", "LogLossState"]
 
-# The sums a state holds, in the order of LogLossState._high and ._low. With weights w,
+# The sums a state contains, in the order of LogLossState._high and ._low. With weights w,
 # labels y, probabilities p and losses l: the first-order sums give the figures, and the
 # sums with w2 (w squared) give linearization (delta-method) variances of ratio estimates.
 SUM_FIELDS = (
@@ -77,9 +80,9 @@ class LogLossState:
     Parameters
     ----------
     clip : float, optional
-        Clip probabilities to ``[clip, 1 - clip]`` in :meth:`update`, as in
-        :func:`binary_cross_entropy`; the result reports how many were clipped. Logits are
-        never clipped.
+        Bound each row's loss by ``-log(clip)`` in :meth:`update`, as
+        :func:`binary_cross_entropy` does; the result reports how many rows were clipped.
+        Logits are never clipped.
 
     See Also
     --------
@@ -87,7 +90,7 @@ class LogLossState:
 
     Notes
     -----
-    The state holds the row count, the first- and second-order sums listed in
+    The state contains the row count, the first- and second-order sums listed in
     ``SUM_FIELDS`` (:math:`\\sum w`, :math:`\\sum w y`, :math:`\\sum w p`,
     :math:`\\sum w \\ell`, and products with :math:`w^2` for variances) in float64 with
     compensated addition, and the counts of infinite-loss and clipped rows.
@@ -106,12 +109,16 @@ class LogLossState:
     >>> result.count
     3
     >>> round(result.log_loss, 6)
-    0.340549
+    0.34055
     """
 
     def __init__(self, *, clip: float | None = None) -> None:
-        if clip is not None and not (0.0 < clip < 0.5 and 1.0 - float(clip) != 1.0):
-            raise ValueError(f"`clip` must be in (0, 0.5) and at least 2**-53, got {clip!r}")
+        if clip is not None:
+            if isinstance(clip, bool | np.bool_) or not isinstance(clip, numbers.Real):
+                raise TypeError(f"`clip` must be a float or None, got {type(clip).__name__}")
+            if not 0.0 < clip < 0.5:
+                raise ValueError(f"`clip` must be in (0, 0.5), got {clip!r}")
+            clip = float(clip)
         self.clip = clip
         self.count = 0
         self.n_infinite = 0
@@ -145,19 +152,18 @@ class LogLossState:
         TypeError, ValueError
             As :func:`binary_cross_entropy` does for the same input; the state is unchanged.
         """
-        if self._add_fast(y_pred, y_true, weights, logits=False):
+        if self.clip is None and self._add_fast(y_pred, y_true, weights, logits=False):
             return
         predictions = as_numeric_array(y_pred, "y_pred")
         check_not_nan(predictions, "y_pred", _LOGIT_HINT)
         check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
         target, weight = self._check_labels_and_weights(predictions, y_true, weights)
-        probability = predictions.astype(np.float64).ravel()
+        probability = predictions.astype(np.float64, copy=False).ravel()
         n_clipped = 0
         if self.clip is not None:
-            outside = (probability < self.clip) | (probability > 1.0 - self.clip)
+            outside = (probability < self.clip) | (1.0 - probability < self.clip)
             n_clipped = int(np.count_nonzero(outside))
-            np.clip(probability, self.clip, 1.0 - self.clip, out=probability)
-        loss = _elementwise.loss_from_probability(probability, target, None)
+        loss = _elementwise.loss_from_probability(probability, target, None, self.clip)
         self._add(probability, target, weight, loss)
         self.n_clipped += n_clipped
 
@@ -174,7 +180,15 @@ class LogLossState:
 
     def add_sums(self, count: int, sums: np.ndarray, n_infinite: int = 0, n_clipped: int = 0) -> None:
         """Add precomputed sums, ordered as ``SUM_FIELDS``, from a kernel or another engine."""
-        compensated_add(self._high, self._low, np.asarray(sums, dtype=np.float64))
+        sums = np.asarray(sums, dtype=np.float64)
+        if sums.shape != (len(SUM_FIELDS),):
+            raise ValueError(f"`sums` must have shape ({len(SUM_FIELDS)},), one per SUM_FIELDS entry, got {sums.shape}")
+        if np.isnan(sums).any():
+            raise ValueError(f"`sums` must not contain NaN, got {sums.tolist()}")
+        for name, value in (("count", count), ("n_infinite", n_infinite), ("n_clipped", n_clipped)):
+            if operator.index(value) < 0:
+                raise ValueError(f"`{name}` must be non-negative, got {value}")
+        compensated_add(self._high, self._low, sums)
         self.count += int(count)
         self.n_infinite += int(n_infinite)
         self.n_clipped += int(n_clipped)
@@ -183,6 +197,11 @@ class LogLossState:
         """Return a new state holding the rows of both; neither input changes."""
         if not isinstance(other, LogLossState):
             raise TypeError(f"`other` must be a LogLossState, got {type(other).__name__}")
+        if other.clip != self.clip:
+            raise ValueError(
+                f"`other` must use the same clip as this state ({self.clip!r}), got {other.clip!r}; "
+                f"losses clipped differently do not add up to one figure"
+            )
         merged = LogLossState(clip=self.clip)
         merged.count = self.count + other.count
         merged.n_infinite = self.n_infinite + other.n_infinite
@@ -215,15 +234,15 @@ class LogLossState:
             check_same_shape(weight_array, "weights", predictions.shape, "y_pred")
             check_weights(weight_array, "weights")
             weight = weight_array.astype(np.float64, copy=False).ravel()
+            _check_weight_range(weight, weight_array.shape)
         return labels.astype(np.float64, copy=False).ravel(), weight
 
     def _add_fast(self, predictions, y_true, weights, *, logits: bool) -> bool:
         """Add a batch through the single-pass kernel; return False if it does not apply."""
-        fast = _fast.state_sums(predictions, y_true, weights, logits=logits, clip=self.clip)
-        if fast is None:
+        sums = _fast.state_sums(predictions, y_true, weights, logits=logits)
+        if sums is None:
             return False
-        sums, n_infinite, n_clipped = fast
-        self.add_sums(np.size(predictions), sums, n_infinite, n_clipped)
+        self.add_sums(np.size(predictions), sums)
         return True
 
     def _add(self, probability, target, weight, loss) -> None:
@@ -231,48 +250,71 @@ class LogLossState:
         self.add_sums(loss.size, sums, n_infinite)
 
 
+# Positive weights must lie in this range so that sums of w**2 * loss**2 over many rows
+# neither overflow nor underflow in float64; scaling all weights by one constant changes no
+# figure, so a caller can always bring them into it.
+WEIGHT_RANGE = (1e-120, 1e120)
+
+
+def _check_weight_range(weight: np.ndarray, shape) -> None:
+    low, high = WEIGHT_RANGE
+    outside = (weight != 0.0) & ((weight < low) | (weight > high))
+    if outside.any():
+        index = int(np.flatnonzero(outside)[0])
+        raise ValueError(
+            f"`weights` must be 0 or between {low:g} and {high:g}, got {float(weight[index])!r} at "
+            f"index {format_index(index, tuple(shape))}; divide all weights by one constant, "
+            f"which changes no figure"
+        )
+
+
+def _product_sum(left: np.ndarray, right: np.ndarray) -> float:
+    # Pairwise summation of the products, on one thread: np.dot would start BLAS threads.
+    return float(np.multiply(left, right).sum())
+
+
 def compute_sums(probability, target, loss, weight=None) -> tuple[np.ndarray, int]:
     """Return the sums of ``SUM_FIELDS`` over 1-D float64 rows, and the infinite-loss count.
 
-    A row of weight 0 adds nothing, even when its loss is infinite.
+    A row of weight 0 adds nothing, even when its loss is infinite. When a row of positive
+    weight has an infinite loss, every sum that involves the loss is ``inf``.
     """
     fast = _fast.state_sums_from_arrays(probability, target, loss, weight)
     if fast is not None:
         return fast
-    n_infinite = int(np.count_nonzero(np.isinf(loss) & (weight != 0.0 if weight is not None else True)))
     if weight is None:
-        n = float(loss.size)
-        sum_y, sum_p, sum_l = target.sum(), probability.sum(), loss.sum()
-        sum_l2 = np.dot(loss, loss)
-        sum_y2 = np.dot(target, target)
-        sum_p2 = np.dot(probability, probability)
-        sum_ly = np.dot(loss, target)
-        sum_py = np.dot(probability, target)
-        sums = [n, n, sum_y, sum_p, sum_l, sum_l2, sum_l, sum_l2, sum_y, sum_y2, sum_p, sum_p2, sum_ly, sum_py]
-        return np.array(sums, dtype=np.float64), n_infinite
-
-    with np.errstate(invalid="ignore"):
-        finite_loss = np.where(weight == 0.0, 0.0, loss)
+        weight = np.ones_like(loss)
+    infinite = np.isinf(loss) & (weight != 0.0)
+    n_infinite = int(np.count_nonzero(infinite))
+    # Products are formed from a finite copy of the loss, so inf * 0 never makes a NaN.
+    finite_loss = np.where(np.isinf(loss) | (weight == 0.0), 0.0, loss)
     w2 = weight * weight
     wl = weight * finite_loss
     w2l = w2 * finite_loss
-    sums = [
-        weight.sum(),
-        w2.sum(),
-        np.dot(weight, target),
-        np.dot(weight, probability),
-        wl.sum(),
-        np.dot(wl, finite_loss),
-        w2l.sum(),
-        np.dot(w2l, finite_loss),
-        np.dot(w2, target),
-        np.dot(w2, target * target),
-        np.dot(w2, probability),
-        np.dot(w2, probability * probability),
-        np.dot(w2l, target),
-        np.dot(w2 * probability, target),
-    ]
-    return np.array(sums, dtype=np.float64), n_infinite
+    w2p = w2 * probability
+    sums = np.array(
+        [
+            weight.sum(),
+            w2.sum(),
+            _product_sum(weight, target),
+            _product_sum(weight, probability),
+            wl.sum(),
+            _product_sum(wl, finite_loss),
+            w2l.sum(),
+            _product_sum(w2l, finite_loss),
+            _product_sum(w2, target),
+            _product_sum(w2 * target, target),
+            w2p.sum(),
+            _product_sum(w2p, probability),
+            _product_sum(w2l, target),
+            _product_sum(w2p, target),
+        ],
+        dtype=np.float64,
+    )
+    if n_infinite:
+        for name in ("wl", "wl2", "w2l", "w2l2", "w2ly"):
+            sums[_INDEX[name]] = np.inf
+    return sums, n_infinite
 
 
 def binary_entropy(rate: float) -> float:

@@ -42,21 +42,40 @@ def is_extension_float(dtype: np.dtype) -> bool:
 
 def as_numeric_array(values, name: str) -> np.ndarray:
     """Convert ``values`` to a NumPy array of a real numeric dtype, or raise TypeError."""
+    if isinstance(values, np.ma.MaskedArray):
+        raise TypeError(
+            f"`{name}` must be a plain array, got a masked array, whose mask would be ignored; "
+            f"pass values.filled(np.nan) with nan_policy='omit' for missing labels, or drop "
+            f"the masked rows"
+        )
     try:
         array = np.asarray(values)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:
         raise TypeError(
             f"`{name}` must be an array of real numbers, got {type(values).__name__} "
             f"that NumPy cannot convert ({error})"
         ) from None
     dtype = array.dtype
+    if dtype.kind == "f" and dtype.itemsize > 8:
+        raise TypeError(
+            f"`{name}` must have at most float64 precision, got dtype {dtype}; logloss computes "
+            f"in float64, so convert explicitly with .astype(np.float64) after checking that "
+            f"no probability rounds to 0 or 1"
+        )
     if dtype.kind in "biuf" or is_extension_float(dtype):
         return array
     if dtype.kind == "O":
+        for index, item in enumerate(array.ravel()):
+            if isinstance(item, bool | int | float | np.integer | np.floating):
+                continue
+            raise TypeError(
+                f"`{name}` must contain only real numbers, got {item!r} of type "
+                f"{type(item).__name__} at index {format_index(index, array.shape)}"
+            )
         try:
             return array.astype(np.float64)
-        except (TypeError, ValueError):
-            pass
+        except OverflowError:
+            raise TypeError(f"`{name}` must contain numbers that fit in float64, got a larger integer") from None
     raise TypeError(
         f"`{name}` must have a real numeric dtype (bool, integer or floating), "
         f"got dtype {dtype}"
@@ -64,12 +83,18 @@ def as_numeric_array(values, name: str) -> np.ndarray:
 
 
 def output_dtype(array: np.ndarray) -> np.dtype:
-    """Return the dtype of elementwise results: the input's float type, else float64."""
+    """Return the dtype of elementwise results: the input's float type, else float64.
+
+    bfloat16 is kept. The float8 types are widened to float32, because most of them have no
+    infinity and would turn an infinite loss into NaN.
+    """
     dtype = array.dtype
     if dtype.kind == "f" and dtype.itemsize <= 8:
         return dtype
-    if is_extension_float(dtype):
+    if dtype.name == "bfloat16":
         return dtype
+    if is_extension_float(dtype):
+        return np.dtype(np.float32)
     return np.dtype(np.float64)
 
 
@@ -83,6 +108,10 @@ def format_index(flat_index: int, shape: tuple[int, ...]) -> str:
     if len(shape) <= 1:
         return str(flat_index)
     return str(tuple(int(i) for i in np.unravel_index(flat_index, shape)))
+
+
+def _count_phrase(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _first_true(mask: np.ndarray) -> int:
@@ -106,7 +135,7 @@ def check_not_nan(array: np.ndarray, name: str, hint: str = "") -> None:
         count = int(mask.sum())
         raise ValueError(
             f"`{name}` must not contain NaN, got NaN at index "
-            f"{format_index(index, array.shape)} ({count} NaN values in all){hint}"
+            f"{format_index(index, array.shape)} ({_count_phrase(count, 'NaN value')} in all){hint}"
         )
 
 
@@ -133,7 +162,7 @@ def check_in_unit_interval(array: np.ndarray, name: str, hint: str = "") -> None
         count = int(mask.sum())
         raise ValueError(
             f"`{name}` must be in [0, 1], got {_value_at(array, index)} at index "
-            f"{format_index(index, array.shape)} ({count} values outside [0, 1] in all){hint}"
+            f"{format_index(index, array.shape)} ({_count_phrase(count, 'value')} outside [0, 1] in all){hint}"
         )
 
 

@@ -1,0 +1,323 @@
+"""Analytic gradient and Hessian of the binary cross-entropy, and boosting objectives.
+
+The derivatives are per element, of the weighted loss summed (or averaged) over the inputs,
+so they are what a Newton step, a second-order optimizer or a gradient-boosting library
+needs. They use the formulas of ``_elementwise`` on any array library, like the loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+
+from . import _elementwise
+from ._namespace import accumulation_dtype, as_array, is_numpy_namespace, output_dtype, xp_check
+from ._options import check_reduction, prepare
+from ._validation import check_in_unit_interval, check_not_nan
+
+__all__ = [
+    "binary_cross_entropy_grad_hess",
+    "binary_cross_entropy_with_logits_grad_hess",
+    "boosting_objective",
+]
+
+_LOGIT_HINT = (
+    "; if these are raw model scores (logits), call "
+    "binary_cross_entropy_with_logits_grad_hess instead"
+)
+
+
+def binary_cross_entropy_grad_hess(
+    y_pred,
+    y_true,
+    *,
+    weights=None,
+    weights_axis: int | None = None,
+    pos_weight=None,
+    label_smoothing: float = 0.0,
+    reduction: Literal["sum", "mean"] = "sum",
+    axis: int | tuple[int, ...] | None = None,
+    nan_policy: Literal["raise", "omit"] = "raise",
+):
+    r"""Compute the gradient and Hessian of the binary cross-entropy in the probabilities.
+
+    For the loss :math:`\ell = -w(\omega y \log p + (1 - y) \log(1 - p))` of
+    :func:`binary_cross_entropy`, each element gets
+
+    .. math::
+
+        \frac{\partial \ell}{\partial p} = w\Bigl(\frac{1 - y}{1 - p} - \frac{\omega y}{p}\Bigr),
+        \qquad
+        \frac{\partial^2 \ell}{\partial p^2} = w\Bigl(\frac{\omega y}{p^2} + \frac{1 - y}{(1 - p)^2}\Bigr),
+
+    with :math:`y` the smoothed target :math:`y(1 - \varepsilon) + \varepsilon / 2` when
+    `label_smoothing` is :math:`\varepsilon`. The Hessian is diagonal, so it is returned as
+    one value per element.
+
+    Parameters
+    ----------
+    y_pred : array_like
+        Predicted probabilities in [0, 1], of any array library (see
+        :func:`binary_cross_entropy`).
+    y_true : array_like
+        Targets in [0, 1] of the same shape.
+    weights, weights_axis, pos_weight, label_smoothing, axis, nan_policy
+        As in :func:`binary_cross_entropy`. Elements with a missing label
+        (``nan_policy="omit"``) or a zero weight get gradient and Hessian 0.
+    reduction : {"sum", "mean"}, default "sum"
+        The loss differentiated: the weighted sum, or the weighted mean
+        :math:`\sum w\ell' / \sum w` over `axis` (each derivative divided by the mean's
+        denominator).
+
+    Returns
+    -------
+    gradient, hessian : array
+        Arrays of the shape of `y_pred`, in its library, on its device and in the dtype of
+        the loss with ``reduction="none"``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`binary_cross_entropy`.
+
+    See Also
+    --------
+    binary_cross_entropy_with_logits_grad_hess : The same in the logits, exact in both tails.
+
+    Notes
+    -----
+    Each term is 0 where its coefficient is 0 (the xlogy convention), so the derivatives at
+    the ends of [0, 1] are the finite one-sided values wherever the loss is finite: at
+    :math:`p = 1, y = 1` the gradient is :math:`-\omega w` and at :math:`p = 0, y = 0` it is
+    :math:`w`. Where the loss is infinite, or a soft label meets :math:`p \in \{0, 1\}`, the
+    gradient is :math:`\pm\infty` and the Hessian :math:`+\infty`. The result is never NaN.
+    The textbook :math:`(p - y) / (p (1 - p))` is :math:`0/0` = NaN at both ends.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from logloss import binary_cross_entropy_grad_hess
+    >>> gradient, hessian = binary_cross_entropy_grad_hess(np.array([1.0, 0.0, 0.5]), np.array([1, 0, 1]))
+    >>> gradient.tolist(), hessian.tolist()
+    ([-1.0, 1.0, -2.0], [1.0, 1.0, 4.0])
+    """
+    xp, predictions = as_array(y_pred, "y_pred")
+    xp_check(check_not_nan, xp, predictions, "y_pred", _LOGIT_HINT)
+    xp_check(check_in_unit_interval, xp, predictions, "y_pred", _LOGIT_HINT)
+    check_reduction(reduction, ("sum", "mean"))
+    prepared = prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
+
+    probability = prepared.neutralize(xp.astype(predictions, prepared.dtype), 0.5)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        gradient, hessian = _elementwise.grad_hess_from_probability(
+            probability, prepared.target, prepared.pos_weight, xp
+        )
+    return _finish(xp, gradient, hessian, prepared, reduction, axis, output_dtype(xp, predictions, prepared.dtype))
+
+
+def binary_cross_entropy_with_logits_grad_hess(
+    logits,
+    y_true,
+    *,
+    weights=None,
+    weights_axis: int | None = None,
+    pos_weight=None,
+    label_smoothing: float = 0.0,
+    reduction: Literal["sum", "mean"] = "sum",
+    axis: int | tuple[int, ...] | None = None,
+    nan_policy: Literal["raise", "omit"] = "raise",
+):
+    r"""Compute the gradient and Hessian of the binary cross-entropy in the logits.
+
+    For the loss :math:`\ell = w(\omega y\,\mathrm{softplus}(-z) + (1 - y)\,\mathrm{softplus}(z))`
+    of :func:`binary_cross_entropy_with_logits`, each element gets
+
+    .. math::
+
+        \frac{\partial \ell}{\partial z} = w\bigl((1 - y)\,\sigma(z) - \omega y\,\sigma(-z)\bigr),
+        \qquad
+        \frac{\partial^2 \ell}{\partial z^2} = w\,\sigma(z)\,\sigma(-z)\,\bigl(1 - y + \omega y\bigr),
+
+    which for :math:`\omega = 1` are :math:`w(\sigma(z) - y)` and :math:`w\sigma(z)(1 - \sigma(z))`.
+
+    Parameters
+    ----------
+    logits : array_like
+        Raw scores (log-odds), any real value including ``±inf``, of any array library.
+    y_true : array_like
+        Targets in [0, 1] of the same shape.
+    weights, weights_axis, pos_weight, label_smoothing, reduction, axis, nan_policy
+        As in :func:`binary_cross_entropy_grad_hess`.
+
+    Returns
+    -------
+    gradient, hessian : array
+        Arrays of the shape of `logits`, in its library, on its device and dtype policy.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`binary_cross_entropy_with_logits`.
+
+    See Also
+    --------
+    boosting_objective : These derivatives as an XGBoost or LightGBM custom objective.
+
+    Notes
+    -----
+    :math:`\sigma(z)` and :math:`\sigma(-z)` are both computed from :math:`e = \exp(-|z|)` as
+    :math:`1/(1 + e)` and :math:`e/(1 + e)`, so neither is formed as :math:`1 - \sigma`. For
+    a hard label the gradient is then a single product that keeps full relative precision
+    in both tails, where the textbook ``sigmoid(z) - y`` rounds to 0: at :math:`z = 37.43`,
+    :math:`y = 1` it is :math:`-5.55 \times 10^{-17}`. Infinite logits give gradients of 0
+    or :math:`\pm\omega w` and Hessian 0, never NaN. For a soft label near its optimum
+    :math:`\sigma(z) \approx y` the gradient is a difference, and its absolute error is about
+    one unit in the last place of :math:`y`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from logloss import binary_cross_entropy_with_logits_grad_hess
+    >>> z = np.array([37.42994775023705])
+    >>> float((1 / (1 + np.exp(-z)) - 1)[0])  # textbook: every digit lost
+    0.0
+    >>> gradient, hessian = binary_cross_entropy_with_logits_grad_hess(z, np.array([1]))
+    >>> float(gradient[0])
+    -5.551115123125776e-17
+    """
+    xp, scores = as_array(logits, "logits")
+    xp_check(check_not_nan, xp, scores, "logits")
+    check_reduction(reduction, ("sum", "mean"))
+    prepared = prepare(xp, scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
+
+    z = prepared.neutralize(xp.astype(scores, prepared.dtype), 0.0)
+    gradient, hessian = _elementwise.grad_hess_from_logit(z, prepared.target, prepared.pos_weight, xp)
+    return _finish(xp, gradient, hessian, prepared, reduction, axis, output_dtype(xp, scores, prepared.dtype))
+
+
+def _finish(xp, gradient, hessian, prepared, reduction, axis, dtype):
+    """Apply weights and the mean's denominator, zero inactive elements, and cast."""
+    if prepared.weights is not None:
+        gradient = gradient * prepared.weights
+        hessian = hessian * prepared.weights
+    if prepared.active is not None:
+        gradient = xp.where(prepared.active, gradient, 0.0)
+        hessian = xp.where(prepared.active, hessian, 0.0)
+    if reduction == "mean":
+        denominator = _mean_denominator(xp, gradient, prepared, axis)
+        gradient = gradient / denominator
+        hessian = hessian / denominator
+    with np.errstate(over="ignore"):  # a value beyond the range of `dtype` becomes inf
+        return xp.astype(gradient, dtype, copy=False), xp.astype(hessian, dtype, copy=False)
+
+
+def _mean_denominator(xp, like, prepared, axis):
+    """Return the mean's denominator with the reduced axes kept, so that it broadcasts."""
+    if prepared.weights is not None:
+        mass = prepared.weights
+    else:
+        mass = xp.ones_like(like)
+    if prepared.valid is not None:
+        mass = xp.where(prepared.valid, mass, 0.0)
+    accumulation = accumulation_dtype(xp, like)
+    total = xp.sum(xp.astype(mass, accumulation), axis=axis, keepdims=True)
+    # Where nothing is averaged every derivative is already 0; dividing by 1 keeps it 0.
+    total = xp.where(total == 0, 1.0, total)
+    return xp.astype(total, like.dtype) if not is_numpy_namespace(xp) else total
+
+
+_BOOSTING_LIBRARIES = ("xgboost", "lightgbm", "sklearn")
+
+
+def boosting_objective(
+    library: Literal["xgboost", "lightgbm", "sklearn"],
+    *,
+    pos_weight=None,
+    label_smoothing: float = 0.0,
+) -> Callable:
+    r"""Return the binary cross-entropy as a custom objective for gradient boosting.
+
+    The callable returns ``(gradient, hessian)`` of
+    :func:`binary_cross_entropy_with_logits_grad_hess` in the raw scores (margins) that the
+    booster passes, with the sample weights of the training set applied.
+
+    Parameters
+    ----------
+    library : {"xgboost", "lightgbm", "sklearn"}
+        The calling convention:
+
+        - "xgboost": ``objective(predt, dtrain)`` for ``xgboost.train(params, dtrain,
+          obj=objective)``; labels and weights come from the ``DMatrix``.
+        - "lightgbm": ``objective(preds, train_data)`` for
+          ``lightgbm.train({"objective": objective, ...}, train_data)``; labels and weights
+          come from the ``Dataset``.
+        - "sklearn": ``objective(y_true, y_pred, sample_weight=None)`` for
+          ``xgboost.XGBClassifier(objective=objective)`` and
+          ``lightgbm.LGBMClassifier(objective=objective)`` (XGBoost passes the weights by the
+          keyword ``sample_weight``, LightGBM as the third positional argument).
+    pos_weight, label_smoothing
+        As in :func:`binary_cross_entropy_with_logits`.
+
+    Returns
+    -------
+    objective : callable
+        The custom objective. Its predictions are margins: with it, XGBoost's and
+        LightGBM's ``predict`` return margins too, and :math:`\sigma(\text{margin})` is the
+        probability.
+
+    Raises
+    ------
+    ValueError
+        If `library` is not one of the three conventions.
+
+    Notes
+    -----
+    The built-in objectives start from other margins: XGBoost's ``binary:logistic`` reads
+    ``base_score`` as a probability (and estimates it from the labels when it is not
+    given), and LightGBM's ``binary`` starts from the log-odds of the mean label
+    (``boost_from_average``). With a custom objective XGBoost reads ``base_score`` as a
+    margin, and LightGBM starts from 0. To compare the two, start both from margin 0:
+    ``base_score=0.5`` for the built-in and ``base_score=0.0`` for the custom objective in
+    XGBoost, ``boost_from_average=False`` in LightGBM. Trained that way on the bundled data
+    (10 rounds, one thread), both libraries reach the built-in log loss within 1e-6
+    (``tests/test_boosting.py``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from logloss import boosting_objective
+    >>> objective = boosting_objective("sklearn")
+    >>> gradient, hessian = objective(np.array([1.0, 0.0]), np.array([0.0, 0.0]))
+    >>> gradient.tolist(), hessian.tolist()
+    ([-0.5, 0.5], [0.25, 0.25])
+    """
+    if library not in _BOOSTING_LIBRARIES:
+        raise ValueError(f"`library` must be one of 'xgboost', 'lightgbm', 'sklearn', got {library!r}")
+
+    def derivatives(margins, labels, weights):
+        margins = np.asarray(margins, dtype=np.float64).reshape(np.shape(labels))
+        if weights is not None and np.size(weights) == 0:
+            weights = None
+        return binary_cross_entropy_with_logits_grad_hess(
+            margins, labels, weights=weights, pos_weight=pos_weight, label_smoothing=label_smoothing
+        )
+
+    if library == "xgboost":
+
+        def xgboost_objective(predt, dtrain):
+            return derivatives(predt, dtrain.get_label(), dtrain.get_weight())
+
+        return xgboost_objective
+    if library == "lightgbm":
+
+        def lightgbm_objective(preds, train_data):
+            return derivatives(preds, train_data.get_label(), train_data.get_weight())
+
+        return lightgbm_objective
+
+    def sklearn_objective(y_true, y_pred, sample_weight=None):
+        return derivatives(y_pred, y_true, sample_weight)
+
+    return sklearn_objective

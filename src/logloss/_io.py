@@ -1,0 +1,510 @@
+"""Reading CSV and Parquet files in bounded batches of NumPy columns.
+
+:func:`read_batches` is the reusable reader. It yields :class:`ColumnBatch` objects of at
+most `batch_size` rows and reads only the requested columns. Each batch carries the file's
+0-based data row index of its first row (a CSV header is not counted), so every check can
+name the row it rejects. Memory stays bounded by the batch size and pyarrow's read buffers, not
+by the file's length.
+
+pyarrow is imported inside the functions that need it, so ``import logloss`` needs NumPy
+only.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import re
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "MAX_BATCH_SIZE",
+    "ColumnBatch",
+    "DataFileError",
+    "DataFileTypeError",
+    "detect_format",
+    "read_batches",
+    "total_rows",
+]
+
+DEFAULT_BATCH_SIZE = 65_536
+# pyarrow counts rows in int64.
+MAX_BATCH_SIZE = 2**63 - 1
+
+# Bytes of CSV text that pyarrow parses at a time; a row longer than this cannot be parsed.
+# A batch holds at most one block's rows, so CSV batches may be shorter than `batch_size`.
+# With 1 MiB, scoring a 10-million-row CSV file peaked at 148 MiB RSS, against 253 MiB with
+# 4 MiB (scripts/measure_score_memory.py --format csv, pyarrow 26, Linux x86-64).
+CSV_BLOCK_SIZE = 1 << 20
+
+# Read buffer of the Parquet column readers. With a buffer, pyarrow streams each column
+# chunk page by page instead of loading a whole row group's chunk at once.
+PARQUET_BUFFER_SIZE = 1 << 20
+
+_SUFFIXES = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
+# Rows are numbered as pandas and polars number them: the first data row is 0, and a CSV
+# header is not counted.
+ROW_CONVENTION = "0-based"
+
+
+class DataFileError(ValueError):
+    """Invalid content in an input file: the message names the file, column and row.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    column : str or None
+        The column at fault, when one is.
+    row : int or None
+        The 0-based data row index at fault (a CSV header is not counted), when known.
+    """
+
+    def __init__(self, message: str, *, path, column: str | None = None, row: int | None = None):
+        super().__init__(message)
+        self.path = os.fsdecode(path)
+        self.column = column
+        self.row = row
+
+
+class DataFileTypeError(DataFileError, TypeError):
+    """A column of an input file that does not contain numbers."""
+
+
+def format_row(row: int) -> str:
+    return f"row {row} ({ROW_CONVENTION})"
+
+
+def display_path(path) -> str:
+    """Return the path as printable text; bytes that are not UTF-8 become \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
+
+
+def check_batch_size(batch_size) -> int:
+    """Return `batch_size` as an int, or raise TypeError or ValueError."""
+    if isinstance(batch_size, bool):
+        raise TypeError(f"`batch_size` must be an integer, got {batch_size!r}")
+    try:
+        batch_size = operator.index(batch_size)
+    except TypeError:
+        raise TypeError(f"`batch_size` must be an integer, got {type(batch_size).__name__} {batch_size!r}") from None
+    if batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
+    if batch_size > MAX_BATCH_SIZE:
+        raise ValueError(f"`batch_size` must be at most {MAX_BATCH_SIZE} (2**63 - 1), got {batch_size!r}")
+    return batch_size
+
+
+def check_file(path) -> Path:
+    """Return `path` as a Path if it names a regular file, or raise naming the file.
+
+    Raises FileNotFoundError, IsADirectoryError, PermissionError, or DataFileError for a
+    FIFO, socket or device. The check runs before pyarrow opens the file, because opening a
+    FIFO would block.
+    """
+    path = Path(os.fsdecode(path))
+    name = display_path(path)
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{name}: no such file") from None
+    except PermissionError:
+        raise PermissionError(f"{name}: permission denied") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise IsADirectoryError(f"{name}: is a directory, not a data file")
+    if not stat.S_ISREG(status.st_mode):
+        raise DataFileError(f"{name}: is not a regular file; pass a CSV or Parquet file", path=path)
+    if not os.access(path, os.R_OK):
+        raise PermissionError(f"{name}: permission denied")
+    return path
+
+
+@dataclass(frozen=True)
+class ColumnBatch:
+    """Consecutive rows of a file as NumPy columns.
+
+    Attributes
+    ----------
+    start : int
+        0-based data row index of the first row in the file.
+    columns : dict of str to numpy.ndarray
+        The numeric columns requested, each of `length` rows, read-only where pyarrow
+        shared its buffer without a copy.
+    length : int
+        Number of rows.
+    raw : dict of str to pyarrow.Array
+        The `raw_columns` requested, as pyarrow read them (any type, nulls included).
+    """
+
+    start: int
+    columns: dict[str, np.ndarray] = field(repr=False)
+    length: int
+    raw: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return self.length
+
+
+def detect_format(path) -> str:
+    """Return ``"csv"`` or ``"parquet"`` from the file name's suffix, or raise ValueError."""
+    name = Path(os.fsdecode(path)).name.lower()
+    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return _SUFFIXES[suffix]
+    raise ValueError(
+        f"{display_path(path)}: unknown file type; the name must end in one of "
+        f"{', '.join(_SUFFIXES)} (CSV, gzip-compressed CSV or Parquet)"
+    )
+
+
+def total_rows(path) -> int | None:
+    """Return the number of data rows from a Parquet file's footer; None for CSV."""
+    if detect_format(path) != "parquet":
+        return None
+    path = check_file(path)
+    with open(path, "rb") as source:
+        return _open_parquet(path, source).metadata.num_rows
+
+
+def read_batches(
+    path, columns: Sequence[str], *, raw_columns: Sequence[str] = (), batch_size: int = DEFAULT_BATCH_SIZE
+) -> Iterator[ColumnBatch]:
+    """Yield the numeric `columns` of a CSV or Parquet file in batches of at most `batch_size` rows.
+
+    Parameters
+    ----------
+    path : str, bytes or os.PathLike
+        A file whose name ends in .csv, .csv.gz, .parquet or .pq, in any letter case.
+    columns : sequence of str
+        Names of the columns to read; each must contain numbers (integer, floating, boolean or
+        decimal). A name may repeat.
+    raw_columns : sequence of str, optional
+        Names of further columns of any type, such as group keys, passed on unchecked as
+        pyarrow arrays in ``ColumnBatch.raw``. A name also in `columns` is read as numeric only.
+    batch_size : int, default 65536
+        Maximum rows per batch, at most 2**63 - 1.
+
+    Yields
+    ------
+    ColumnBatch
+        Rows in file order. A column without nulls of a fixed-width numeric type is a view
+        of pyarrow's buffer, not a copy.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError, PermissionError
+        If the file does not exist, is a directory or cannot be read.
+    TypeError, ValueError
+        If `batch_size` is not an integer in [1, 2**63 - 1], or the suffix is unknown.
+    DataFileError
+        If the file is not a regular file, a column is missing (the message lists those that
+        exist), appears more than once or contains a null, or if the file is corrupt,
+        truncated or malformed.
+    DataFileTypeError
+        If a column is not numeric; the message names the first non-numeric value's row.
+
+    Examples
+    --------
+    >>> from logloss.datasets import caravan_path
+    >>> from logloss._io import read_batches
+    >>> batches = list(read_batches(caravan_path(), ["label", "prob"], batch_size=5000))
+    >>> [(batch.start, len(batch)) for batch in batches]
+    [(0, 5000), (5000, 822)]
+    >>> batches[0].columns["label"].dtype
+    dtype('int8')
+    """
+    batch_size = check_batch_size(batch_size)
+    kind = detect_format(path)
+    path = check_file(path)
+    numeric = list(dict.fromkeys(columns))
+    raw = [name for name in dict.fromkeys(raw_columns) if name not in numeric]
+    if kind == "parquet":
+        record_batches = _read_parquet(path, numeric + raw, batch_size)
+    else:
+        record_batches = _read_csv(path, numeric, raw)
+    return _convert(path, record_batches, numeric, raw, batch_size)
+
+
+def _read_parquet(path: Path, names: list[str], batch_size: int) -> Iterator:
+    import pyarrow as pa
+
+    # A Python file object, not the path, so that a name that is not UTF-8 can be opened.
+    with open(path, "rb") as source:
+        parquet_file = _open_parquet(path, source)
+        _check_columns_exist(path, names, parquet_file.schema_arrow.names)
+        batches = parquet_file.iter_batches(batch_size=batch_size, columns=names, use_threads=False)
+        yield from _guard(path, batches, pa)
+
+
+def _open_parquet(path: Path, source):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        # Page checksums are verified where the writer stored them (write_page_checksum=True);
+        # a page without one is read unchecked.
+        return pq.ParquetFile(
+            source, buffer_size=PARQUET_BUFFER_SIZE, pre_buffer=False, page_checksum_verification=True
+        )
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
+        raise _unreadable(path, error, rows_read=None) from error
+
+
+class _CsvSource:
+    """A CSV file opened as pyarrow input streams, a .csv.gz file decompressed."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.files = []
+        # pyarrow detects compression from a lower-case suffix only, so it is passed explicitly.
+        self.compression = "gzip" if path.name.lower().endswith(".gz") else None
+        self.no_final_newline = False
+
+    def close(self) -> None:
+        for file in self.files:
+            file.close()
+
+    def _stream(self):
+        import pyarrow as pa
+
+        # A Python file object, not the path, so that a name that is not UTF-8 can be opened.
+        # pyarrow closes it with the stream, so each stream gets its own.
+        file = open(self.path, "rb")
+        self.files.append(file)
+        return pa.input_stream(file, compression=self.compression)
+
+    def open_csv(self, parse_options=None, **convert):
+        """Return a pyarrow CSV stream reader over the whole file."""
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+
+        stream = self._stream()
+        if self.no_final_newline:
+            # pyarrow cannot parse a header that no newline ends: "Empty CSV file or block".
+            stream = pa.BufferReader(stream.read() + b"\n")
+        read_options = pa_csv.ReadOptions(block_size=CSV_BLOCK_SIZE, use_threads=False)
+        convert_options = pa_csv.ConvertOptions(**convert)
+        return pa_csv.open_csv(stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
+
+    def header(self):
+        """Return the schema pyarrow infers from the first block; names may repeat."""
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+
+        # pyarrow parses a whole block to return the header. Malformed rows are skipped, so
+        # that the names are checked first: a semicolon-separated file gets the message
+        # that a column is not found, which lists its one column name.
+        lenient = pa_csv.ParseOptions(invalid_row_handler=lambda row: "skip")
+        try:
+            return self.open_csv(lenient).schema
+        except pa.ArrowInvalid as error:
+            if "Empty CSV file" not in str(error):
+                raise
+            empty_error = error
+        text = self._stream().read(CSV_BLOCK_SIZE + 1)
+        if not text.strip():
+            raise DataFileError(
+                f"{display_path(self.path)}: the file is empty; a CSV file needs a header row",
+                path=self.path,
+            )
+        if len(text) > CSV_BLOCK_SIZE or b"\n" in text or b"\r" in text:
+            raise empty_error
+        self.no_final_newline = True
+        return self.open_csv(lenient).schema
+
+
+def _read_csv(path: Path, numeric: list[str], raw: list[str]) -> Iterator:
+    import pyarrow as pa
+
+    source = _CsvSource(path)
+    try:
+        try:
+            first_block = source.header()
+            header = first_block.names
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
+            raise _unreadable(path, error, rows_read=0) from error
+        _check_columns_exist(path, numeric + raw, header)
+        # pyarrow infers each type from the first block only, so a column of integers there
+        # would reject a later 0.5. Such columns, and columns empty there, are read as float64.
+        column_types = {
+            name: pa.float64()
+            for name in numeric
+            if pa.types.is_integer(first_block.field(name).type) or pa.types.is_null(first_block.field(name).type)
+        }
+        try:
+            reader = source.open_csv(include_columns=numeric + raw, column_types=column_types)
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
+            raise _read_error(source, header, error, rows_read=0) from error
+
+        def wrap_error(error, rows_read):
+            return _read_error(source, header, error, rows_read)
+
+        yield from _guard(path, reader, pa, wrap_error)
+    finally:
+        source.close()
+
+
+def _guard(path: Path, record_batches, pa, wrap_error=None) -> Iterator:
+    """Re-raise pyarrow's read errors as DataFileError naming the file and the rows read."""
+    rows_read = 0
+    iterator = iter(record_batches)
+    while True:
+        try:
+            record_batch = next(iterator)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
+            if wrap_error is not None:
+                raise wrap_error(error, rows_read) from error
+            raise _unreadable(path, error, rows_read) from error
+        rows_read += record_batch.num_rows
+        yield record_batch
+
+
+_CSV_CONVERSION_ERROR = re.compile(r"In CSV column #(?P<column>\d+): (Row #\d+: )?CSV conversion error")
+
+
+def _read_error(source: _CsvSource, header: list[str], error: Exception, rows_read: int) -> DataFileError:
+    conversion = _CSV_CONVERSION_ERROR.search(str(error))
+    if conversion is None:
+        return _unreadable(source.path, error, rows_read)
+    return _csv_conversion_error(source, header[int(conversion.group("column"))], error)
+
+
+def _csv_conversion_error(source: _CsvSource, name: str, error: Exception) -> DataFileTypeError:
+    """Find the first non-numeric value of a CSV column that pyarrow failed to convert.
+
+    pyarrow's message does not always name the row, so the column is read again as text,
+    on this error path only.
+    """
+    import pyarrow as pa
+
+    path = source.path
+    start = 0
+    try:
+        for record_batch in source.open_csv(include_columns=[name], column_types={name: pa.string()}):
+            found = _first_non_numeric(record_batch.column(0))
+            if found is not None:
+                return _non_numeric_error(path, name, "string", start + found[0], found[1])
+            start += record_batch.num_rows
+    except (pa.ArrowException, OSError) as text_error:
+        error = text_error
+    return DataFileTypeError(
+        f"{display_path(path)}: column `{name}` must contain numbers, but pyarrow could not convert it ({error})",
+        path=path,
+        column=name,
+    )
+
+
+def _unreadable(path: Path, error: Exception, rows_read: int | None) -> DataFileError:
+    where = "" if not rows_read else f" after {rows_read} rows were read, at or after {format_row(rows_read)}"
+    encoding = ""
+    if isinstance(error, UnicodeDecodeError) or "UTF8" in str(error):
+        encoding = "; text in a CSV file or a Parquet schema must be UTF-8"
+    return DataFileError(
+        f"{display_path(path)}: cannot read the file{where}; it may be corrupt, truncated or not "
+        f"in the format its suffix says{encoding} ({type(error).__name__}: {error})",
+        path=path,
+        row=rows_read,
+    )
+
+
+def _check_columns_exist(path: Path, names: Sequence[str], existing: Sequence[str]) -> None:
+    missing = [name for name in names if name not in existing]
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        raise DataFileError(
+            f"{display_path(path)}: column{plural} {', '.join(f'`{name}`' for name in missing)} not found; "
+            f"the file has the columns {', '.join(f'`{name}`' for name in existing)}",
+            path=path,
+            column=missing[0],
+        )
+    for name in names:
+        count = list(existing).count(name)
+        if count > 1:
+            # pyarrow would read the first of them (CSV) or raise KeyError (Parquet).
+            raise DataFileError(
+                f"{display_path(path)}: column `{name}` appears {count} times in the file; "
+                f"rename the columns so that each used name is unique",
+                path=path,
+                column=name,
+            )
+
+
+def _convert(path: Path, record_batches, numeric: list[str], raw: list[str], batch_size: int) -> Iterator[ColumnBatch]:
+    start = 0
+    for record_batch in record_batches:
+        for offset in range(0, record_batch.num_rows, batch_size):
+            piece = record_batch.slice(offset, batch_size)
+            columns = {name: _to_numpy(path, name, piece.column(name), start) for name in numeric}
+            raw_arrays = {name: piece.column(name) for name in raw}
+            yield ColumnBatch(start=start, columns=columns, length=piece.num_rows, raw=raw_arrays)
+            start += piece.num_rows
+
+
+def _to_numpy(path: Path, name: str, array, start: int) -> np.ndarray:
+    import pyarrow as pa
+
+    if array.null_count:
+        raise _null_error(path, name, array, start)
+    array_type = array.type
+    if pa.types.is_null(array_type):
+        # pyarrow types a CSV column of an empty file as null.
+        return np.empty(0, dtype=np.float64)
+    if pa.types.is_dictionary(array_type):
+        array = array.dictionary_decode()
+        array_type = array.type
+    if pa.types.is_decimal(array_type):
+        array = array.cast(pa.float64())
+    elif not (pa.types.is_integer(array_type) or pa.types.is_floating(array_type) or pa.types.is_boolean(array_type)):
+        found = _first_non_numeric(array)
+        row, value = found if found is not None else (0, None)
+        raise _non_numeric_error(path, name, str(array_type), start + row, value)
+    # Zero-copy for fixed-width numbers; booleans are bit-packed, so they are unpacked.
+    return array.to_numpy(zero_copy_only=not pa.types.is_boolean(array_type))
+
+
+def _null_error(path: Path, name: str, array, start: int) -> DataFileError:
+    row = start + int(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))[0])
+    csv_note = "; pyarrow reads an empty CSV cell, NA or NaN as null" if detect_format(path) == "csv" else ""
+    return DataFileError(
+        f"{display_path(path)}: column `{name}` must not contain missing values, got a null at "
+        f"{format_row(row)} ({_count(array.null_count, 'null')} in this batch of {len(array)} rows)"
+        f"{csv_note}",
+        path=path,
+        column=name,
+        row=row,
+    )
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _first_non_numeric(array) -> tuple[int, object] | None:
+    """Return the index and value of the first non-null value that is not a number."""
+    for index, value in enumerate(array.to_pylist()):
+        if value is None:
+            continue
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            return index, value
+    return None
+
+
+def _non_numeric_error(path: Path, name: str, type_name: str, row: int, value) -> DataFileTypeError:
+    detail = "" if value is None else f", and the value at {format_row(row)} is {value!r}"
+    return DataFileTypeError(
+        f"{display_path(path)}: column `{name}` must contain numbers, got type {type_name}{detail}",
+        path=path,
+        column=name,
+        row=row if value is not None else None,
+    )
+

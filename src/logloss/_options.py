@@ -1,0 +1,151 @@
+"""Validation of the labels and options that the loss and its derivatives share.
+
+:func:`prepare` turns ``y_true``, ``weights``, ``pos_weight``, ``label_smoothing`` and
+``nan_policy`` into arrays of the predictions' library, device and compute dtype.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._namespace import as_like, compute_dtype, is_integral, is_numpy_namespace, xp_check
+from ._validation import check_in_unit_interval, check_not_nan, check_same_shape, check_weights
+
+__all__ = ["Prepared", "check_reduction", "prepare", "reduced_count"]
+
+_NAN_POLICIES = ("raise", "omit")
+_NAN_HINT = "; pass nan_policy='omit' to leave rows with missing labels out"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Labels and options of one call, as arrays of the predictions' namespace ``xp``.
+
+    ``valid`` is False where a label is missing (``nan_policy="omit"``) and ``active`` is
+    False where an element contributes nothing (missing label or zero weight); each is None
+    when every element is valid or active.
+    """
+
+    xp: Any
+    dtype: Any
+    target: Any
+    valid: Any
+    weights: Any
+    pos_weight: Any
+    active: Any
+
+    def neutralize(self, values, neutral: float):
+        """Replace ``values`` by ``neutral`` where the element is inactive.
+
+        An inactive element's loss is discarded, so its input only has to keep that loss
+        and its autograd gradient finite (a discarded infinite loss would give 0 * inf).
+        """
+        if self.active is None:
+            return values
+        return self.xp.where(self.active, values, neutral)
+
+
+def check_reduction(reduction, allowed: tuple[str, ...] = ("none", "sum", "mean")) -> None:
+    if not isinstance(reduction, str) or reduction not in allowed:
+        choices = ", ".join(repr(choice) for choice in allowed)
+        raise ValueError(f"`reduction` must be one of {choices}, got {reduction!r}")
+
+
+def prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy) -> Prepared:
+    """Validate labels and options against ``predictions``; see :class:`Prepared`."""
+    if nan_policy not in _NAN_POLICIES:
+        raise ValueError(f"`nan_policy` must be 'raise' or 'omit', got {nan_policy!r}")
+    if isinstance(label_smoothing, bool | np.bool_) or not isinstance(label_smoothing, numbers.Real):
+        raise TypeError(f"`label_smoothing` must be a float, got {type(label_smoothing).__name__}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"`label_smoothing` must be in [0, 1), got {label_smoothing!r}")
+
+    dtype = compute_dtype(xp, predictions)
+    shape = tuple(predictions.shape)
+    labels = as_like(y_true, "y_true", xp, predictions)
+    check_same_shape(labels, "y_true", shape, "y_pred")
+    target, valid = _prepare_target(xp, labels, dtype, nan_policy)
+    if label_smoothing:
+        target = target * (1.0 - label_smoothing) + 0.5 * label_smoothing
+
+    weight_array = _prepare_weights(xp, weights, weights_axis, predictions, dtype)
+    pos_weight_array = _prepare_pos_weight(xp, pos_weight, predictions, dtype)
+    active = valid
+    if weight_array is not None:
+        nonzero = weight_array != 0
+        active = nonzero if active is None else active & nonzero
+    return Prepared(xp, dtype, target, valid, weight_array, pos_weight_array, active)
+
+
+def _prepare_target(xp, labels, dtype, nan_policy):
+    integral = is_integral(xp, labels)
+    valid = None
+    if nan_policy == "raise":
+        xp_check(check_not_nan, xp, labels, "y_true", _NAN_HINT)
+    elif not integral:
+        missing = xp.isnan(labels)
+        # On NumPy the mask is kept only when a label is missing; elsewhere reading that
+        # would cost a host transfer (or be impossible under tracing), so it is always kept.
+        if not is_numpy_namespace(xp) or missing.any():
+            valid = ~missing
+    # Checked before the cast, so that the message shows the label as given.
+    xp_check(check_in_unit_interval, xp, labels, "y_true")
+    target = xp.astype(labels, dtype)
+    if valid is not None:
+        target = xp.where(valid, target, 0.0)
+    return target, valid
+
+
+def _prepare_weights(xp, weights, weights_axis, predictions, dtype):
+    shape = tuple(predictions.shape)
+    if weights is None:
+        if weights_axis is not None:
+            raise ValueError(f"`weights_axis` must be None when `weights` is None, got {weights_axis!r}")
+        return None
+    weight_array = as_like(weights, "weights", xp, predictions)
+    if weights_axis is None:
+        check_same_shape(weight_array, "weights", shape, "y_pred")
+    else:
+        if isinstance(weights_axis, bool) or not isinstance(weights_axis, (int, np.integer)):
+            raise TypeError(f"`weights_axis` must be an int, got {type(weights_axis).__name__}")
+        if not -len(shape) <= weights_axis < len(shape):
+            raise ValueError(
+                f"`weights_axis` must be a valid axis of `y_pred` with {len(shape)} dimensions, "
+                f"got {weights_axis}"
+            )
+        axis_length = shape[weights_axis]
+        check_same_shape(weight_array, "weights", (axis_length,), f"y_pred along axis {weights_axis}")
+        view_shape = [1] * len(shape)
+        view_shape[weights_axis] = axis_length
+        weight_array = xp.reshape(weight_array, tuple(view_shape))
+    xp_check(check_weights, xp, weight_array, "weights")
+    return xp.broadcast_to(xp.astype(weight_array, dtype), shape)
+
+
+def _prepare_pos_weight(xp, pos_weight, predictions, dtype):
+    if pos_weight is None:
+        return None
+    shape = tuple(predictions.shape)
+    array = as_like(pos_weight, "pos_weight", xp, predictions)
+    allowed = {(), shape[-1:], shape}
+    if tuple(array.shape) not in allowed:
+        raise ValueError(
+            f"`pos_weight` must be a scalar, have shape {shape[-1:]} (one value per "
+            f"column) or shape {shape} (one per element), got shape {tuple(array.shape)}"
+        )
+    xp_check(check_weights, xp, array, "pos_weight")
+    return xp.astype(array, dtype)
+
+
+def reduced_count(shape, axis) -> float:
+    """Return how many elements each reduction over ``axis`` of an array of ``shape`` averages."""
+    if axis is None:
+        return float(math.prod(shape))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return float(math.prod(shape[a] for a in axes))
+

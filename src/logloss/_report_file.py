@@ -1,0 +1,101 @@
+"""The HTML report of a CSV or Parquet file, read whole into memory.
+
+The report needs every row at once, because the isotonic recalibration of the reliability
+diagram and the decomposition sorts all predictions. A file is read in batches that are
+checked as ``logloss score`` checks them, then joined into arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._file_details import _key_column
+from ._io import DEFAULT_BATCH_SIZE, read_batches
+from ._report import write_report, write_report_with_logits
+from ._score_file import checked_columns
+
+__all__ = ["read_report_columns", "write_file_report"]
+
+
+def _join_keys(chunks: list):
+    """Join the batches of one key column: pyarrow arrays into a ChunkedArray, else NumPy."""
+    if chunks and all(type(chunk).__module__.startswith("pyarrow") for chunk in chunks):
+        import pyarrow as pa
+
+        return pa.chunked_array(chunks)
+    return np.concatenate(chunks) if chunks else np.empty(0)
+
+
+def read_report_columns(
+    path,
+    *,
+    label: str,
+    prediction: str,
+    scale: str,
+    weight: str | None = None,
+    by: Sequence[str] = (),
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> dict:
+    """Read and check the columns of a report into memory.
+
+    Returns a dict with the float64 arrays ``prediction`` and ``label``, ``weight`` (None
+    without `weight`), and ``by``: a tuple with one key column per name in `by`. Invalid
+    values raise :class:`DataFileError` naming the file, column and row, as in
+    ``logloss score``.
+    """
+    numeric = [label, prediction] + ([weight] if weight is not None else [])
+    parts: dict[str, list] = {"prediction": [], "label": [], "weight": []}
+    keys: dict[str, list] = {name: [] for name in by}
+    for batch in read_batches(path, numeric, raw_columns=list(by), batch_size=batch_size):
+        predictions, labels, weights = checked_columns(path, batch, prediction, scale, label, weight)
+        parts["prediction"].append(np.asarray(predictions, dtype=np.float64))
+        parts["label"].append(np.asarray(labels, dtype=np.float64))
+        if weights is not None:
+            parts["weight"].append(np.asarray(weights, dtype=np.float64))
+        for name in by:
+            keys[name].append(_key_column(batch, name))
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate(parts[name]) if parts[name] else np.empty(0)
+
+    return {
+        "prediction": joined("prediction"),
+        "label": joined("label"),
+        "weight": joined("weight") if weight is not None else None,
+        "by": tuple(_join_keys(keys[name]) for name in by),
+    }
+
+
+def write_file_report(
+    path,
+    output,
+    *,
+    label: str,
+    prediction: str,
+    scale: str,
+    weight: str | None = None,
+    by: Sequence[str] = (),
+    title: str = "Log loss report",
+    source: str = "",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> None:
+    """Write the HTML report of a file's `prediction` column to `output`.
+
+    `scale` is ``"prob"`` or ``"logit"``; see :func:`read_report_columns` for the columns.
+    """
+    columns = read_report_columns(
+        path, label=label, prediction=prediction, scale=scale, weight=weight, by=by, batch_size=batch_size
+    )
+    write = write_report if scale == "prob" else write_report_with_logits
+    write(
+        output,
+        columns["prediction"],
+        columns["label"],
+        weights=columns["weight"],
+        segments=columns["by"] or None,
+        segment_name=", ".join(by) or "segment",
+        title=title,
+        source=source or str(path),
+    )

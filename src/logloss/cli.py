@@ -1,0 +1,565 @@
+"""The ``logloss`` command-line tool.
+
+Each command resolves its options into a request, builds a report from it, and only then
+renders the report as a rich table or as JSON, so nothing is printed before every figure is
+computed. Exit codes: 0 on success, 1 for a data or file error ("logloss: error: ..." on
+stderr), 2 for a usage error (click's own).
+
+``import logloss`` never imports this module, so it needs NumPy only; rich and pyarrow are
+imported inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+try:
+    import click
+except ImportError as error:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "the logloss command-line tool needs click, rich and pyarrow: install logloss[cli]"
+    ) from error
+
+from ._cli_details import (
+    SEGMENT_SORTS,
+    decomposition_table,
+    decomposition_to_dict,
+    segments_table,
+    segments_to_dict,
+)
+from ._cli_intervals import (
+    IntervalOptions,
+    interval_options,
+    intervals_tables,
+    intervals_to_dict,
+    resolve_interval_options,
+)
+from ._file_details import EXACT_MAX_ROWS
+from ._io import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ROW_CONVENTION, DataFileError, display_path
+
+__all__ = ["cli", "main"]
+
+# Show a progress bar only for files this large: Parquet rows from the footer, or CSV bytes.
+PROGRESS_MIN_ROWS = 2_000_000
+PROGRESS_MIN_CSV_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """The resolved options of ``logloss score``."""
+
+    path: Path
+    bundled: bool
+    label: str
+    prediction: str
+    scale: str  # "prob" or "logit"
+    weight: str | None = None
+    clip: float | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    intervals: IntervalOptions | None = None  # with --ci or --compare
+    by: tuple[str, ...] = ()
+    min_segment_size: int = 0
+    sort: str = "log-loss"
+    ne_baseline: str = "segment"
+    decompose: bool = False
+    exact_max_rows: int = EXACT_MAX_ROWS
+
+
+@dataclass
+class ScoreReport:
+    """Everything ``logloss score`` prints: the request, the figures and any warnings."""
+
+    request: ScoreRequest
+    result: object  # LogLossResult
+    first_infinite_row: int | None
+    warnings: list[str] = field(default_factory=list)
+    segments: list[dict] | None = None  # rows of GroupedLogLossState.table, with --by
+    decomposition: object = None  # Decomposition, with --decompose
+    intervals: object = None  # Intervals, with --ci
+    comparison: object = None  # PairedComparison, with --compare
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="logloss", prog_name="logloss")
+def cli() -> None:
+    """Exact binary cross-entropy (log loss) of predictions in a file."""
+
+
+def _prediction_options(command):
+    """Add FILE and the column options of every command that reads predictions from a file."""
+    options = [
+        # The reader checks the path itself, so that every file problem exits with status 1.
+        click.argument("file", required=False, type=click.Path(readable=False, path_type=Path)),
+        click.option("--label", default="label", show_default=True, metavar="COL", help="Column of labels in [0, 1]."),
+        click.option("--prob", metavar="COL", help="Column of predicted probabilities in [0, 1]."),
+        click.option("--logit", metavar="COL", help="Column of logits (log-odds); exclusive with --prob."),
+        click.option("--weight", metavar="COL", help="Column of non-negative sample weights."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@cli.command()
+@_prediction_options
+@click.option(
+    "--clip",
+    metavar="EPS",
+    type=click.FloatRange(0.0, 0.5, min_open=True, max_open=True),
+    callback=lambda context, parameter, value: _check_clip(value),
+    help="Clip probabilities so that no row's loss exceeds -log(EPS); EPS in (0, 0.5). "
+    "Default: no clipping, so a loss may be infinite.",
+)
+@click.option(
+    "--batch-size",
+    metavar="N",
+    type=click.IntRange(min=1, max=MAX_BATCH_SIZE),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Maximum rows read and scored at a time; bounds the memory used.",
+)
+@click.option(
+    "--by",
+    metavar="COL",
+    multiple=True,
+    help="Also report the figures per segment: one segment per distinct value of COL "
+    "(nulls form their own segment). Repeat for segments by several columns.",
+)
+@click.option(
+    "--min-segment-size",
+    metavar="N",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="With --by, leave out segments of fewer than N rows.",
+)
+@click.option(
+    "--sort",
+    "sort_by",
+    type=click.Choice(list(SEGMENT_SORTS)),
+    default="log-loss",
+    show_default=True,
+    help="With --by, the figure that orders the segments: largest first, except segment "
+    "(the key, ascending).",
+)
+@click.option(
+    "--ne-baseline",
+    type=click.Choice(["segment", "global"]),
+    default="segment",
+    show_default=True,
+    help="With --by, divide each segment's log loss by the entropy of its own base rate "
+    "(segment) or of the whole file's (global).",
+)
+@click.option(
+    "--decompose",
+    is_flag=True,
+    help="Also split the log loss into miscalibration, discrimination and uncertainty "
+    "(CORP): exact for files of at most --exact-max-rows rows, binned above.",
+)
+@click.option(
+    "--exact-max-rows",
+    metavar="N",
+    type=click.IntRange(min=0),
+    default=EXACT_MAX_ROWS,
+    show_default=True,
+    help="With --decompose, the most rows held in memory for the exact method (about "
+    "200 bytes per row); longer files use the binned method.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
+@interval_options
+def score(
+    file,
+    label,
+    prob,
+    logit,
+    weight,
+    clip,
+    batch_size,
+    by,
+    min_segment_size,
+    sort_by,
+    ne_baseline,
+    decompose,
+    exact_max_rows,
+    as_json,
+    ci,
+    compare,
+    level,
+    method,
+    n_bootstrap,
+    seed,
+    id_column,
+) -> None:
+    """Compute the log loss of FILE (.csv, .csv.gz, .parquet or .pq).
+
+    With FILE, one of --prob and --logit is required. Without FILE, score the
+    bundled Caravan data (columns label, prob and logit) with --prob prob.
+    Rows are numbered from 0, not counting a CSV header.
+    """
+    request = resolve_score_request(
+        file,
+        label,
+        prob,
+        logit,
+        weight,
+        clip,
+        batch_size,
+        by=by,
+        min_segment_size=min_segment_size,
+        sort=sort_by,
+        ne_baseline=ne_baseline,
+        decompose=decompose,
+        exact_max_rows=exact_max_rows,
+        intervals=resolve_interval_options(ci, compare, level, method, n_bootstrap, seed, id_column),
+    )
+    try:
+        with _progress_bar(request) as progress:
+            report = build_score_report(request, progress=progress)
+    except (ValueError, OSError) as error:
+        # DataFileTypeError is a ValueError too; the bar is gone before the message prints.
+        fail(error)
+    if as_json:
+        click.echo(render_json(report))
+    else:
+        render_table(report)
+    for message in report.warnings:
+        click.echo(f"logloss: warning: {message}", err=True)
+
+
+def _check_clip(value):
+    # FloatRange lets NaN through, because every comparison with NaN is false.
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("EPS must be a number in (0, 0.5), got nan.")
+    return value
+
+
+@cli.command()
+@_prediction_options
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="HTML",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="HTML file to write; an existing file is overwritten.",
+)
+@click.option(
+    "--by",
+    metavar="COL",
+    multiple=True,
+    help="Add a table and bar chart per segment: one segment per distinct value of COL "
+    "(nulls form their own segment). Repeat for segments by several columns.",
+)
+@click.option("--title", default="Log loss report", show_default=True, help="Title of the page.")
+def report(file, label, prob, logit, weight, output, by, title) -> None:
+    """Write a self-contained HTML report of FILE: figures, decomposition and plots.
+
+    FILE and the column options are as in `logloss score`: without FILE, report on the
+    bundled Caravan data (try --by customer_type). The page needs no network: the plots
+    are inline images. Unlike `logloss score`, this reads every row into memory at once.
+    """
+    request = resolve_score_request(file, label, prob, logit, weight, None, DEFAULT_BATCH_SIZE)
+    try:
+        import matplotlib  # noqa: F401
+        import scipy  # noqa: F401
+    except ImportError as error:
+        fail(ImportError(f"logloss report needs matplotlib and scipy ({error}): install logloss[plots]"))
+
+    from ._report_file import write_file_report
+
+    source = "bundled Caravan data" if request.bundled else str(request.path)
+    columns = f"label={request.label}, {request.scale}={request.prediction}"
+    if request.weight is not None:
+        columns += f", weight={request.weight}"
+    if by:
+        columns += f", by={','.join(by)}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            write_file_report(
+                request.path,
+                output,
+                label=request.label,
+                prediction=request.prediction,
+                scale=request.scale,
+                weight=request.weight,
+                by=by,
+                title=title,
+                source=f"{source} ({columns})",
+            )
+        except (ValueError, OSError) as error:
+            fail(error)
+    for warning in caught:
+        click.echo(f"logloss: warning: {warning.message}", err=True)
+    click.echo(f"wrote {output}")
+
+
+def fail(error: Exception) -> NoReturn:
+    """Print a data or file error on stderr and exit with status 1."""
+    click.echo(f"logloss: error: {error}", err=True)
+    sys.exit(1)
+
+
+def resolve_score_request(file, label, prob, logit, weight, clip, batch_size, **details) -> ScoreRequest:
+    """Check the options of ``logloss score`` together, raising click.UsageError (exit 2).
+
+    `details` are the segment and decomposition options, passed on to :class:`ScoreRequest`.
+    """
+    if prob is not None and logit is not None:
+        raise click.UsageError("--prob and --logit are mutually exclusive; pass one of them.")
+    if clip is not None and logit is not None:
+        raise click.UsageError("--clip applies to --prob only; logits are never clipped.")
+    bundled = file is None
+    if bundled:
+        from .datasets import caravan_path
+
+        file = caravan_path()
+        if prob is None and logit is None:
+            prob = "prob"
+    elif prob is None and logit is None:
+        raise click.UsageError(
+            "pass --prob COL for a column of probabilities or --logit COL for a column of "
+            "logits; logloss does not guess which one a column holds."
+        )
+    scale, prediction = ("prob", prob) if prob is not None else ("logit", logit)
+    return ScoreRequest(
+        path=Path(file),
+        bundled=bundled,
+        label=label,
+        prediction=prediction,
+        scale=scale,
+        weight=weight,
+        clip=clip,
+        batch_size=batch_size,
+        **{name: tuple(value) if name == "by" else value for name, value in details.items()},
+    )
+
+
+def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
+    """Read the file and compute every figure; warnings are collected, not printed."""
+    from ._score_file import scan_file
+
+    columns = {request.scale: request.prediction}
+    details = None
+    if request.by or request.decompose:
+        from ._file_details import DetailCollector
+
+        details = DetailCollector(
+            scale=request.scale,
+            by=request.by,
+            decompose=request.decompose,
+            clip=request.clip,
+            exact_max_rows=request.exact_max_rows,
+        )
+    collector = None
+    if request.intervals is not None:
+        from ._score_intervals import IntervalCollector
+
+        options = request.intervals
+        collector = IntervalCollector(
+            request.path,
+            scale=request.scale,
+            label=request.label,
+            ci=options.ci,
+            compare=options.compare,
+            level=options.level,
+            method=options.method,
+            n_bootstrap=options.n_bootstrap,
+            seed=options.seed,
+            id_column=options.id_column,
+            clip=request.clip,
+        )
+    callbacks = [callback for callback in (details, collector) if callback is not None]
+
+    def on_batch(*batch) -> None:
+        for callback in callbacks:
+            callback(*batch)
+
+    raw_columns = request.by + (collector.raw_columns if collector is not None else ())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scan = scan_file(
+            request.path,
+            label=request.label,
+            weight=request.weight,
+            clip=request.clip,
+            batch_size=request.batch_size,
+            progress=progress,
+            raw_columns=raw_columns,
+            on_batch=on_batch if callbacks else None,
+            **columns,
+        )
+        if scan.state.count == 0:
+            raise DataFileError(
+                f"{display_path(request.path)}: the file has no data rows, so no figure can be computed",
+                path=request.path,
+            )
+        result = scan.result()
+        segments = decomposition = None
+        if details is not None and details.segments is not None:
+            segments = details.segments.table(
+                sort=SEGMENT_SORTS[request.sort],
+                descending=request.sort != "segment",
+                min_size=request.min_segment_size,
+                ne_baseline=request.ne_baseline,
+            )
+        if details is not None:
+            decomposition = details.decomposition()
+        intervals = comparison = None
+        if collector is not None:
+            intervals, comparison = collector.results(scan.state)
+    return ScoreReport(
+        request=request,
+        result=result,
+        first_infinite_row=scan.first_infinite_row,
+        # The intervals repeat the figures' warnings (a single class, say): print each once.
+        warnings=list(dict.fromkeys(str(warning.message) for warning in caught)),
+        segments=segments,
+        decomposition=decomposition,
+        intervals=intervals,
+        comparison=comparison,
+    )
+
+
+def _json_number(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        if math.isnan(value):
+            return "nan"
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def report_to_dict(report: ScoreReport) -> dict:
+    """Return the report as JSON-ready data; non-finite numbers become "inf", "-inf", "nan"."""
+    request = report.request
+    figures = {name: _json_number(value) for name, value in report.result.to_dict().items()}
+    figures["first_infinite_row"] = report.first_infinite_row
+    data = {
+        "file": str(request.path),
+        "bundled": request.bundled,
+        "columns": {"label": request.label, request.scale: request.prediction, "weight": request.weight},
+        "clip": request.clip,
+        "row_numbering": f"{ROW_CONVENTION} data rows, CSV header not counted",
+        "result": figures,
+        "warnings": report.warnings,
+    }
+    if report.segments is not None:
+        data["segments"] = segments_to_dict(report)
+    if report.decomposition is not None:
+        data["decomposition"] = decomposition_to_dict(report)
+    data.update(intervals_to_dict(report))
+    return data
+
+
+def render_json(report: ScoreReport) -> str:
+    """Format the report as JSON text."""
+    return json.dumps(report_to_dict(report), indent=2, allow_nan=False)
+
+
+def _format_float(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.6g}"
+
+
+def _format_count(value) -> str:
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.6g}"
+
+
+def score_rows(report: ScoreReport) -> list[tuple[str, str]]:
+    """Return the (figure, value) rows of the table."""
+    result = report.result
+    infinite = _format_count(result.n_infinite)
+    if report.first_infinite_row is not None:
+        infinite += f" (first: row {report.first_infinite_row}, 0-based)"
+    clipped = _format_count(result.n_clipped) if report.request.clip is not None else "0 (no --clip)"
+    return [
+        ("log loss (nats)", _format_float(result.log_loss)),
+        ("normalized entropy", _format_float(result.normalized_entropy)),
+        ("relative information gain", _format_float(result.relative_information_gain)),
+        ("base rate", _format_float(result.base_rate)),
+        ("mean prediction", _format_float(result.mean_prediction)),
+        ("calibration ratio", _format_float(result.calibration_ratio)),
+        ("rows", _format_count(result.count)),
+        ("weight sum", _format_count(result.weight_sum)),
+        ("infinite-loss rows", infinite),
+        ("clipped rows", clipped),
+    ]
+
+
+def render_table(report: ScoreReport, console=None) -> None:
+    """Print the report as a rich table on stdout (or on `console`)."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    request = report.request
+    columns = f"label={request.label}, {request.scale}={request.prediction}"
+    if request.weight is not None:
+        columns += f", weight={request.weight}"
+    if request.clip is not None:
+        columns += f", clip={request.clip:g}"
+    name = "bundled Caravan data" if request.bundled else display_path(request.path)
+    # File and column names are the user's text, so rich must not read them as markup.
+    table = Table(title=f"log loss of {escape(name)}", caption=escape(columns))
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for figure, value in score_rows(report):
+        table.add_row(figure, value)
+    console = console or Console()
+    console.print(table)
+    if report.segments is not None:
+        console.print(segments_table(report))
+    if report.decomposition is not None:
+        console.print(decomposition_table(report))
+    for table in intervals_tables(report):
+        console.print(table)
+
+
+@contextmanager
+def _progress_bar(request: ScoreRequest):
+    """Yield a progress callback that draws on stderr, or None when no bar is wanted.
+
+    A bar is drawn only when stderr is a terminal and the file is long.
+    """
+    if not sys.stderr.isatty() or not _is_long(request.path):
+        yield None
+        return
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("reading rows", total=None)
+
+        def update(rows_read: int, total: int | None) -> None:
+            progress.update(task, completed=rows_read, total=total)
+
+        yield update
+
+
+def _is_long(path: Path) -> bool:
+    from ._io import detect_format, total_rows
+
+    try:
+        if detect_format(path) == "csv":
+            return path.stat().st_size >= PROGRESS_MIN_CSV_BYTES
+        return (total_rows(path) or 0) >= PROGRESS_MIN_ROWS
+    except (ValueError, OSError):
+        return False  # reading the file reports the error
+
+
+def main(args=None) -> None:
+    """Run the ``logloss`` command line."""
+    cli(args=args, prog_name="logloss")

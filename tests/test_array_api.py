@@ -1,0 +1,236 @@
+"""The loss and its derivatives on PyTorch, JAX and Dask arrays: library, dtype, autograd."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import logloss
+from logloss import (
+    InfiniteLossWarning,
+    binary_cross_entropy,
+    binary_cross_entropy_grad_hess,
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_grad_hess,
+)
+
+Z = np.array([-800.0, -50.0, -3.0, -0.5, 0.0, 0.25, 2.0, 37.5, 900.0])
+Y = np.array([1.0, 0.0, 0.3, 1.0, 0.0, 0.5, 1.0, 1.0, 0.0])
+P = np.array([0.0, 1e-300, 0.01, 0.3, 0.5, 0.9, 1.0 - 1e-12, 1.0, 1.0])
+Y_P = np.array([0.0, 1.0, 0.2, 1.0, 0.0, 0.6, 1.0, 1.0, 1.0])
+# Autograd and the analytic formula order the operations differently; for soft labels the
+# gradient is a difference of two terms, so they agree to a few units in the last place.
+RTOL = 16 * np.finfo(np.float64).eps
+OPTIONS = [
+    {},
+    {"pos_weight": 2.5},
+    {"label_smoothing": 0.1},
+    {"weights": np.linspace(0.0, 2.0, Z.size), "pos_weight": 0.7},
+]
+
+
+@pytest.fixture(scope="module")
+def torch():
+    return pytest.importorskip("torch", reason="PyTorch is an optional extra (pip install logloss[torch])")
+
+
+@pytest.fixture
+def jax_x64():
+    jax = pytest.importorskip("jax", reason="JAX is a test dependency for array-library support")
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield jax
+    jax.config.update("jax_enable_x64", previous)
+
+
+def _torch_options(torch, options):
+    return {k: torch.asarray(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_torch_loss_matches_numpy(torch, options):
+    expected = binary_cross_entropy_with_logits(Z, Y, reduction="none", **options)
+    actual = binary_cross_entropy_with_logits(torch.asarray(Z), torch.asarray(Y), reduction="none", **_torch_options(torch, options))
+    assert isinstance(actual, torch.Tensor)
+    assert actual.dtype == torch.float64
+    # NumPy computes in long double where it can, PyTorch in float64: both within 1.5 ulp.
+    np.testing.assert_allclose(actual.numpy(), expected, rtol=3 * np.finfo(np.float64).eps, atol=0)
+
+
+def test_torch_reduction_float64(torch):
+    z = torch.asarray(Z, dtype=torch.float32)
+    total = binary_cross_entropy_with_logits(z, torch.asarray(Y), reduction="sum")
+    assert total.dtype == torch.float64
+    assert total.ndim == 0
+    expected = binary_cross_entropy_with_logits(Z.astype(np.float32), Y, reduction="none").astype(np.float64).sum()
+    np.testing.assert_allclose(total.item(), expected, rtol=4 * np.finfo(np.float32).eps)
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16", "float32"])
+def test_torch_half_dtype_kept(torch, name):
+    dtype = getattr(torch, name)
+    p = torch.asarray([0.2, 0.7, 0.5], dtype=dtype)
+    loss = binary_cross_entropy(p, torch.asarray([0, 1, 1]), reduction="none")
+    assert loss.dtype == dtype
+    gradient, hessian = binary_cross_entropy_grad_hess(p, torch.asarray([0, 1, 1]))
+    assert gradient.dtype == dtype
+    assert hessian.dtype == dtype
+    exact = binary_cross_entropy(p.float().numpy().astype(np.float64), np.array([0, 1, 1]), reduction="none")
+    np.testing.assert_allclose(loss.float().numpy(), exact, rtol=torch.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_torch_gradcheck_logits(torch, options):
+    z = torch.asarray(Z[2:-2], requires_grad=True)
+    kwargs = _torch_options(torch, {k: v[2:-2] if isinstance(v, np.ndarray) else v for k, v in options.items()})
+    y = torch.asarray(Y[2:-2])
+    assert torch.autograd.gradcheck(lambda a: binary_cross_entropy_with_logits(a, y, **kwargs), (z,))
+    assert torch.autograd.gradgradcheck(lambda a: binary_cross_entropy_with_logits(a, y, reduction="sum", **kwargs), (z,))
+
+
+def test_torch_gradcheck_probabilities(torch):
+    p = torch.asarray([0.01, 0.3, 0.5, 0.9, 0.99], dtype=torch.float64, requires_grad=True)
+    y = torch.asarray([0.0, 1.0, 0.2, 0.6, 1.0], dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda a: binary_cross_entropy(a, y, pos_weight=1.5), (p,))
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_torch_autograd_matches_analytic(torch, options):
+    kwargs = _torch_options(torch, options)
+    z = torch.asarray(Z, requires_grad=True)
+    binary_cross_entropy_with_logits(z, torch.asarray(Y), reduction="mean", **kwargs).backward()
+    gradient, _ = binary_cross_entropy_with_logits_grad_hess(z.detach(), torch.asarray(Y), reduction="mean", **kwargs)
+    assert not torch.isnan(z.grad).any()
+    np.testing.assert_allclose(z.grad.numpy(), gradient.numpy(), rtol=RTOL, atol=1e-300)
+
+    p = torch.asarray(P, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InfiniteLossWarning)
+        binary_cross_entropy(p, torch.asarray(Y_P), reduction="sum", **kwargs).backward()
+    gradient, _ = binary_cross_entropy_grad_hess(p.detach(), torch.asarray(Y_P), **kwargs)
+    np.testing.assert_array_equal(np.isnan(p.grad.numpy()), np.isnan(gradient.numpy()))
+    np.testing.assert_allclose(p.grad.numpy(), gradient.numpy(), rtol=RTOL)
+
+
+def test_torch_autograd_ends_not_nan(torch):
+    p = torch.asarray([1.0, 0.0, 0.0], dtype=torch.float64, requires_grad=True)
+    loss = binary_cross_entropy(p, torch.asarray([1, 0, 1]), weights=torch.asarray([1.0, 1.0, 0.0]), reduction="sum")
+    loss.backward()
+    assert loss.item() == 0.0
+    assert p.grad.tolist() == [-1.0, 1.0, 0.0]
+
+    z = torch.asarray([np.inf, -np.inf, 0.0], dtype=torch.float64, requires_grad=True)
+    binary_cross_entropy_with_logits(z, torch.asarray([1.0, 0.0, 1.0]), reduction="sum").backward()
+    assert z.grad.tolist() == [0.0, 0.0, -0.5]
+
+
+def test_torch_nan_policy_omit_autograd(torch):
+    z = torch.asarray([0.5, 1.0, -1.0], dtype=torch.float64, requires_grad=True)
+    y = torch.asarray([1.0, float("nan"), 0.0], dtype=torch.float64)
+    loss = binary_cross_entropy_with_logits(z, y, nan_policy="omit")
+    loss.backward()
+    expected = binary_cross_entropy_with_logits(np.array([0.5, -1.0]), np.array([1.0, 0.0]))
+    assert loss.item() == pytest.approx(float(expected), rel=1e-15)
+    assert z.grad[1].item() == 0.0
+
+
+def test_torch_nan_rejected_with_index(torch):
+    with pytest.raises(ValueError, match=r"`logits` must not contain NaN, got NaN at index 1"):
+        binary_cross_entropy_with_logits(torch.asarray([0.0, float("nan")]), torch.asarray([1, 0]))
+
+
+def test_torch_out_of_range_rejected(torch):
+    with pytest.raises(ValueError, match=r"`y_true` must be in \[0, 1\], got 2.0 at index 0"):
+        binary_cross_entropy(torch.asarray([0.5]), torch.asarray([2.0]))
+
+
+def test_torch_infinite_loss_warns(torch):
+    with pytest.warns(InfiniteLossWarning, match="1 element has an infinite loss"):
+        binary_cross_entropy(torch.asarray([0.0, 0.5]), torch.asarray([1, 1]))
+
+
+def test_torch_complex_rejected(torch):
+    with pytest.raises(TypeError, match="`y_pred` must have a real numeric dtype"):
+        binary_cross_entropy(torch.asarray([0.5j]), torch.asarray([1]))
+
+
+def test_torch_empty_mean_warns(torch):
+    with pytest.warns(logloss.UndefinedMetricWarning):
+        mean = binary_cross_entropy_with_logits(torch.zeros(0), torch.zeros(0))
+    assert torch.isnan(mean)
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_jax_grad_matches_analytic(jax_x64, options):
+    jnp = jax_x64.numpy
+    kwargs = {k: jnp.asarray(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
+    y = jnp.asarray(Y)
+
+    def mean_loss(z):
+        return binary_cross_entropy_with_logits(z, y, reduction="mean", **kwargs)
+
+    autograd = jax_x64.grad(mean_loss)(jnp.asarray(Z))
+    gradient, hessian = binary_cross_entropy_with_logits_grad_hess(jnp.asarray(Z), y, reduction="mean", **kwargs)
+    np.testing.assert_allclose(np.asarray(autograd), np.asarray(gradient), rtol=RTOL, atol=1e-300)
+    second = jax_x64.vmap(jax_x64.grad(jax_x64.grad(lambda a, b, *w: binary_cross_entropy_with_logits(
+        a, b, reduction="sum", pos_weight=kwargs.get("pos_weight"), label_smoothing=kwargs.get("label_smoothing", 0.0)))))
+    if "weights" not in kwargs:
+        np.testing.assert_allclose(np.asarray(second(jnp.asarray(Z), y)) / Z.size, np.asarray(hessian), rtol=1e-14, atol=1e-300)
+
+
+def test_jax_jit_matches_eager(jax_x64):
+    jnp = jax_x64.numpy
+    z, y = jnp.asarray(Z), jnp.asarray(Y)
+    compiled = jax_x64.jit(lambda a, b: binary_cross_entropy_with_logits(a, b, pos_weight=2.0))
+    assert float(compiled(z, y)) == pytest.approx(float(binary_cross_entropy_with_logits(Z, Y, pos_weight=2.0)), rel=RTOL)
+    gradient = jax_x64.jit(lambda a, b: binary_cross_entropy_grad_hess(a, b)[0])(jnp.asarray(P[1:-2]), jnp.asarray(Y_P[1:-2]))
+    np.testing.assert_allclose(np.asarray(gradient), binary_cross_entropy_grad_hess(P[1:-2], Y_P[1:-2])[0], rtol=RTOL)
+
+
+def test_jax_jit_skips_value_checks(jax_x64):
+    jnp = jax_x64.numpy
+    compiled = jax_x64.jit(lambda a, b: binary_cross_entropy(a, b, reduction="none"))
+    loss = compiled(jnp.asarray([0.5, 1.5]), jnp.asarray([0.0, 0.0]))
+    assert np.isnan(np.asarray(loss)[1])
+    with pytest.raises(ValueError, match="`y_pred` must be in"):
+        binary_cross_entropy(jnp.asarray([0.5, 1.5]), jnp.asarray([1.0, 1.0]))
+
+
+def test_jax_float32_without_x64():
+    jax = pytest.importorskip("jax", reason="JAX is a test dependency for array-library support")
+    if jax.config.jax_enable_x64:
+        pytest.skip("float64 is enabled in JAX, so this test cannot check the float32 fallback")
+    jnp = jax.numpy
+    loss = binary_cross_entropy_with_logits(jnp.asarray([0.5, -2.0], dtype=jnp.bfloat16), jnp.asarray([1, 0]), reduction="none")
+    assert loss.dtype == jnp.bfloat16
+    mean = binary_cross_entropy_with_logits(jnp.asarray([0.5, -2.0]), jnp.asarray([1, 0]))
+    assert mean.dtype == jnp.float32
+    np.testing.assert_allclose(float(mean), float(binary_cross_entropy_with_logits(np.array([0.5, -2.0]), np.array([1, 0]))), rtol=2e-7)
+
+
+def test_dask_loss_lazy_and_equal():
+    da = pytest.importorskip("dask.array", reason="Dask is a test dependency for array-library support")
+    z = da.from_array(Z, chunks=4)
+    y = da.from_array(Y, chunks=4)
+    mean = binary_cross_entropy_with_logits(z, y, pos_weight=1.5)
+    assert isinstance(mean, da.Array)
+    assert float(mean.compute()) == pytest.approx(float(binary_cross_entropy_with_logits(Z, Y, pos_weight=1.5)), rel=1e-15)
+    gradient, _ = binary_cross_entropy_with_logits_grad_hess(z, y)
+    assert isinstance(gradient, da.Array)
+    np.testing.assert_allclose(gradient.compute(), binary_cross_entropy_with_logits_grad_hess(Z, Y)[0], rtol=4 * np.finfo(np.float64).eps)
+
+
+def test_cupy_loss_on_device():
+    cupy = pytest.importorskip("cupy", reason="CuPy needs a CUDA device")
+    loss = binary_cross_entropy_with_logits(cupy.asarray(Z), cupy.asarray(Y), reduction="none")
+    assert isinstance(loss, cupy.ndarray)
+    np.testing.assert_allclose(loss.get(), binary_cross_entropy_with_logits(Z, Y, reduction="none"), rtol=4e-16)
+
+
+def test_torch_float32_computed_in_float64(torch):
+    z = np.array([-14.913008], dtype=np.float32)
+    expected = binary_cross_entropy_with_logits(z, np.array([1.0], dtype=np.float32), pos_weight=3.0, reduction="none")
+    actual = binary_cross_entropy_with_logits(torch.asarray(z), torch.asarray([1.0]), pos_weight=3.0, reduction="none")
+    assert actual.dtype == torch.float32
+    assert actual.item() == float(expected[0])
+    assert actual.item() == float(np.float32(44.73902420973372941687851749962409105828))

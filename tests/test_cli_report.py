@@ -1,0 +1,133 @@
+import html
+import re
+
+import numpy as np
+import pytest
+
+pytest.importorskip("click")
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+from click.testing import CliRunner  # noqa: E402
+
+from logloss import LogLossState  # noqa: E402
+from logloss._report_html import external_references  # noqa: E402
+from logloss.cli import cli  # noqa: E402
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["report", *map(str, args)])
+
+
+def cell(page, label):
+    match = re.search(rf"<td>{re.escape(label)}</td><td class=\"number\">([^<]*)</td>", page)
+    assert match is not None, f"no table row {label!r}"
+    return match.group(1)
+
+
+def test_report_bundled_by_customer_type(tmp_path):
+    output = tmp_path / "report.html"
+    result = run("-o", output, "--by", "customer_type")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"wrote {output}\n"
+    page = output.read_text(encoding="utf-8")
+    assert cell(page, "log loss (nats)") == "0.210901"
+    assert cell(page, "rows") == "5,822"
+    assert "bundled Caravan data (label=label, prob=prob, by=customer_type)" in page
+    assert "<h2>Per customer_type</h2>" in page
+    assert external_references(page) == []
+
+
+def segment_keys(page):
+    """Return the first cells of the per-segment table's rows, unescaped."""
+    first_cells = re.findall(r"<tr><td>([^<]*)</td><td class=\"number\">\d[\d,]*</td><td class=\"number\">", page)
+    return [html.unescape(key) for key in first_cells]
+
+
+def test_report_csv_logits_weights(tmp_path):
+    data = tmp_path / "scores.csv"
+    data.write_text(
+        "y,z,w,region\n1,2.5,1.0,north\n0,-1.0,2.0,\n1,40.0,0.5,south\n0,45.0,1.5,north\n",
+        encoding="utf-8",
+    )
+    output = tmp_path / "report.html"
+    result = run(data, "--label", "y", "--logit", "z", "--weight", "w", "--by", "region", "-o", output)
+    assert result.exit_code == 0, result.output
+    page = output.read_text(encoding="utf-8")
+    state = LogLossState()
+    logits = np.array([2.5, -1.0, 40.0, 45.0])
+    state.update_logits(logits, np.array([1, 0, 1, 0]), weights=np.array([1.0, 2.0, 0.5, 1.5]))
+    assert cell(page, "log loss (nats)") == f"{state.result().log_loss:.6f}"
+    assert cell(page, "weight sum") == "5"
+    # pyarrow reads the empty CSV field as an empty string, shown quoted.
+    assert segment_keys(page) == ['""', "north", "south"]
+
+
+def test_report_parquet_null_keys(tmp_path):
+    data = tmp_path / "scores.parquet"
+    pq.write_table(pa.table({"label": [0, 1, 1], "p": [0.2, 0.6, 0.9], "region": ["b", None, "a"]}), data)
+    output = tmp_path / "report.html"
+    result = run(data, "--prob", "p", "--by", "region", "-o", output)
+    assert result.exit_code == 0, result.output
+    # The null key forms its own segment, listed last.
+    assert segment_keys(output.read_text(encoding="utf-8")) == ["a", "b", "(null)"]
+
+
+def test_report_by_two_columns(tmp_path):
+    output = tmp_path / "report.html"
+    result = run("--by", "customer_type", "--by", "label", "-o", output)
+    assert result.exit_code == 0, result.output
+    page = output.read_text(encoding="utf-8")
+    assert "<h2>Per customer_type, label</h2>" in page
+    assert "by=customer_type,label" in page
+    assert segment_keys(page)[:3] == ["type 1, 0", "type 1, 1", "type 10, 0"]
+
+
+def test_report_by_numeric_column(tmp_path):
+    data = tmp_path / "scores.parquet"
+    pq.write_table(pa.table({"label": [0, 1, 1, 0], "p": [0.2, 0.6, 0.9, 0.4], "bucket": [2, 10, 2, 10]}), data)
+    output = tmp_path / "report.html"
+    result = run(data, "--prob", "p", "--by", "bucket", "-o", output)
+    assert result.exit_code == 0, result.output
+    # Numeric keys sort as numbers, so 2 comes before 10.
+    assert segment_keys(output.read_text(encoding="utf-8")) == ["2", "10"]
+
+
+def test_report_by_label_column(tmp_path):
+    output = tmp_path / "report.html"
+    result = run("--by", "label", "-o", output)
+    assert result.exit_code == 0, result.output
+    page = output.read_text(encoding="utf-8")
+    assert segment_keys(page) == ["0", "1"]
+    assert "label = 0: normalized entropy is undefined" in page
+
+
+def test_report_invalid_probability_names_row(tmp_path):
+    data = tmp_path / "scores.csv"
+    data.write_text("label,p\n0,0.2\n1,1.5\n", encoding="utf-8")
+    output = tmp_path / "report.html"
+    result = run(data, "--prob", "p", "-o", output)
+    assert result.exit_code == 1
+    assert "logloss: error:" in result.stderr
+    assert "column `p` must contain probabilities in [0, 1], got 1.5 at row 1 (0-based)" in result.stderr
+    assert not output.exists()
+
+
+def test_report_missing_by_column(tmp_path):
+    output = tmp_path / "report.html"
+    result = run("--by", "country", "-o", output)
+    assert result.exit_code == 1
+    assert "column `country` not found; the file has the columns" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--prob", "prob", "--logit", "logit", "-o", "r.html"], "mutually exclusive"),
+        (["--prob", "prob"], "Missing option '-o' / '--output'"),
+    ],
+)
+def test_report_usage_errors(args, message):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr

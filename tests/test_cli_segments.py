@@ -1,0 +1,145 @@
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("click")
+pytest.importorskip("rich")
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+pytest.importorskip("scipy")
+
+from click.testing import CliRunner  # noqa: E402
+
+from logloss import GroupedLogLossState, decompose  # noqa: E402
+from logloss.cli import cli  # noqa: E402
+from logloss.datasets import load_caravan  # noqa: E402
+
+RTOL = 1e-12
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["score", *map(str, args)])
+
+
+def run_json(*args):
+    result = run(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def segmented_file(tmp_path):
+    rng = np.random.default_rng(4)
+    n = 300
+    p = rng.random(n)
+    columns = {
+        "label": (rng.random(n) < p).astype(np.int8),
+        "prob": p,
+        "region": np.array(["north", "south", None], dtype=object)[rng.integers(0, 3, n)],
+        "tier": rng.integers(0, 2, n),
+        "w": rng.uniform(0.5, 2.0, n),
+    }
+    path = tmp_path / "segments.parquet"
+    pq.write_table(pa.table(columns), path)
+    return path, columns
+
+
+def test_by_matches_grouped_state(segmented_file):
+    path, columns = segmented_file
+    report = run_json(path, "--prob", "prob", "--by", "region", "--weight", "w")
+    expected = GroupedLogLossState()
+    expected.update(columns["prob"], columns["label"], columns["region"], weights=columns["w"])
+    rows = report["segments"]["rows"]
+    assert {row["segment"]["region"] for row in rows} == {"north", "south", None}
+    for row in rows:
+        state = expected.state(row["segment"]["region"]).result()
+        np.testing.assert_allclose(row["log_loss"], state.log_loss, rtol=RTOL)
+        assert row["count"] == state.count
+    losses = [row["log_loss"] for row in rows]
+    assert losses == sorted(losses, reverse=True)
+
+
+def test_by_two_columns_sorted_by_segment(segmented_file):
+    path, _ = segmented_file
+    report = run_json(path, "--prob", "prob", "--by", "region", "--by", "tier", "--sort", "segment")
+    keys = [(row["segment"]["region"], row["segment"]["tier"]) for row in report["segments"]["rows"]]
+    assert keys == [("north", 0), ("north", 1), ("south", 0), ("south", 1), (None, 0), (None, 1)]
+    assert report["segments"]["by"] == ["region", "tier"]
+
+
+def test_min_segment_size_drops_small(segmented_file):
+    path, columns = segmented_file
+    sizes = {key: int(np.sum(columns["region"] == key)) for key in ("north", "south")}
+    threshold = max(sizes.values())
+    report = run_json(path, "--prob", "prob", "--by", "region", "--min-segment-size", threshold)
+    assert all(row["count"] >= threshold for row in report["segments"]["rows"])
+    assert len(report["segments"]["rows"]) < 3
+
+
+def test_ne_baseline_global(segmented_file):
+    path, _ = segmented_file
+    report = run_json(path, "--prob", "prob", "--by", "tier", "--ne-baseline", "global")
+    entropy = report["result"]["entropy"]
+    for row in report["segments"]["rows"]:
+        np.testing.assert_allclose(row["normalized_entropy"], row["log_loss"] / entropy, rtol=RTOL)
+    assert report["segments"]["ne_baseline"] == "global"
+
+
+def test_by_table_shows_segments():
+    result = run("--by", "customer_type", "--min-segment-size", "500")
+    assert result.exit_code == 0, result.output
+    assert "log loss by customer_type" in result.stdout
+    assert "type 8" in result.stdout
+    assert "type 4" not in result.stdout
+
+
+def test_by_missing_column_fails():
+    result = run("--by", "no_such_column")
+    assert result.exit_code == 1
+    assert "no_such_column" in result.stderr
+
+
+def test_decompose_exact_matches_library():
+    data = load_caravan()
+    report = run_json("--decompose")
+    expected = decompose(data["prob"], data["label"])
+    figures = report["decomposition"]
+    assert figures["method"] == "exact"
+    for name in ("score", "miscalibration", "discrimination", "uncertainty"):
+        np.testing.assert_allclose(figures[name], getattr(expected, name), rtol=RTOL)
+    assert figures["error_bound"] is None
+
+
+def test_decompose_binned_above_exact_max_rows():
+    data = load_caravan()
+    report = run_json("--decompose", "--exact-max-rows", "1000", "--batch-size", "500")
+    figures = report["decomposition"]
+    exact = decompose(data["prob"], data["label"])
+    assert figures["method"] == "binned"
+    assert figures["exact_max_rows"] == 1000
+    assert 0.0 <= exact.discrimination - figures["discrimination"] <= figures["error_bound"]
+    np.testing.assert_allclose(figures["score"], exact.score, rtol=RTOL)
+
+
+def test_decompose_table_names_method():
+    result = run("--decompose")
+    assert result.exit_code == 0, result.output
+    assert "miscalibration (MCB)" in result.stdout
+    assert "exact" in result.stdout
+
+
+def test_decompose_logit_column():
+    data = load_caravan()
+    report = run_json("--logit", "logit", "--decompose")
+    np.testing.assert_allclose(report["decomposition"]["score"], decompose(data["prob"], data["label"]).score, rtol=1e-9)
+
+
+def test_decompose_with_clip_scores_clipped(tmp_path):
+    path = tmp_path / "hard.parquet"
+    pq.write_table(pa.table({"label": [1, 0, 1], "prob": [0.0, 0.2, 0.9]}), path)
+    report = run_json(path, "--prob", "prob", "--clip", "1e-6", "--decompose")
+    np.testing.assert_allclose(report["decomposition"]["score"], report["result"]["log_loss"], rtol=RTOL)
+    unclipped = run_json(path, "--prob", "prob", "--decompose")
+    assert unclipped["decomposition"]["score"] == "inf"
+    assert unclipped["decomposition"]["n_infinite"] == 1

@@ -1,0 +1,495 @@
+import gzip
+
+import numpy as np
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+from logloss import (  # noqa: E402
+    DataFileError,
+    DataFileTypeError,
+    LogLossState,
+    UndefinedMetricWarning,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    score_file,
+)
+from logloss import _io  # noqa: E402
+from logloss._io import read_batches  # noqa: E402
+from logloss._score_file import scan_file  # noqa: E402
+from logloss.datasets import caravan_path, load_caravan  # noqa: E402
+
+RTOL = 1e-12
+FIGURES = ("log_loss", "normalized_entropy", "base_rate", "mean_prediction", "calibration_ratio", "weight_sum")
+
+
+def write_parquet(path, **columns):
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def write_csv(path, header, rows):
+    text = header + "\n" + "".join(row + "\n" for row in rows)
+    path.write_text(text)
+    return path
+
+
+def random_rows(n, seed):
+    rng = np.random.default_rng(seed)
+    prob = rng.uniform(0.01, 0.99, n)
+    label = (rng.random(n) < prob).astype(np.int64)
+    weight = rng.uniform(0.0, 3.0, n)
+    return prob, label, weight
+
+
+def assert_same_figures(result, expected):
+    for name in FIGURES:
+        np.testing.assert_allclose(getattr(result, name), getattr(expected, name), rtol=RTOL, err_msg=name)
+    assert result.count == expected.count
+
+
+def test_caravan_load_columns():
+    data = load_caravan()
+    assert caravan_path().is_file()
+    assert data["label"].dtype == np.int8
+    assert data["prob"].dtype == np.float64
+    assert data["row_id"].dtype == np.int32
+    assert data["customer_type"][0].startswith("type ")
+    assert all(len(values) == 5822 for values in data.values())
+
+
+def test_score_file_caravan_matches_loss():
+    data = load_caravan()
+    result = score_file(caravan_path(), label="label", prob="prob")
+    assert result.count == 5822
+    np.testing.assert_allclose(result.log_loss, binary_cross_entropy(data["prob"], data["label"]), rtol=RTOL)
+
+
+def test_score_file_logit_matches_loss():
+    data = load_caravan()
+    result = score_file(caravan_path(), label="label", logit="logit")
+    expected = binary_cross_entropy_with_logits(data["logit"], data["label"])
+    np.testing.assert_allclose(result.log_loss, expected, rtol=RTOL)
+
+
+def test_read_batches_sizes_and_starts():
+    batches = list(read_batches(caravan_path(), ["label", "prob", "label"], batch_size=2000))
+    assert [(batch.start, len(batch)) for batch in batches] == [(0, 2000), (2000, 2000), (4000, 1822)]
+    assert list(batches[0].columns) == ["label", "prob"]
+
+
+def test_read_batches_raw_columns():
+    batches = list(read_batches(caravan_path(), ["label"], raw_columns=["customer_type", "label"], batch_size=5000))
+    assert list(batches[0].raw) == ["customer_type"]
+    assert batches[0].raw["customer_type"][0].as_py() == "type 8"
+    assert len(batches[1].raw["customer_type"]) == 822
+
+
+def test_read_batches_parquet_zero_copy():
+    batch = next(read_batches(caravan_path(), ["prob"], batch_size=100))
+    # A view of pyarrow's buffer is read-only and owns no data.
+    assert not batch.columns["prob"].flags.owndata
+    assert not batch.columns["prob"].flags.writeable
+
+
+def test_read_batches_rejects_bad_batch_size():
+    with pytest.raises(ValueError, match="`batch_size` must be a positive integer, got 0"):
+        read_batches(caravan_path(), ["prob"], batch_size=0)
+
+
+def test_score_file_csv_matches_loss(tmp_path):
+    prob, label, _ = random_rows(300, seed=1)
+    rows = [f"{y},{float(p)!r}" for y, p in zip(label, prob)]
+    path = write_csv(tmp_path / "scores.csv", "label,prob", rows)
+    result = score_file(path, label="label", prob="prob")
+    np.testing.assert_allclose(result.log_loss, binary_cross_entropy(prob, label), rtol=RTOL)
+    assert result.count == 300
+
+
+def test_score_file_csv_gz(tmp_path):
+    prob, label, _ = random_rows(50, seed=2)
+    text = "y,p\n" + "".join(f"{y},{float(p)!r}\n" for y, p in zip(label, prob))
+    path = tmp_path / "scores.csv.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    result = score_file(path, label="y", prob="p")
+    np.testing.assert_allclose(result.log_loss, binary_cross_entropy(prob, label), rtol=RTOL)
+
+
+def test_score_file_parquet_weights(tmp_path):
+    prob, label, weight = random_rows(400, seed=3)
+    path = write_parquet(tmp_path / "scores.pq", label=label, prob=prob, w=weight)
+    result = score_file(path, label="label", prob="prob", weight="w")
+    expected = binary_cross_entropy(prob, label, weights=weight)
+    np.testing.assert_allclose(result.log_loss, expected, rtol=RTOL)
+    np.testing.assert_allclose(result.weight_sum, weight.sum(), rtol=RTOL)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 1000])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_score_file_batch_size_invariant(tmp_path, batch_size, suffix):
+    prob, label, weight = random_rows(500, seed=4)
+    path = tmp_path / f"scores{suffix}"
+    if suffix == ".csv":
+        rows = [f"{y},{float(p)!r},{float(w)!r}" for y, p, w in zip(label, prob, weight)]
+        write_csv(path, "label,prob,weight", rows)
+    else:
+        write_parquet(path, label=label, prob=prob, weight=weight)
+    one_call = LogLossState()
+    one_call.update(prob, label, weights=weight)
+    result = score_file(path, label="label", prob="prob", weight="weight", batch_size=batch_size)
+    assert_same_figures(result, one_call.result())
+
+
+def test_score_file_clip_counts(tmp_path):
+    path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0, 1]), prob=np.array([0.0, 0.5, 1.0]))
+    result = score_file(path, label="label", prob="prob", clip=1e-6)
+    assert result.n_clipped == 2
+    expected = binary_cross_entropy(np.array([0.0, 0.5, 1.0]), np.array([1, 0, 1]), clip=1e-6)
+    np.testing.assert_allclose(result.log_loss, expected, rtol=RTOL)
+
+
+def test_scan_file_first_infinite_row(tmp_path):
+    # Row 3 would be infinite but has weight 0; rows 4 and 5 are infinite.
+    # NOTE: the infinite rows are positives because an infinite loss on a negative row
+    # (probability 1, label 0) makes LogLossState's kernel warn about inf * 0 in a dot product.
+    prob = np.array([0.5, 0.2, 0.0, 0.0, 0.0, 0.0])
+    label = np.array([1, 0, 0, 1, 1, 1])
+    weight = np.array([1.0, 1.0, 1.0, 0.0, 1.0, 1.0])
+    path = write_parquet(tmp_path / "s.parquet", label=label, prob=prob, weight=weight)
+    scan = scan_file(path, label="label", prob="prob", weight="weight", batch_size=2)
+    assert scan.first_infinite_row == 4
+    assert scan.state.n_infinite == 2
+
+
+def test_scan_file_first_infinite_logit(tmp_path):
+    path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 1, 0]), logit=np.array([1.0, -np.inf, 2.0]))
+    scan = scan_file(path, label="label", logit="logit")
+    assert scan.first_infinite_row == 1
+
+
+def test_score_file_both_prob_and_logit():
+    with pytest.raises(TypeError, match="exactly one of `prob`.*got both"):
+        score_file(caravan_path(), label="label", prob="prob", logit="logit")
+
+
+def test_score_file_neither_prob_nor_logit():
+    with pytest.raises(TypeError, match="exactly one of `prob`.*got neither"):
+        score_file(caravan_path(), label="label")
+
+
+def test_error_nan_label(tmp_path):
+    path = write_parquet(tmp_path / "s.parquet", label=np.array([1.0, 0.0, np.nan]), prob=np.full(3, 0.5))
+    with pytest.raises(DataFileError, match=r"s\.parquet: column `label` must not contain NaN, got NaN at row 2 \(0-based\)") as info:
+        score_file(path, label="label", prob="prob")
+    assert (info.value.column, info.value.row) == ("label", 2)
+
+
+def test_error_csv_nan_label_is_null(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,prob", ["1,0.5", "nan,0.5", "0,0.5"])
+    with pytest.raises(DataFileError, match=r"s\.csv: column `label` must not contain missing values, got a null at row 1 \(0-based\)"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_label_two(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,prob", ["1,0.5", "0,0.5", "0,0.5", "2,0.5"])
+    with pytest.raises(DataFileError, match=r"s\.csv: column `label` must contain labels in \[0, 1\], got 2.0 at row 3 \(0-based\)"):
+        score_file(path, label="label", prob="prob", batch_size=2)
+
+
+def test_error_probability_above_one(tmp_path):
+    path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0]), p=np.array([0.5, 1.5]))
+    with pytest.raises(DataFileError, match=r"column `p` must contain probabilities in \[0, 1\], got 1.5 at row 1 \(0-based\).*--logit"):
+        score_file(path, label="label", prob="p")
+
+
+def test_error_nan_probability(tmp_path):
+    path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0]), p=np.array([np.nan, 0.5]))
+    with pytest.raises(DataFileError, match=r"column `p` must not contain NaN, got NaN at row 0 \(0-based\).*--logit"):
+        score_file(path, label="label", prob="p")
+
+
+def test_error_negative_weight(tmp_path):
+    path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0]), p=np.full(2, 0.5), w=np.array([1.0, -1.0]))
+    with pytest.raises(DataFileError, match=r"column `w` must contain non-negative weights, got -1.0 at row 1"):
+        score_file(path, label="label", prob="p", weight="w")
+
+
+def test_error_missing_column_lists_columns(tmp_path):
+    for path in (write_parquet(tmp_path / "s.parquet", y=np.array([1]), p=np.array([0.5])), write_csv(tmp_path / "s.csv", "y,p", ["1,0.5"])):
+        with pytest.raises(DataFileError, match=r"column `label` not found; the file has the columns `y`, `p`") as info:
+            score_file(path, label="label", prob="p")
+        assert str(path) in str(info.value)
+
+
+def test_error_non_numeric_parquet(tmp_path):
+    path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0]), p=np.array(["0.5", "high"]))
+    with pytest.raises(DataFileTypeError, match=r"column `p` must contain numbers, got type string, and the value at row 1 \(0-based\) is 'high'"):
+        score_file(path, label="label", prob="p")
+
+
+def test_error_non_numeric_csv_later_block(tmp_path, monkeypatch):
+    # A small block makes pyarrow infer float from the first rows and fail on a later one.
+    monkeypatch.setattr(_io, "CSV_BLOCK_SIZE", 64)
+    rows = ["1,0.5"] * 40 + ["0,abc"] + ["0,0.5"] * 5
+    path = write_csv(tmp_path / "s.csv", "label,prob", rows)
+    with pytest.raises(DataFileTypeError, match=r"s\.csv: column `prob` must contain numbers, got type string, and the value at row 40 \(0-based\) is 'abc'"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_malformed_csv(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,prob", ["1,0.5", "0,0.5,7"])
+    with pytest.raises(DataFileError, match=r"s\.csv: cannot read the file.*Expected 2 columns, got 3"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_truncated_parquet(tmp_path):
+    prob, label, _ = random_rows(100, seed=5)
+    path = write_parquet(tmp_path / "s.parquet", label=label, prob=prob)
+    content = path.read_bytes()
+    path.write_bytes(content[: len(content) // 2])
+    with pytest.raises(DataFileError, match=r"s\.parquet: cannot read the file; it may be corrupt, truncated"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_corrupt_parquet_pages(tmp_path):
+    prob, label, _ = random_rows(100, seed=6)
+    path = write_parquet(tmp_path / "s.parquet", label=label, prob=prob)
+    content = bytearray(path.read_bytes())
+    # Overwrite the column data after the leading magic bytes, keeping the footer intact.
+    content[4 : len(content) // 2] = bytes(len(content) // 2 - 4)
+    path.write_bytes(bytes(content))
+    with pytest.raises(DataFileError, match=r"s\.parquet: cannot read the file"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_missing_file(tmp_path):
+    path = tmp_path / "absent.parquet"
+    with pytest.raises(FileNotFoundError, match=r"absent\.parquet: no such file"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_unknown_suffix(tmp_path):
+    path = tmp_path / "scores.json"
+    path.write_text("{}")
+    with pytest.raises(ValueError, match=r"scores\.json: unknown file type; the name must end in one of \.csv, \.csv\.gz, \.parquet, \.pq"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_score_file_empty_csv(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,prob", [])
+    with pytest.warns(UndefinedMetricWarning, match="there are no rows"):
+        result = score_file(path, label="label", prob="prob")
+    assert result.count == 0
+    assert np.isnan(result.log_loss)
+
+
+def test_error_all_null_csv_column(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,prob", ["1,", "0,"])
+    with pytest.raises(DataFileError, match=r"column `prob` must not contain missing values, got a null at row 0 \(0-based\).*empty CSV cell"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_score_file_boolean_and_decimal_columns(tmp_path):
+    import decimal
+
+    prob = pa.array([decimal.Decimal("0.25"), decimal.Decimal("0.5")], type=pa.decimal128(5, 2))
+    path = write_parquet(tmp_path / "s.parquet", label=np.array([True, False]), prob=prob)
+    result = score_file(path, label="label", prob="prob")
+    expected = binary_cross_entropy(np.array([0.25, 0.5]), np.array([1, 0]))
+    np.testing.assert_allclose(result.log_loss, expected, rtol=RTOL)
+
+
+def test_csv_float_after_integer_block(tmp_path, monkeypatch):
+    # A small block makes pyarrow see only integers in the first block of `label`.
+    monkeypatch.setattr(_io, "CSV_BLOCK_SIZE", 64)
+    path = write_csv(tmp_path / "s.csv", "label,p", ["1,0.5"] * 40 + ["0.5,0.5"])
+    result = score_file(path, label="label", prob="p")
+    assert result.count == 41
+    np.testing.assert_allclose(result.log_loss, np.log(2.0), rtol=RTOL)
+
+
+def test_error_non_numeric_csv_first_block(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,prob", ["1,0.5", "0,low"])
+    with pytest.raises(DataFileTypeError, match=r"s\.csv: column `prob` must contain numbers.*row 1 \(0-based\) is 'low'") as info:
+        score_file(path, label="label", prob="prob")
+    assert (info.value.column, info.value.row) == ("prob", 1)
+
+
+def test_error_duplicate_column_csv(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,p,p", ["1,0.5,0.9"])
+    with pytest.raises(DataFileError, match=r"s\.csv: column `p` appears 2 times in the file"):
+        score_file(path, label="label", prob="p")
+
+
+def test_error_duplicate_column_parquet(tmp_path):
+    table = pa.Table.from_arrays([pa.array([1]), pa.array([0.5]), pa.array([0.9])], names=["label", "p", "p"])
+    path = tmp_path / "s.parquet"
+    pq.write_table(table, path)
+    with pytest.raises(DataFileError, match=r"s\.parquet: column `p` appears 2 times in the file"):
+        score_file(path, label="label", prob="p")
+
+
+def test_duplicate_unused_column_allowed(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,p,x,x", ["1,0.5,a,b", "0,0.5,c,d"])
+    assert score_file(path, label="label", prob="p").count == 2
+
+
+def test_score_file_upper_case_csv_gz(tmp_path):
+    path = tmp_path / "SCORES.CSV.GZ"
+    path.write_bytes(gzip.compress(b"y,p\n1,0.25\n0,0.5\n"))
+    result = score_file(path, label="y", prob="p")
+    expected = binary_cross_entropy(np.array([0.25, 0.5]), np.array([1, 0]))
+    np.testing.assert_allclose(result.log_loss, expected, rtol=RTOL)
+
+
+def test_error_parquet_page_checksum(tmp_path):
+    path = tmp_path / "s.parquet"
+    table = pa.table({"label": np.ones(64, dtype=np.int8), "prob": np.full(64, 0.25)})
+    pq.write_table(table, path, write_page_checksum=True, use_dictionary=False, compression="none")
+    content = path.read_bytes()
+    quarter, half = np.float64(0.25).tobytes(), np.float64(0.5).tobytes()
+    offset = content.index(quarter * 64)
+    path.write_bytes(content[:offset] + half + content[offset + 8 :])
+    with pytest.raises(DataFileError, match=r"s\.parquet: cannot read the file.*(?i:crc|checksum)"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_semicolon_csv(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("label;p\n1;0,9\n0;0,2\n")
+    with pytest.raises(DataFileError, match=r"s\.csv: columns `label`, `p` not found; the file has the columns `label;p`"):
+        score_file(path, label="label", prob="p")
+
+
+def test_error_latin1_header(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_bytes("label,pr\xe9diction\n1,0.5\n".encode("latin-1"))
+    with pytest.raises(DataFileError, match=r"s\.csv: cannot read the file.*UTF-8"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_parquet_named_csv(tmp_path):
+    path = write_parquet(tmp_path / "s.csv", label=np.array([1, 0]), prob=np.array([0.5, 0.2]))
+    with pytest.raises(DataFileError, match=r"s\.csv: cannot read the file"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_score_file_non_utf8_name(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,prob", ["1,0.5", "0,0.5"])
+    odd = tmp_path / "\udcff\udcfe.csv"
+    try:
+        path.rename(odd)
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("the file system rejects non-UTF-8 names")
+    assert score_file(odd, label="label", prob="prob").count == 2
+    assert score_file(bytes(odd), label="label", prob="prob").count == 2
+    parquet = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0]), prob=np.array([0.5, 0.5]))
+    parquet = parquet.rename(tmp_path / "\udcff.parquet")
+    assert score_file(parquet, label="label", prob="prob").count == 2
+
+
+def test_error_message_escapes_non_utf8_name(tmp_path):
+    odd = tmp_path / "\udcff.csv"
+    with pytest.raises(FileNotFoundError, match=r"\\xff\.csv: no such file") as info:
+        score_file(odd, label="label", prob="prob")
+    str(info.value).encode("utf-8")
+
+
+def test_score_file_bytes_path():
+    assert score_file(bytes(caravan_path()), label="label", prob="prob").count == 5822
+
+
+@pytest.mark.parametrize("batch_size", [2**70, 2**63])
+def test_error_batch_size_too_large(batch_size):
+    with pytest.raises(ValueError, match=r"`batch_size` must be at most 9223372036854775807"):
+        score_file(caravan_path(), label="label", prob="prob", batch_size=batch_size)
+
+
+def test_score_file_max_batch_size():
+    assert score_file(caravan_path(), label="label", prob="prob", batch_size=2**63 - 1).count == 5822
+
+
+@pytest.mark.parametrize("batch_size", ["10", True, 10.0, None])
+def test_error_batch_size_type(batch_size):
+    with pytest.raises(TypeError, match=r"`batch_size` must be an integer"):
+        score_file(caravan_path(), label="label", prob="prob", batch_size=batch_size)
+
+
+def test_score_file_numpy_batch_size():
+    assert score_file(caravan_path(), label="label", prob="prob", batch_size=np.int64(1000)).count == 5822
+
+
+def test_error_directory(tmp_path):
+    path = tmp_path / "d.csv"
+    path.mkdir()
+    with pytest.raises(IsADirectoryError, match=r"d\.csv: is a directory"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_fifo(tmp_path):
+    import os
+
+    path = tmp_path / "f.csv"
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    os.mkfifo(path)
+    with pytest.raises(DataFileError, match=r"f\.csv: is not a regular file"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_unreadable_file(tmp_path):
+    import os
+
+    if not hasattr(os, "geteuid") or os.geteuid() == 0:
+        pytest.skip("root can read any file")
+    path = write_csv(tmp_path / "s.csv", "label,prob", ["1,0.5"])
+    path.chmod(0)
+    with pytest.raises(PermissionError, match=r"s\.csv: permission denied"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_clip_with_logit():
+    with pytest.raises(ValueError, match=r"`clip` applies to probabilities only"):
+        score_file(caravan_path(), label="label", logit="logit", clip=0.1)
+
+
+def test_error_label_none():
+    with pytest.raises(TypeError, match=r"`label` must be a column name \(str\), got None"):
+        score_file(caravan_path(), label=None, prob="prob")
+
+
+@pytest.mark.parametrize("newline", ["", "\n"])
+def test_score_file_header_only_csv(tmp_path, newline):
+    path = tmp_path / "s.csv"
+    path.write_text("label,prob" + newline)
+    with pytest.warns(UndefinedMetricWarning, match="there are no rows"):
+        result = score_file(path, label="label", prob="prob")
+    assert result.count == 0
+
+
+def test_error_header_only_csv_missing_column(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("label,p")
+    with pytest.raises(DataFileError, match=r"column `prob` not found; the file has the columns `label`, `p`"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_empty_csv(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("")
+    with pytest.raises(DataFileError, match=r"s\.csv: the file is empty; a CSV file needs a header row"):
+        score_file(path, label="label", prob="prob")
+
+
+def test_error_one_value_singular(tmp_path):
+    path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0]), p=np.array([0.5, 1.5]))
+    with pytest.raises(DataFileError, match=r"\(1 such value in this batch of 2 rows\)"):
+        score_file(path, label="label", prob="p")
+
+
+def test_score_file_csv_boolean_labels(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,prob", ["true,0.25", "false,0.5"])
+    result = score_file(path, label="label", prob="prob")
+    expected = binary_cross_entropy(np.array([0.25, 0.5]), np.array([1, 0]))
+    np.testing.assert_allclose(result.log_loss, expected, rtol=RTOL)

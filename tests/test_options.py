@@ -1,0 +1,184 @@
+"""Options of both loss entry points: pos_weight, smoothing, KL, axis, weights, NaN, reductions."""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+from logloss import UndefinedMetricWarning, binary_cross_entropy, binary_cross_entropy_with_logits
+
+mpmath.mp.dps = 50
+EPS32 = float(np.finfo(np.float32).eps)
+EPS64 = float(np.finfo(np.float64).eps)
+
+
+def _mp_logit_loss(z, y, pos_weight=1.0):
+    z, y, pw = mpmath.mpf(float(z)), mpmath.mpf(float(y)), mpmath.mpf(float(pos_weight))
+    return pw * y * mpmath.log1p(mpmath.exp(-z)) + (1 - y) * mpmath.log1p(mpmath.exp(z))
+
+
+def test_pos_weight_float32_tail_exact():
+    z = np.array([-14.913008], dtype=np.float32)
+    loss = binary_cross_entropy_with_logits(z, np.array([1], dtype=np.float32), pos_weight=3.0, reduction="none")
+    expected = np.float32(float(_mp_logit_loss(z[0], 1, 3)))
+    assert loss.dtype == np.float32
+    assert np.isfinite(loss[0])
+    assert loss[0] == expected
+
+
+def test_pos_weight_only_positive_term_soft_labels():
+    z = np.array([0.5, 0.5], dtype=np.float32)
+    y = np.array([0.5, 0.5], dtype=np.float32)
+    weights = np.array([0.5, 0.5], dtype=np.float32)
+    pos_weight = np.array([1.0, 2.0], dtype=np.float32)
+    loss = binary_cross_entropy_with_logits(z, y, weights=weights, pos_weight=pos_weight, reduction="none")
+    np.testing.assert_allclose(loss, [0.36203849209005334, 0.48055773813508001], rtol=EPS32)
+    probability = 1 / (1 + np.exp(-z.astype(np.float64)))
+    from_probability = binary_cross_entropy(probability, y, weights=weights, pos_weight=pos_weight, reduction="none")
+    np.testing.assert_allclose(from_probability, loss, rtol=EPS32)
+
+
+def test_pos_weight_per_column_and_element():
+    z = np.array([[0.3, -1.0], [2.0, 0.1]])
+    y = np.array([[1.0, 0.4], [0.0, 1.0]])
+    per_column = binary_cross_entropy_with_logits(z, y, pos_weight=np.array([2.0, 3.0]), reduction="none")
+    per_element = binary_cross_entropy_with_logits(z, y, pos_weight=np.array([[2.0, 3.0], [2.0, 3.0]]), reduction="none")
+    np.testing.assert_array_equal(per_column, per_element)
+    expected = [[float(_mp_logit_loss(z[i, j], y[i, j], [2.0, 3.0][j])) for j in range(2)] for i in range(2)]
+    np.testing.assert_allclose(per_column, expected, rtol=2 * EPS64)
+
+
+def test_pos_weight_wrong_shape_rejected():
+    with pytest.raises(ValueError, match="`pos_weight` must be a scalar, have shape"):
+        binary_cross_entropy(np.full((2, 3), 0.5), np.ones((2, 3)), pos_weight=np.ones(2))
+
+
+@pytest.mark.parametrize("entry", ["probability", "logit"])
+def test_label_smoothing_formula(entry):
+    y = np.array([0, 1, 1, 0])
+    p = np.array([0.1, 0.8, 0.999, 0.4])
+    smoothing = 0.2
+    smoothed = y * (1 - smoothing) + smoothing / 2
+    if entry == "probability":
+        function, inputs = binary_cross_entropy, p
+    else:
+        function, inputs = binary_cross_entropy_with_logits, np.log(p / (1 - p))
+    with_option = function(inputs, y, label_smoothing=smoothing, reduction="none")
+    explicit = function(inputs, smoothed, reduction="none")
+    np.testing.assert_array_equal(with_option, explicit)
+
+
+def test_label_smoothing_out_of_range_rejected():
+    with pytest.raises(ValueError, match=r"`label_smoothing` must be in \[0, 1\), got 1.0"):
+        binary_cross_entropy(np.array([0.5]), np.array([1]), label_smoothing=1.0)
+
+
+def test_soft_labels_match_mpmath():
+    z = np.array([-3.0, 0.2, 5.0])
+    y = np.array([0.25, 0.6, 0.99])
+    loss = binary_cross_entropy_with_logits(z, y, reduction="none")
+    np.testing.assert_allclose(loss, [float(_mp_logit_loss(a, b)) for a, b in zip(z, y)], rtol=2 * EPS64)
+
+
+def test_kl_zero_at_perfect_prediction():
+    targets = np.array([0.0, 1e-300, 0.05, 0.3, 0.5, 0.95, 1 - 1e-12, 1.0])
+    kl = binary_cross_entropy(targets, targets, subtract_entropy=True, reduction="none")
+    assert np.all(kl == 0.0)
+
+
+def test_kl_smoothed_target_reference():
+    y, p = np.array([1]), np.array([0.95])
+    cross_entropy = binary_cross_entropy(p, y, label_smoothing=0.1)
+    kl = binary_cross_entropy(p, y, label_smoothing=0.1, subtract_entropy=True)
+    assert float(cross_entropy) == pytest.approx(0.19851524334587256, rel=2 * EPS64)
+    assert float(kl) == 0.0
+
+
+def test_kl_logits_never_negative():
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 4, 200)
+    y = rng.uniform(0, 1, 200)
+    kl = binary_cross_entropy_with_logits(z, y, subtract_entropy=True, reduction="none")
+    assert np.all(kl >= -4 * EPS64)
+
+
+def test_axis_per_column_mean():
+    p = np.array([[0.9, 0.2], [0.6, 0.3], [0.8, 0.4]])
+    y = np.array([[1, 0], [1, 1], [0, 0]])
+    per_column = binary_cross_entropy(p, y, axis=0)
+    elements = binary_cross_entropy(p, y, reduction="none")
+    np.testing.assert_allclose(per_column, elements.mean(axis=0), rtol=EPS64)
+    per_row = binary_cross_entropy(p, y, axis=-1, reduction="sum")
+    np.testing.assert_allclose(per_row, elements.sum(axis=1), rtol=EPS64)
+
+
+def test_weights_per_sample_needs_axis():
+    p = np.full((3, 2), 0.4)
+    y = np.ones((3, 2))
+    with pytest.raises(ValueError, match=r"`weights` must have the same shape as `y_pred` \(3, 2\)"):
+        binary_cross_entropy(p, y, weights=np.ones(3))
+    weights = np.array([1.0, 2.0, 3.0])
+    along_axis = binary_cross_entropy(p, y, weights=weights, weights_axis=0)
+    full = binary_cross_entropy(p, y, weights=np.repeat(weights, 2).reshape(3, 2))
+    assert float(along_axis) == float(full)
+
+
+def test_weights_axis_wrong_length_rejected():
+    with pytest.raises(ValueError, match="`weights` must have the same shape as `y_pred along axis 1`"):
+        binary_cross_entropy(np.full((3, 2), 0.4), np.ones((3, 2)), weights=np.ones(3), weights_axis=1)
+
+
+def test_nan_label_rejected_by_default():
+    with pytest.raises(ValueError, match=r"`y_true` must not contain NaN, got NaN at index 1.*nan_policy='omit'"):
+        binary_cross_entropy(np.array([0.5, 0.5]), np.array([1.0, np.nan]))
+
+
+def test_nan_label_omitted():
+    p = np.array([0.9, 0.5, 0.2])
+    y = np.array([1.0, np.nan, 0.0])
+    weights = np.array([2.0, 5.0, 1.0])
+    mean = binary_cross_entropy(p, y, weights=weights, nan_policy="omit")
+    expected = binary_cross_entropy(p[[0, 2]], y[[0, 2]], weights=weights[[0, 2]])
+    assert float(mean) == pytest.approx(float(expected), rel=EPS64)
+    none = binary_cross_entropy(p, y, nan_policy="omit", reduction="none")
+    assert math.isnan(none[1])
+
+
+def test_weighted_mean_is_sum_over_weights():
+    z = np.array([0.40005136065843544, -0.19986264725851363, -0.19986264725851363], dtype=np.float32)
+    y = np.array([1, 0, 0], dtype=np.float32)
+    weights = np.array([3.0, 1.0, 1.0], dtype=np.float32)
+    mean = binary_cross_entropy_with_logits(z, y, weights=weights)
+    assert float(mean) == pytest.approx(0.54707706777923009, rel=4 * EPS32)
+    rescaled = binary_cross_entropy_with_logits(z, y, weights=weights * 8)
+    assert float(rescaled) == float(mean)
+
+
+def test_reductions_empty_input():
+    z = np.array([], dtype=np.float32)
+    assert binary_cross_entropy_with_logits(z, z, reduction="none").shape == (0,)
+    assert float(binary_cross_entropy_with_logits(z, z, reduction="sum")) == 0.0
+    with pytest.warns(UndefinedMetricWarning, match="nothing to average"):
+        assert math.isnan(binary_cross_entropy_with_logits(z, z, reduction="mean"))
+
+
+def test_reductions_zero_weights_undefined():
+    with pytest.warns(UndefinedMetricWarning, match="nothing to average"):
+        mean = binary_cross_entropy(np.array([0.5]), np.array([1]), weights=np.array([0.0]))
+    assert math.isnan(mean)
+
+
+def test_shape_mismatch_rejected():
+    with pytest.raises(ValueError, match=r"`y_true` must have the same shape as `y_pred` \(3, 1\)"):
+        binary_cross_entropy(np.array([[0.9], [0.2], [0.6]], dtype=np.float32), np.array([1, 0, 1]))
+
+
+def test_bfloat16_numpy_inputs():
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="ml_dtypes provides bfloat16 for NumPy")
+    p = np.array([0.2, 0.7], dtype=ml_dtypes.bfloat16)
+    y = np.array([0, 1], dtype=ml_dtypes.bfloat16)
+    loss = binary_cross_entropy(p, y, reduction="none")
+    assert loss.dtype == ml_dtypes.bfloat16
+    exact = binary_cross_entropy(p.astype(np.float64), y.astype(np.float64), reduction="none")
+    np.testing.assert_array_equal(loss, exact.astype(ml_dtypes.bfloat16))

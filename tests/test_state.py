@@ -1,0 +1,200 @@
+"""The evaluation state: batching, merging, pickling and degenerate results."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from logloss import (
+    LogLossState,
+    UndefinedMetricWarning,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+)
+from logloss._state import SUM_FIELDS
+
+RTOL = 64 * np.finfo(np.float64).eps
+
+
+def _rows(draw_data, n):
+    probabilities = draw_data.draw(hnp.arrays(np.float64, n, elements=st.floats(1e-6, 1 - 1e-6)))
+    labels = draw_data.draw(hnp.arrays(np.int8, n, elements=st.integers(0, 1)))
+    weight_values = st.one_of(st.just(0.0), st.floats(1e-6, 10))
+    weights = draw_data.draw(hnp.arrays(np.float64, n, elements=weight_values))
+    return probabilities, labels, weights
+
+
+def _assert_states_close(left: LogLossState, right: LogLossState):
+    assert left.count == right.count
+    assert left.n_infinite == right.n_infinite
+    for name in SUM_FIELDS:
+        assert left.sum(name) == pytest.approx(right.sum(name), rel=RTOL, abs=1e-300), name
+
+
+def _state_of(probabilities, labels, weights):
+    state = LogLossState()
+    state.update(probabilities, labels, weights=weights)
+    return state
+
+
+@settings(max_examples=60)
+@given(st.integers(1, 60), st.data())
+def test_batches_equal_whole(n, data):
+    probabilities, labels, weights = _rows(data, n)
+    cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=5)))
+    batched = LogLossState()
+    for start, stop in zip([0, *cuts], [*cuts, n], strict=True):
+        batched.update(probabilities[start:stop], labels[start:stop], weights=weights[start:stop])
+    _assert_states_close(batched, _state_of(probabilities, labels, weights))
+
+
+@settings(max_examples=60)
+@given(st.integers(3, 40), st.data())
+def test_merge_associative_commutative(n, data):
+    probabilities, labels, weights = _rows(data, n)
+    parts = [
+        _state_of(probabilities[i::3], labels[i::3], weights[i::3]) for i in range(3)
+    ]
+    a, b, c = parts
+    _assert_states_close(a.merge(b).merge(c), a.merge(b.merge(c)))
+    _assert_states_close(a.merge(b), b.merge(a))
+    _assert_states_close(c.merge(a).merge(b), _state_of(probabilities, labels, weights))
+
+
+def test_merge_leaves_inputs_unchanged():
+    a = _state_of(np.array([0.2]), np.array([0]), None)
+    b = _state_of(np.array([0.7]), np.array([1]), None)
+    before = (a.sum("wl"), b.sum("wl"))
+    a.merge(b)
+    assert (a.sum("wl"), b.sum("wl")) == before
+
+
+def test_result_matches_loss_functions():
+    rng = np.random.default_rng(7)
+    probabilities = rng.uniform(size=1000)
+    labels = rng.integers(0, 2, size=1000)
+    weights = rng.uniform(0, 3, size=1000)
+    result = _state_of(probabilities, labels, weights).result()
+    assert result.log_loss == pytest.approx(
+        binary_cross_entropy(probabilities, labels, weights=weights), rel=RTOL
+    )
+    assert result.base_rate == pytest.approx(np.average(labels, weights=weights), rel=RTOL)
+    assert result.mean_prediction == pytest.approx(np.average(probabilities, weights=weights), rel=RTOL)
+    assert result.calibration_ratio == pytest.approx(
+        np.dot(weights, probabilities) / np.dot(weights, labels), rel=RTOL
+    )
+    assert result.weight_sum == pytest.approx(weights.sum(), rel=RTOL)
+    assert result.count == 1000
+
+
+def test_logits_and_probabilities_agree():
+    logits = np.linspace(-8, 8, 101)
+    labels = (np.arange(101) % 3 == 0).astype(int)
+    from_logits = LogLossState()
+    from_logits.update_logits(logits, labels)
+    from_probabilities = LogLossState()
+    from_probabilities.update(1 / (1 + np.exp(-logits)), labels)
+    assert from_logits.result().log_loss == pytest.approx(
+        binary_cross_entropy_with_logits(logits, labels), rel=RTOL
+    )
+    assert from_logits.result().log_loss == pytest.approx(from_probabilities.result().log_loss, rel=1e-12)
+    assert from_logits.sum("wp") == pytest.approx(from_probabilities.sum("wp"), rel=1e-14)
+
+
+def test_pickle_round_trip():
+    state = _state_of(np.array([0.2, 0.9]), np.array([0, 1]), np.array([1.0, 2.0]))
+    restored = pickle.loads(pickle.dumps(state))
+    _assert_states_close(state, restored)
+    assert restored.result() == state.result()
+
+
+def test_second_moments_unweighted():
+    probabilities = np.array([0.2, 0.6, 0.9])
+    labels = np.array([0.0, 1.0, 1.0])
+    state = _state_of(probabilities, labels, None)
+    loss = binary_cross_entropy(probabilities, labels, reduction="none")
+    assert state.sum("wl2") == pytest.approx(np.sum(loss**2), rel=RTOL)
+    assert state.sum("w2ly") == pytest.approx(np.sum(loss * labels), rel=RTOL)
+    assert state.sum("w2py") == pytest.approx(np.sum(probabilities * labels), rel=RTOL)
+
+
+def test_clip_counts_rows():
+    state = LogLossState(clip=1e-6)
+    state.update(np.array([0.0, 0.5, 1.0, 1 - 1e-9]), np.array([1, 1, 1, 0]))
+    result = state.result()
+    assert result.n_clipped == 3
+    assert result.n_infinite == 0
+    assert result.log_loss == pytest.approx((2 * -math.log(1e-6) + math.log(2.0)) / 4, rel=RTOL)
+
+
+def test_rejected_update_leaves_state():
+    state = _state_of(np.array([0.2]), np.array([0]), None)
+    with pytest.raises(ValueError, match=r"`y_true` must be in \[0, 1\], got 3"):
+        state.update(np.array([0.5, 0.5]), np.array([1, 3]))
+    with pytest.raises(ValueError, match="update_logits"):
+        state.update(np.array([2.5]), np.array([1]))
+    assert state.count == 1
+
+
+def test_zero_weight_result():
+    state = _state_of(np.array([0.2]), np.array([0]), np.array([0.0]))
+    with pytest.warns(UndefinedMetricWarning, match="total weight is 0"):
+        result = state.result()
+    assert math.isnan(result.log_loss)
+    assert result.count == 1
+
+
+def test_no_positive_labels_calibration():
+    with pytest.warns(UndefinedMetricWarning):
+        result = _state_of(np.array([0.2, 0.1]), np.array([0, 0]), None).result()
+    assert result.calibration_ratio == math.inf
+
+
+def test_merge_rejects_other_types():
+    with pytest.raises(TypeError, match="`other` must be a LogLossState"):
+        LogLossState().merge(object())
+
+
+def test_infinite_loss_sums_without_nan():
+    state = LogLossState()
+    with np.errstate(all="raise"):
+        state.update(np.array([1.0, 0.5]), np.array([0, 1]))
+    assert state.n_infinite == 1
+    for name in SUM_FIELDS:
+        assert not math.isnan(state.sum(name)), name
+    assert state.sum("wl") == math.inf
+    assert state.sum("wy") == 1.0
+
+
+def test_extreme_weights_rejected():
+    state = LogLossState()
+    with pytest.raises(ValueError, match=r"`weights` must be 0 or between 1e-120 and 1e\+120, got 1e\+308 at index 1"):
+        state.update(np.array([0.5, 0.5]), np.array([0, 1]), weights=np.array([1.0, 1e308]))
+    assert state.count == 0
+
+
+def test_merge_rejects_other_clip():
+    with pytest.raises(ValueError, match="same clip"):
+        LogLossState(clip=1e-6).merge(LogLossState())
+
+
+@pytest.mark.parametrize(
+    "arguments, error, pattern",
+    [
+        ((1, np.zeros(3)), ValueError, r"`sums` must have shape \(14,\)"),
+        ((1, np.full(14, np.nan)), ValueError, "`sums` must not contain NaN"),
+        ((-1, np.zeros(14)), ValueError, "`count` must be non-negative"),
+    ],
+)
+def test_add_sums_rejects_bad_input(arguments, error, pattern):
+    with pytest.raises(error, match=pattern):
+        LogLossState().add_sums(*arguments)
+
+
+def test_clip_type_checked():
+    with pytest.raises(TypeError, match="`clip` must be a float or None, got str"):
+        LogLossState(clip="0.1")
