@@ -56,12 +56,34 @@ def available() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
+# Blocks handed to a thread at a time. With chunks, threads take work as they finish rather
+# than one equal share each, so a thread slowed by other processes holds the others up less.
+_PARALLEL_CHUNK_BLOCKS = 8
+
+
+class _Kernels:
+    """The kernels of ``_fast_kernels``, each called with dynamic chunking of its blocks."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        kernel = getattr(self._module, name)
+        import numba
+
+        def call(*args):
+            with numba.parallel_chunksize(_PARALLEL_CHUNK_BLOCKS):
+                return kernel(*args)
+
+        return call
+
+
 def _load_kernels():
     global _kernels
     if _kernels is None:
         from . import _fast_kernels
 
-        _kernels = _fast_kernels
+        _kernels = _Kernels(_fast_kernels)
     return _kernels
 
 
