@@ -45,18 +45,18 @@ CANDIDATES = {
         "print(time.perf_counter() - start)\n"
     ),
     "logloss score (CLI)": (
-        "from logloss.cli import main\n"
+        "from logloss.cli import cli\n"
         "start = time.perf_counter()\n"
         "try:\n"
-        "    main(['score', path, '--label', 'label', '--prob', 'prob', '--json'], standalone_mode=False)\n"
+        "    cli.main(['score', path, '--label', 'label', '--prob', 'prob', '--json'], standalone_mode=False)\n"
         "finally:\n"
         "    print(time.perf_counter() - start, file=sys.stderr)\n"
     ),
     "logloss score --by segment (CLI)": (
-        "from logloss.cli import main\n"
+        "from logloss.cli import cli\n"
         "start = time.perf_counter()\n"
         "try:\n"
-        "    main(['score', path, '--label', 'label', '--prob', 'prob', '--by', 'segment', '--json'],"
+        "    cli.main(['score', path, '--label', 'label', '--prob', 'prob', '--by', 'segment', '--json'],"
         " standalone_mode=False)\n"
         "finally:\n"
         "    print(time.perf_counter() - start, file=sys.stderr)\n"
