@@ -5,9 +5,9 @@ and :func:`state_sums` here first. Each returns None unless every condition of t
 holds: numba is installed, the input is a C-contiguous NumPy array of float32 or float64
 with at least ``MIN_SIZE`` elements, the options are ones the kernels cover, and the kernel
 found no invalid value and no infinite loss. On None the caller runs the reference path,
-which then raises the error or issues the warning with its usual message; so the fast path
-never changes what a call returns beyond the last ulps of ``log`` and ``exp``, and never
-changes what it raises or warns.
+which then raises the error or issues the warning with its usual message. So the fast path
+changes a result only in the last ulps of ``log`` and ``exp``, and never changes what a
+call raises or warns.
 
 numba is imported when a kernel is first needed, so ``import logloss`` does not pay for it.
 Set the environment variable ``LOGLOSS_DISABLE_FAST=1`` to always run the reference path.

@@ -158,8 +158,8 @@ def _block_bounds(b, n):
 
 
 # ---------------------------------------------------------------------------------------
-# Block stages. Each loop below has no condition that varies from element to element except
-# selects, so LLVM vectorizes it; the conditions on options sit between the loops.
+# Block stages. No loop below branches per element (selects only), so LLVM vectorizes each
+# loop. The conditions on options sit between the loops.
 
 
 @njit(**_INLINE_JIT)
@@ -661,7 +661,7 @@ def grouped_state_sums(x, y, weights, codes, n_groups, logits):
     """Return ``(sums, n_bad, n_infinite)`` with the 14 sums of each group of rows.
 
     ``codes`` gives each row's group in ``range(n_groups)``; ``sums`` has shape
-    ``(n_groups, 14)``. ``x`` holds probabilities, or logits when ``logits`` is true. Each
+    ``(n_groups, 14)``. ``x`` contains probabilities, or logits when ``logits`` is true. Each
     task adds its rows to its own accumulators in row order, as ``np.bincount`` does, and
     the tasks' accumulators are added at the end.
     """
