@@ -234,3 +234,81 @@ def test_torch_float32_computed_in_float64(torch):
     assert actual.dtype == torch.float32
     assert actual.item() == float(expected[0])
     assert actual.item() == float(np.float32(44.73902420973372941687851749962409105828))
+
+
+@pytest.mark.parametrize("x64", [False, True])
+def test_jax_jit_captured_labels_weights(x64):
+    jax = pytest.importorskip("jax", reason="JAX is a test dependency for array-library support")
+    jnp = jax.numpy
+    with jax.enable_x64(x64):
+        labels = jnp.asarray([1.0, 0.0])
+        weights = jnp.asarray([1.0, 3.0])
+        z = jnp.asarray([0.5, -2.0])
+        calls = {
+            "logits": lambda a: binary_cross_entropy_with_logits(a, labels, weights=weights),
+            "probabilities": lambda a: binary_cross_entropy(jax.nn.sigmoid(a), labels, weights=weights),
+            "logits_grad": lambda a: binary_cross_entropy_with_logits_grad_hess(a, labels, weights=weights)[0],
+            "probabilities_grad": lambda a: binary_cross_entropy_grad_hess(jax.nn.sigmoid(a), labels, weights=weights)[0],
+        }
+        for name, call in calls.items():
+            compiled = np.asarray(jax.jit(call)(z))
+            eager = np.asarray(call(z))
+            np.testing.assert_allclose(compiled, eager, rtol=8 * np.finfo(eager.dtype).eps, err_msg=name)
+
+
+@pytest.mark.parametrize("weight", [1e308, 5e-324])
+def test_torch_grad_mean_extreme_weights(torch, weight):
+    gradient, hessian = binary_cross_entropy_with_logits_grad_hess(
+        torch.zeros(2, dtype=torch.float64), torch.asarray([1.0, 0.0]), weights=torch.full((2,), weight, dtype=torch.float64), reduction="mean"
+    )
+    assert gradient.tolist() == [-0.25, 0.25]
+    assert hessian.tolist() == [0.125, 0.125]
+
+
+def test_dask_unknown_sizes_message():
+    da = pytest.importorskip("dask.array", reason="Dask is a test dependency for array-library support")
+    z = da.from_array(Z, chunks=4)
+    unknown = z[z > -1000.0]
+    labels = da.from_array(Y, chunks=4)
+    with pytest.raises(ValueError, match=r"unknown size.*compute_chunk_sizes\(\)") as raised:
+        binary_cross_entropy_with_logits(unknown, labels[labels >= 0.0])
+    assert "same shape" not in str(raised.value)
+    with pytest.raises(ValueError, match=r"`y_true` must have the same shape as `y_pred` \(nan, 2\)"):
+        binary_cross_entropy_with_logits(da.stack([unknown, unknown], axis=1), da.stack([labels, labels, labels], axis=1))
+    known = unknown.compute_chunk_sizes()
+    assert float(binary_cross_entropy_with_logits(known, labels).compute()) == pytest.approx(float(binary_cross_entropy_with_logits(Z, Y)), rel=1e-15)
+
+
+def test_dask_no_floating_point_warnings():
+    da = pytest.importorskip("dask.array", reason="Dask is a test dependency for array-library support")
+    p = da.from_array(np.array([0.0, 1.0, 0.0, 1.0, 0.5]), chunks=2)
+    y = da.from_array(np.array([1.0, 0.0, 0.5, 0.5, 1.0]), chunks=2)
+    z = da.from_array(np.array([-np.inf, np.inf, -np.inf, np.inf, 0.0]), chunks=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = binary_cross_entropy(p, y, reduction="none").compute()
+        gradient, hessian = da.compute(*binary_cross_entropy_grad_hess(p, y))
+        logit_loss = binary_cross_entropy_with_logits(z, y, reduction="none", pos_weight=2.0).compute()
+    assert np.isinf(loss[:4]).all()
+    assert np.isinf(gradient[:4]).all()
+    assert np.isinf(hessian[:4]).all()
+    with pytest.warns(InfiniteLossWarning):
+        expected = binary_cross_entropy_with_logits(z.compute(), y.compute(), reduction="none", pos_weight=2.0)
+    np.testing.assert_array_equal(logit_loss, expected)
+
+
+def test_dask_weight_overflow_quiet():
+    da = pytest.importorskip("dask.array", reason="Dask is a test dependency for array-library support")
+    z = da.from_array(np.zeros(2), chunks=1)
+    y = da.from_array(np.array([1.0, 0.0]), chunks=1)
+    weights = da.from_array(np.full(2, 1e308), chunks=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        total = binary_cross_entropy_with_logits(z, y, weights=weights, pos_weight=1e308, reduction="sum").compute()
+        gradient, hessian = da.compute(*binary_cross_entropy_with_logits_grad_hess(z, y, weights=weights, pos_weight=1e308))
+        mean_gradient, mean_hessian = da.compute(*binary_cross_entropy_with_logits_grad_hess(z, y, weights=weights, reduction="mean"))
+    assert total == np.inf
+    assert gradient.tolist() == [-np.inf, 5e307]
+    assert hessian.tolist() == [np.inf, 2.5e307]
+    assert mean_gradient.tolist() == [-0.25, 0.25]
+    assert mean_hessian.tolist() == [0.125, 0.125]

@@ -61,14 +61,21 @@ def test_lightgbm_custom_objective_matches_builtin(caravan):
     assert abs(float(custom_loss) - float(builtin_loss)) <= 1e-6
 
 
-def test_sklearn_objective_in_classifiers(caravan):
+# The recipes of docs/gradients.md and the boosting_objective docstring, as written there:
+# XGBRegressor reads base_score as a margin, XGBClassifier as a probability.
+@pytest.mark.parametrize(("estimator", "base_score"), [("XGBRegressor", 0.0), ("XGBClassifier", 0.5)])
+def test_sklearn_objective_matches_builtin(caravan, estimator, base_score):
     xgboost = pytest.importorskip("xgboost", reason="XGBoost is a test dependency")
     features, labels, weights = caravan
     options = {"n_estimators": 5, "max_depth": 2, "n_jobs": 1, "random_state": 0, "tree_method": "exact"}
     builtin = xgboost.XGBClassifier(objective="binary:logistic", base_score=0.5, **options)
     builtin.fit(features, labels, sample_weight=weights)
-    custom = xgboost.XGBRegressor(objective=boosting_objective("sklearn"), base_score=0.0, **options)
+    custom = getattr(xgboost, estimator)(objective=boosting_objective("sklearn"), base_score=base_score, **options)
     custom.fit(features, labels, sample_weight=weights)
     builtin_loss = binary_cross_entropy(builtin.predict_proba(features)[:, 1].astype(np.float64), labels, weights=weights)
-    custom_loss = binary_cross_entropy_with_logits(custom.predict(features, output_margin=True).astype(np.float64), labels, weights=weights)
+    margins = custom.predict(features, output_margin=True).astype(np.float64)
+    custom_loss = binary_cross_entropy_with_logits(margins, labels, weights=weights)
     assert abs(float(custom_loss) - float(builtin_loss)) <= 1e-6
+    if estimator == "XGBClassifier":
+        probabilities = custom.predict_proba(features)[:, 1].astype(np.float64)
+        assert abs(float(binary_cross_entropy(probabilities, labels, weights=weights)) - float(builtin_loss)) <= 1e-6

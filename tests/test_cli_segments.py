@@ -143,3 +143,37 @@ def test_decompose_with_clip_scores_clipped(tmp_path):
     unclipped = run_json(path, "--prob", "prob", "--decompose")
     assert unclipped["decomposition"]["score"] == "inf"
     assert unclipped["decomposition"]["n_infinite"] == 1
+
+
+def test_by_signed_zero_keys_one_segment(tmp_path):
+    path = tmp_path / "zeros.parquet"
+    columns = {"label": [0, 1, 0, 1], "prob": [0.2, 0.3, 0.4, 0.6], "seg": [0.0, -0.0, 0.0, -0.0]}
+    pq.write_table(pa.table(columns), path)
+    report = run_json(path, "--prob", "prob", "--by", "seg")
+    rows = report["segments"]["rows"]
+    assert [row["count"] for row in rows] == [4]
+
+
+@pytest.mark.parametrize(
+    ("option", "mode"),
+    [
+        (["--sort", "rows"], "--by"),
+        (["--min-segment-size", "5"], "--by"),
+        (["--ne-baseline", "global"], "--by"),
+        (["--exact-max-rows", "10"], "--decompose"),
+    ],
+)
+def test_mode_option_without_mode_fails(segmented_file, option, mode):
+    path, _ = segmented_file
+    result = run(path, "--prob", "prob", *option)
+    assert result.exit_code == 2, result.output
+    assert f"{option[0]} applies only with {mode}" in result.output
+
+
+def test_by_list_column_fails(tmp_path):
+    path = tmp_path / "lists.parquet"
+    pq.write_table(pa.table({"label": [0, 1], "prob": [0.2, 0.7], "l": [[1], [2, 3]]}), path)
+    result = run(path, "--prob", "prob", "--by", "l")
+    assert result.exit_code == 1, result.output
+    assert f"logloss: error: {path}: column `l` must hold scalar values to group by, got type list<" in result.stderr
+    assert "Traceback" not in result.output

@@ -295,8 +295,12 @@ def test_binned_merge_rejects_other_bins():
 
 
 def test_binned_rejects_bad_bins():
-    with pytest.raises(ValueError, match="`n_bins` must be a positive integer"):
+    with pytest.raises(ValueError, match="`n_bins` must be from 1 to 1,048,576, got 0"):
         BinnedDecompositionState(n_bins=0)
+    with pytest.raises(ValueError, match="`n_bins` must be from 1 to 1,048,576, got 1000000000000"):
+        BinnedDecompositionState(n_bins=10**12)
+    with pytest.raises(TypeError, match="`n_bins` must be an integer, got float 2.5"):
+        BinnedDecompositionState(n_bins=2.5)
 
 
 def test_binned_logits_match_probabilities_many_chunks():

@@ -187,6 +187,23 @@ def test_grad_mean_along_axis():
     np.testing.assert_allclose(mean, summed / 3, rtol=EPS64)
 
 
+@pytest.mark.parametrize("weight", [1e308, 5e-324])
+def test_grad_mean_extreme_weights(weight):
+    for function, prediction in ((binary_cross_entropy_with_logits_grad_hess, 0.0), (binary_cross_entropy_grad_hess, 0.5)):
+        gradient, hessian = function(np.full(2, prediction), np.array([1.0, 0.0]), weights=np.full(2, weight), reduction="mean")
+        unweighted_gradient, unweighted_hessian = function(np.full(2, prediction), np.array([1.0, 0.0]), reduction="mean")
+        np.testing.assert_array_equal(gradient, unweighted_gradient)
+        np.testing.assert_array_equal(hessian, unweighted_hessian)
+
+
+def test_grad_overflow_inf_without_warning():
+    gradient, hessian = binary_cross_entropy_with_logits_grad_hess(
+        np.zeros(1), np.ones(1), weights=np.array([1e308]), pos_weight=1e308
+    )
+    assert gradient.tolist() == [-np.inf]
+    assert hessian.tolist() == [np.inf]
+
+
 def test_grad_omitted_labels_zero():
     z = np.array([0.5, 1.0, -1.0])
     y = np.array([1.0, np.nan, 0.0])
@@ -218,6 +235,37 @@ def test_grad_probability_out_of_range_rejected():
 def test_grad_reduction_none_rejected():
     with pytest.raises(ValueError, match="`reduction` must be one of 'sum', 'mean'"):
         binary_cross_entropy_with_logits_grad_hess(np.array([0.0]), np.array([1]), reduction="none")
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize(
+    ("axis", "error", "message"),
+    [
+        ("0", TypeError, "`axis` must be an int, a tuple of ints or None, got str"),
+        (1.5, TypeError, "`axis` must be an int, a tuple of ints or None, got float"),
+        ((0, "1"), TypeError, "`axis` must be an int, a tuple of ints or None, got tuple containing str"),
+        (5, ValueError, r"`axis` must be in \[-2, 2\) for `y_pred` with 2 dimensions, got 5"),
+        ((0, -3), ValueError, r"`axis` must be in \[-2, 2\) for `y_pred` with 2 dimensions, got -3"),
+        ((1, -1), ValueError, r"`axis` must not repeat an axis, got \(1, -1\)"),
+    ],
+)
+def test_grad_axis_rejected(reduction, axis, error, message):
+    for function in (binary_cross_entropy_grad_hess, binary_cross_entropy_with_logits_grad_hess):
+        with pytest.raises(error, match=message):
+            function(np.full((2, 3), 0.5), np.ones((2, 3)), reduction=reduction, axis=axis)
+
+
+@pytest.mark.parametrize(("axis", "error"), [("0", TypeError), (True, TypeError), (5, ValueError), ((0, 0), ValueError)])
+def test_loss_axis_rejected(axis, error):
+    for function in (binary_cross_entropy, binary_cross_entropy_with_logits):
+        for reduction in ("none", "sum", "mean"):
+            with pytest.raises(error, match="`axis` must"):
+                function(np.full((2, 3), 0.5), np.ones((2, 3)), reduction=reduction, axis=axis)
+
+
+def test_grad_axis_numpy_integer_accepted():
+    gradient, _ = binary_cross_entropy_grad_hess(np.full((2, 3), 0.5), np.ones((2, 3)), reduction="mean", axis=(np.int64(-1),))
+    np.testing.assert_allclose(gradient, np.full((2, 3), -2.0 / 3.0), rtol=EPS64)
 
 
 def test_grad_options_keyword_only():

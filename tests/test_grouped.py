@@ -138,10 +138,11 @@ def test_grouped_several_key_columns():
     assert grouped.state((2, "a")).count == 2
 
 
-def test_grouped_several_key_columns_as_list():
+def test_grouped_list_of_columns_is_one_column():
     grouped = GroupedLogLossState()
-    grouped.update(np.full(2, 0.5), np.array([1, 0]), [[1, 2], ["a", "a"]])
-    assert sorted(grouped.keys()) == [(1, "a"), (2, "a")]
+    with pytest.raises(TypeError, match=r"`keys` must hold scalar values to group by, got \[1, 2\] .* index 0"):
+        grouped.update(np.full(2, 0.5), np.array([1, 0]), [[1, 2], ["a", "a"]])
+    assert len(grouped) == 0
 
 
 def test_grouped_infinite_and_clipped_counts():
@@ -269,3 +270,117 @@ def test_grouped_pyarrow_nan_key_is_null():
         grouped.update(np.full(3, 0.5), np.array([1, 0, 1]), pa.array([1.5, float("nan"), None]))
     assert sorted(grouped.keys(), key=str) == [1.5, None]
     assert grouped.state(None).count == 4
+
+
+def test_grouped_signed_zero_keys_one_segment():
+    state = GroupedLogLossState()
+    state.update([0.2, 0.3, 0.4, 0.6], [0, 1, 0, 1], np.array([0.0, -0.0, 0.0, -0.0]))
+    assert state.total().count == 4
+    assert state.keys() == [0.0]
+    assert state.state(0.0).count == 4
+
+
+def test_grouped_signed_zero_two_columns():
+    state = GroupedLogLossState()
+    zeros = np.array([0.0, -0.0, 0.0, -0.0])
+    state.update([0.2, 0.3, 0.4, 0.6], [0, 1, 0, 1], (zeros, np.array([1, 1, 2, 2])))
+    assert state.total().count == 4
+    assert sorted(state.keys()) == [(0.0, 1), (0.0, 2)]
+
+
+def test_grouped_repeated_rows_add_all():
+    state = GroupedLogLossState()
+    state.update([0.2, 0.3], [0, 1], ["a", "b"])
+    codes = np.array([0, 1, 0, 1])
+    p = np.array([0.2, 0.3, 0.4, 0.6])
+    y = np.array([0.0, 1.0, 0.0, 1.0])
+    # Two codes that map to one segment, as two spellings of one key would.
+    state._add(codes, ["a", "a"], p, y, None, -np.log(np.where(y == 1, p, 1 - p)), None)
+    expected = LogLossState()
+    expected.update([0.2, 0.2, 0.3, 0.4, 0.6], [0, 0, 1, 0, 1])
+    assert state.state("a").count == 5
+    assert_states_close(state.state("a"), expected, 16)
+
+
+signed_floats = st.sampled_from([0.0, -0.0, 1.5, -1.5, math.nan, math.inf])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_grouped_signed_zero_counts_sum(data):
+    n = data.draw(st.integers(1, 30))
+    p = data.draw(hnp.arrays(np.float64, n, elements=probabilities))
+    y = data.draw(hnp.arrays(np.float64, n, elements=labels))
+    first = data.draw(hnp.arrays(np.float64, n, elements=signed_floats))
+    second = data.draw(hnp.arrays(np.float64, n, elements=signed_floats))
+    keys = data.draw(st.sampled_from([first, (first, second)]))
+    state = GroupedLogLossState()
+    state.update(p, y, keys)
+    assert sum(s.count for s in state.states().values()) == n
+    assert state.total().count == n
+    assert_states_close(state.total(), _whole(p, y), 4 * n)
+
+
+def _whole(p, y):
+    state = LogLossState()
+    state.update(p, y)
+    return state
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ([("a", 1), ("b", 2)], r"scalar values to group by, got \('a', 1\) of type tuple at index 0; pass several"),
+        (["a", 1], r"one type, got 1 of type int at index 1 after 'a' of type str at index 0"),
+        (np.array(["a", 1], dtype=object), r"one type, got 1 of type int at index 1"),
+        (["a", b"a"], r"one type, got b'a' of type bytes at index 1"),
+        ([1, True], r"one type, got True of type bool at index 1"),
+        ("ab", r"`keys` must be an array-like column of keys or a tuple of such columns, got str 'ab'"),
+        (("ab", [1, 2]), r"`keys\[0\]` must be an array-like column of keys, got str"),
+        (pa.array([[1], [2]]), r"scalar values to group by, got type list<item: int64>"),
+        (pa.array([{"a": 1}, {"a": 2}]), r"scalar values to group by, got type struct<a: int64>"),
+        (np.array([1 + 2j, 3j]), r"one scalar type .* got dtype complex128"),
+    ],
+)
+def test_grouped_rejects_ambiguous_keys(keys, message):
+    grouped = GroupedLogLossState()
+    with pytest.raises(TypeError, match=message):
+        grouped.update([0.2, 0.7], [0, 1], keys)
+    assert len(grouped) == 0
+
+
+def test_grouped_numbers_mix_in_one_column():
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7, 0.4], [0, 1, 1], [1, 2.5, 1])
+    assert grouped.keys() == [1.0, 2.5]
+    assert grouped.state(1).count == 2
+
+
+@pytest.mark.parametrize("unit", ["ns", "us", "s", "D", "M", "Y"])
+def test_grouped_datetime_keys(unit):
+    days = np.array(["2020-01-01T00:00:00.000000001", "2021-01-01", "NaT", "2020-01-01T00:00:00.000000001"])
+    keys = days.astype("datetime64[ns]").astype(f"datetime64[{unit}]")
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7, 0.4, 0.6], [0, 1, 1, 0], keys)
+    assert sum(state.count for state in grouped.states().values()) == 4
+    assert grouped.state(keys[0]).count == 2
+    assert grouped.state(None).count == 1
+
+
+def test_grouped_arrow_nanosecond_timestamps():
+    keys = pa.array(np.array([1, 1, 2], dtype="datetime64[ns]"))
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7, 0.4], [0, 1, 1], keys)
+    assert grouped.state(np.datetime64(1, "ns")).count == 2
+
+
+def test_grouped_key_column_count_fixed():
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7], [0, 1], ["a", "b"])
+    with pytest.raises(ValueError, match="`keys` must have 1 column as in earlier updates, got 2"):
+        grouped.update([0.2, 0.7], [0, 1], (["a", "b"], [1, 2]))
+    assert grouped.total().count == 2
+    other = GroupedLogLossState()
+    other.update([0.2, 0.7], [0, 1], (["a", "b"], [1, 2]))
+    with pytest.raises(ValueError, match="`other` must have 1 key column as this state, got 2"):
+        grouped.merge(other)

@@ -123,7 +123,7 @@ def test_infinite_loss_difference(zero_in, expected):
         p_b[0] = 0.0
     state = PairedComparisonState()
     state.update(p_a, p_b, y)
-    with pytest.warns(UndefinedMetricWarning, match="losses are infinite") as record:
+    with pytest.warns(UndefinedMetricWarning, match="(loss is|losses are) infinite") as record:
         difference = state.interval().difference
     assert record[0].filename == __file__
     if math.isnan(expected):
@@ -186,3 +186,13 @@ def test_to_dict_records_settings():
     record = state.interval(level=0.8).to_dict()
     assert (record["method"], record["level"], record["n_bootstrap"]) == ("delta", 0.8, None)
     assert record["difference"]["method"] == "delta"
+
+
+def test_one_infinite_loss_singular():
+    p_a, p_b, y = _rows(n=20, seed=5)
+    y[0] = 1
+    p_a[0] = 0.0
+    state = PairedComparisonState()
+    state.update(p_a, p_b, y)
+    with pytest.warns(UndefinedMetricWarning, match="because 1 loss is infinite"):
+        state.interval()

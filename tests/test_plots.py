@@ -119,7 +119,7 @@ def test_loss_terms_infinite_bin_marked():
 
 
 def test_loss_terms_rejects_zero_bins():
-    with pytest.raises(ValueError, match="`n_bins` must be at least 1, got 0"):
+    with pytest.raises(ValueError, match="`n_bins` must be from 1 to 10,000, got 0"):
         plot_loss_terms(np.array([0.5]), np.array([1]), n_bins=0, ax=Figure().add_subplot())
 
 
@@ -168,3 +168,37 @@ def test_segment_losses_rejects_bad_metric():
 def test_segment_losses_rejects_sequence():
     with pytest.raises(TypeError, match="`results` must be a mapping"):
         plot_segment_losses([1, 2], ax=Figure().add_subplot())
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"band_level": 0}, ValueError, r"`band_level` must be in \(0, 1\), got 0"),
+        ({"band_level": "x"}, TypeError, r"`band_level` must be a number in \(0, 1\), got str"),
+        ({"max_band_rows": 0}, ValueError, r"`max_band_rows` must be at least 1, got 0"),
+        ({"n_hist_bins": 0}, ValueError, r"`n_hist_bins` must be from 1 to 10,000, got 0"),
+        ({"seed": -1}, ValueError, r"`seed` must be at least 0, got -1"),
+        ({"n_resamples": 2.5}, TypeError, r"`n_resamples` must be an integer, got float 2.5"),
+        ({"ax": "x"}, TypeError, r"`ax` must be a matplotlib Axes or None, got str 'x'"),
+    ],
+)
+def test_reliability_diagram_rejects_options(options, error, message):
+    options.setdefault("ax", Figure().add_subplot())
+    with pytest.raises(error, match=message):
+        plot_reliability_diagram(np.array([0.2, 0.7]), np.array([0, 1]), **options)
+
+
+def test_loss_terms_rejects_huge_bins():
+    with pytest.raises(ValueError, match="`n_bins` must be from 1 to 10,000, got 1000000000"):
+        plot_loss_terms(np.array([0.5]), np.array([1]), n_bins=10**9, ax=Figure().add_subplot())
+
+
+def test_segment_losses_dollar_literal():
+    figure = Figure()
+    ax = figure.add_subplot()
+    results = results_of({r"$\undefinedcmd$": ([0.2, 0.7], [0, 1]), "price $5-$10": ([0.4, 0.6], [1, 0])})
+    plot_segment_losses(results, ax=ax)
+    assert render(figure).startswith(b"\x89PNG")
+    labels = ax.get_yticklabels()
+    assert [label.get_text() for label in labels] == [r"$\undefinedcmd$ (2 rows)", "price $5-$10 (2 rows)"]
+    assert not any(label.get_parse_math() for label in labels)

@@ -211,3 +211,28 @@ def test_report_logits_rejects_bad_input(tmp_path, arguments, message):
 )
 def test_external_references_finds(page, expected):
     assert external_references(page) == expected
+
+
+def test_report_signed_zero_segments():
+    page = render_report(np.array([0.2, 0.3, 0.4, 0.6]), np.array([0, 1, 0, 1]), segments=np.array([0.0, -0.0, 0.0, -0.0]))
+    assert "<td>0.0</td><td class=\"number\">4</td>" in page
+
+
+def test_report_dollar_segment_names():
+    segments = np.array([r"$\undefinedcmd$", "price $5-$10"])
+    page = render_report(np.array([0.2, 0.7]), np.array([0, 1]), segments=segments, segment_name="$x$")
+    assert r"<td>$\undefinedcmd$</td>" in page
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"title": 5}, "`title` must be a str, got int 5"),
+        ({"segment_name": ("a", "b")}, r"`segment_name` must be a str, got tuple \('a', 'b'\)"),
+        ({"source": None}, "`source` must be a str, got NoneType None"),
+        ({"seed": 1.5}, "`seed` must be an integer, got float 1.5"),
+    ],
+)
+def test_report_rejects_option_types(options, message):
+    with pytest.raises(TypeError, match=message):
+        render_report(np.array([0.2, 0.7]), np.array([0, 1]), segments=["a", "b"], **options)

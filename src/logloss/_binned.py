@@ -26,6 +26,9 @@ __all__ = ["BinnedDecompositionState", "binned_error_bound"]
 _LOGIT_HINT = "; for raw model scores (logits), call update_logits instead"
 _FIELDS = ("w", "wy", "wp", "wl")
 _CHUNK_ROWS = 1 << 16
+# Bins at most: 256 times the default, about 75 MB of sums per state, and a bin width of
+# 3e-5 in logit at the default limit; finer bins would not change the figures.
+MAX_BINS = 1 << 20
 
 
 
@@ -57,7 +60,8 @@ class BinnedDecompositionState:
     Parameters
     ----------
     n_bins : int, default 4096
-        Number of bins of equal width in logit over ``[-logit_limit, logit_limit]``. Two
+        Number of bins of equal width in logit over ``[-logit_limit, logit_limit]``, at
+        most 1,048,576. Two
         more bins hold the logits below and above that range, probabilities of exactly 0
         and 1 included.
     logit_limit : float, default 16.0
@@ -95,8 +99,10 @@ class BinnedDecompositionState:
     """
 
     def __init__(self, *, n_bins: int = 4096, logit_limit: float = 16.0) -> None:
-        if not (isinstance(n_bins, (int, np.integer)) and n_bins >= 1):
-            raise ValueError(f"`n_bins` must be a positive integer, got {n_bins!r}")
+        if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)):
+            raise TypeError(f"`n_bins` must be an integer, got {type(n_bins).__name__} {n_bins!r}")
+        if not 1 <= n_bins <= MAX_BINS:
+            raise ValueError(f"`n_bins` must be from 1 to {MAX_BINS:,}, got {n_bins!r}")
         if not (isinstance(logit_limit, (int, float)) and 0.0 < logit_limit < np.inf):
             raise ValueError(f"`logit_limit` must be a positive finite number, got {logit_limit!r}")
         self.n_bins = int(n_bins)

@@ -8,7 +8,8 @@ its logarithm is infinite.
 On NumPy float64 input the public functions evaluate the formulas in long double where it
 is wider than float64 (x86-64) and round once at the end, which keeps every result within
 about 0.5 ulp of the exact value (``scripts/accuracy.py``). The ``*_terms`` functions are
-the formulas themselves, in the dtype they are given.
+the formulas themselves, in the dtype they are given. Dask arrays are computed block by
+block through the same functions (:func:`map_dask_blocks`).
 
 The formulas use only ``where``, arithmetic, ``exp``, ``log`` and ``log1p``, so they run on
 any array-API library and autograd can differentiate them. Wherever a masked branch of
@@ -18,6 +19,7 @@ gradient of the unused branch is 0 rather than ``0 * inf = NaN``.
 
 from __future__ import annotations
 
+import array_api_compat
 import numpy as np
 
 # x86-64 long double (64-bit significand) makes exp and log1p accurate to about 2**-11 of a
@@ -35,6 +37,8 @@ __all__ = [
     "loss_from_logit_terms",
     "loss_from_probability",
     "loss_from_probability_terms",
+    "map_dask_blocks",
+    "multiply_weights",
     "sigmoid_pair",
     "softplus",
 ]
@@ -47,6 +51,53 @@ def _widen(z, xp):
     return z
 
 
+def map_dask_blocks(function, *arrays, outputs: int = 1):
+    """Apply ``function(*blocks, xp)`` to each block of Dask ``arrays``, warnings off.
+
+    ``np.errstate`` around a lazy Dask expression has no effect when the graph runs later in
+    worker threads, so each block is computed inside its own ``np.errstate``, and NumPy
+    blocks get the NumPy path, long double included. An argument that is None is passed
+    as None. The arrays broadcast against the first, from the right. With ``outputs`` > 1
+    the tuple of results is stacked along a new first axis per block and split again.
+    """
+    import dask.array as da
+
+    first = arrays[0]
+    # One letter per axis, aligned from the right as in broadcasting; blockwise rechunks the
+    # operands to common blocks. "_" is the new axis of stacked outputs.
+    index = "abcdefghijklmnopqrstuvwxyz"[: first.ndim]
+    present = [position for position, array in enumerate(arrays) if array is not None]
+    operands = []
+    for position in present:
+        operands += [arrays[position], index[first.ndim - arrays[position].ndim :]]
+
+    def run_block(*blocks):
+        arguments = [None] * len(arrays)
+        for position, block in zip(present, blocks, strict=True):
+            arguments[position] = block
+        xp = array_api_compat.array_namespace(blocks[0])
+        with np.errstate(all="ignore"):
+            result = function(*arguments, xp)
+        return result if outputs == 1 else xp.stack(result)
+
+    if outputs == 1:
+        return da.blockwise(run_block, index, *operands, dtype=first.dtype)
+    stacked = da.blockwise(run_block, "_" + index, *operands, dtype=first.dtype, new_axes={"_": outputs})
+    return tuple(stacked[i] for i in range(outputs))
+
+
+def multiply_weights(values, weights, xp=np):
+    """Return ``values * weights``, 0 where a weight is 0 (even for an infinite value).
+
+    A product beyond the float range is inf, the correctly rounded value, without a
+    floating-point warning, on Dask too.
+    """
+    if array_api_compat.is_dask_array(values):
+        return map_dask_blocks(multiply_weights, values, weights)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return xp.where(weights == 0.0, 0.0, values * weights)
+
+
 def _narrow(values, dtype):
     """Round extended-precision ``values`` to ``dtype``; beyond its range they become inf."""
     with np.errstate(over="ignore"):
@@ -55,6 +106,8 @@ def _narrow(values, dtype):
 
 def loss_from_probability(p, y, pos_weight, clip: float | None = None, xp=np):
     """Return the loss of :func:`loss_from_probability_terms`, in long double for NumPy float64."""
+    if array_api_compat.is_dask_array(p):
+        return map_dask_blocks(lambda *a: loss_from_probability(*a[:3], clip, a[3]), p, y, pos_weight)
     wide = _widen(p, xp)
     with np.errstate(divide="ignore", invalid="ignore"):  # log(0) is -inf by design
         loss = loss_from_probability_terms(wide, y, pos_weight, clip, xp)
@@ -106,6 +159,8 @@ def softplus(z, xp=np):
 
 def loss_from_logit(z, y, pos_weight, xp=np):
     """Return the loss of :func:`loss_from_logit_terms`, computed in long double for NumPy float64."""
+    if array_api_compat.is_dask_array(z):
+        return map_dask_blocks(loss_from_logit, z, y, pos_weight)
     wide = _widen(z, xp)
     with np.errstate(invalid="ignore"):  # inf * 0 in a discarded term is replaced by 0
         loss = loss_from_logit_terms(wide, y, pos_weight, xp)
@@ -151,6 +206,8 @@ def sigmoid_pair(z, xp=np):
 
 def grad_hess_from_logit(z, y, pos_weight, xp=np):
     """Return :func:`grad_hess_from_logit_terms`, computed in long double for NumPy float64."""
+    if array_api_compat.is_dask_array(z):
+        return map_dask_blocks(grad_hess_from_logit, z, y, pos_weight, outputs=2)
     wide = _widen(z, xp)
     gradient, hessian = grad_hess_from_logit_terms(wide, y, pos_weight, xp)
     if wide is z:
@@ -177,6 +234,8 @@ def grad_hess_from_logit_terms(z, y, pos_weight, xp=np):
 
 def grad_hess_from_probability(p, y, pos_weight, xp=np):
     """Return :func:`grad_hess_from_probability_terms`, in long double for NumPy float64."""
+    if array_api_compat.is_dask_array(p):
+        return map_dask_blocks(grad_hess_from_probability, p, y, pos_weight, outputs=2)
     wide = _widen(p, xp)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # y / 0 is inf by design
         gradient, hessian = grad_hess_from_probability_terms(wide, y, pos_weight, xp)

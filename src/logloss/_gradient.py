@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _elementwise
 from ._namespace import accumulation_dtype, as_array, is_numpy_namespace, output_dtype, xp_check
-from ._options import check_reduction, prepare
+from ._options import check_axis, check_reduction, prepare, scale_to_max
 from ._validation import check_in_unit_interval, check_not_nan
 
 __all__ = [
@@ -107,6 +107,7 @@ def binary_cross_entropy_grad_hess(
     xp_check(check_not_nan, xp, predictions, "y_pred", _LOGIT_HINT)
     xp_check(check_in_unit_interval, xp, predictions, "y_pred", _LOGIT_HINT)
     check_reduction(reduction, ("sum", "mean"))
+    axis = check_axis(axis, predictions.ndim)
     prepared = prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
 
     probability = prepared.neutralize(xp.astype(predictions, prepared.dtype), 0.5)
@@ -190,6 +191,7 @@ def binary_cross_entropy_with_logits_grad_hess(
     xp, scores = as_array(logits, "logits")
     xp_check(check_not_nan, xp, scores, "logits")
     check_reduction(reduction, ("sum", "mean"))
+    axis = check_axis(axis, scores.ndim)
     prepared = prepare(xp, scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
 
     z = prepared.neutralize(xp.astype(scores, prepared.dtype), 0.0)
@@ -199,28 +201,31 @@ def binary_cross_entropy_with_logits_grad_hess(
 
 def _finish(xp, gradient, hessian, prepared, reduction, axis, dtype):
     """Apply weights and the mean's denominator, zero inactive elements, and cast."""
-    if prepared.weights is not None:
-        gradient = gradient * prepared.weights
-        hessian = hessian * prepared.weights
+    weights = prepared.weights
+    if reduction == "mean" and weights is not None:
+        weights = scale_to_max(xp, weights)
+    if weights is not None:
+        gradient = _elementwise.multiply_weights(gradient, weights, xp)
+        hessian = _elementwise.multiply_weights(hessian, weights, xp)
     if prepared.active is not None:
         gradient = xp.where(prepared.active, gradient, 0.0)
         hessian = xp.where(prepared.active, hessian, 0.0)
     if reduction == "mean":
-        denominator = _mean_denominator(xp, gradient, prepared, axis)
+        denominator = _mean_denominator(xp, gradient, weights, prepared.valid, axis)
         gradient = gradient / denominator
         hessian = hessian / denominator
     with np.errstate(over="ignore"):  # a value beyond the range of `dtype` becomes inf
         return xp.astype(gradient, dtype, copy=False), xp.astype(hessian, dtype, copy=False)
 
 
-def _mean_denominator(xp, like, prepared, axis):
+def _mean_denominator(xp, like, weights, valid, axis):
     """Return the mean's denominator with the reduced axes kept, so that it broadcasts."""
-    if prepared.weights is not None:
-        mass = prepared.weights
+    if weights is not None:
+        mass = weights
     else:
         mass = xp.ones_like(like)
-    if prepared.valid is not None:
-        mass = xp.where(prepared.valid, mass, 0.0)
+    if valid is not None:
+        mass = xp.where(valid, mass, 0.0)
     accumulation = accumulation_dtype(xp, like)
     total = xp.sum(xp.astype(mass, accumulation), axis=axis, keepdims=True)
     # Where nothing is averaged every derivative is already 0; dividing by 1 keeps it 0.
@@ -254,7 +259,7 @@ def boosting_objective(
           ``lightgbm.train({"objective": objective, ...}, train_data)``; labels and weights
           come from the ``Dataset``.
         - "sklearn": ``objective(y_true, y_pred, sample_weight=None)`` for
-          ``xgboost.XGBClassifier(objective=objective)`` and
+          ``xgboost.XGBClassifier(objective=objective, base_score=0.5)`` and
           ``lightgbm.LGBMClassifier(objective=objective)`` (XGBoost passes the weights by the
           keyword ``sample_weight``, LightGBM as the third positional argument).
     pos_weight, label_smoothing
@@ -263,9 +268,9 @@ def boosting_objective(
     Returns
     -------
     objective : callable
-        The custom objective. Its predictions are margins: with it, XGBoost's and
-        LightGBM's ``predict`` return margins too, and :math:`\sigma(\text{margin})` is the
-        probability.
+        The custom objective. Its predictions are margins: with it, ``Booster.predict`` of
+        XGBoost and LightGBM returns margins, and :math:`\sigma(\text{margin})` is the
+        probability. ``XGBClassifier.predict_proba`` applies :math:`\sigma` itself.
 
     Raises
     ------
@@ -277,11 +282,15 @@ def boosting_objective(
     The built-in objectives start from other margins: XGBoost's ``binary:logistic`` reads
     ``base_score`` as a probability (and estimates it from the labels when it is not
     given), and LightGBM's ``binary`` starts from the log-odds of the mean label
-    (``boost_from_average``). With a custom objective XGBoost reads ``base_score`` as a
-    margin, and LightGBM starts from 0. To compare the two, start both from margin 0:
-    ``base_score=0.5`` for the built-in and ``base_score=0.0`` for the custom objective in
-    XGBoost, ``boost_from_average=False`` in LightGBM. Trained that way on the bundled data
-    (10 rounds, one thread), both libraries reach the built-in log loss within 1e-6
+    (``boost_from_average``). With a custom objective, ``xgboost.train`` and
+    ``XGBRegressor`` read ``base_score`` as a margin, but ``XGBClassifier`` still reads it
+    as a probability (xgboost 3.2): there ``base_score=0.0`` starts every margin at
+    :math:`\mathrm{logit}(10^{-6}) = -13.8` and trains a useless model. LightGBM starts a
+    custom objective from 0. To compare with the built-in objective, start both from
+    margin 0: ``base_score=0.5`` for ``binary:logistic`` and for ``XGBClassifier`` with the
+    custom objective, ``base_score=0.0`` with ``xgboost.train`` or ``XGBRegressor``, and
+    ``boost_from_average=False`` in LightGBM. Trained that way on the bundled data (5 to 10
+    rounds, one thread), each reaches the built-in log loss within 1e-6
     (``tests/test_boosting.py``).
 
     Examples

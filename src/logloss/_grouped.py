@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from . import _elementwise, _fast
-from ._keys import encode_keys
+from ._keys import encode_keys, split_key_columns
 from ._state import SUM_FIELDS, LogLossResult, LogLossState, binary_entropy, compensated_add, expit
 from ._validation import as_numeric_array, check_in_unit_interval, check_not_nan
 from ._warnings import UndefinedMetricWarning
@@ -106,10 +106,12 @@ class GroupedLogLossState:
 
     Notes
     -----
-    Keys may be any values that pyarrow can dictionary-encode or NumPy can sort: integers,
-    floats, strings, booleans, dates. Nulls (None, and NaN in a floating key column) form one
-    segment whose key is None. With several key columns each key is a tuple with one value
-    per column.
+    Keys may be any scalars that pyarrow can dictionary-encode or NumPy can sort: integers,
+    floats, strings, bytes, booleans, dates. Nulls (None, NaN in a floating key column and
+    NaT in a datetime column) form one segment whose key is None. The float keys 0.0 and
+    -0.0 form one segment, keyed 0.0. Keys from NumPy datetime64 and timedelta64 columns,
+    and from pyarrow timestamp and duration columns, are NumPy scalars of the column's
+    unit. With several key columns each key is a tuple with one value per column.
 
     The state holds, per segment, the row count, the compensated sums of ``SUM_FIELDS``,
     and the counts of infinite-loss and clipped rows. Merging adds the fields of equal keys,
@@ -135,6 +137,10 @@ class GroupedLogLossState:
     >>> results["a"].count
     2
     """
+
+    # The number of key columns, fixed by the first update; None before it. A class
+    # attribute, so states pickled before it existed load with None.
+    _n_key_columns: int | None = None
 
     def __init__(self, *, clip: float | None = None) -> None:
         # LogLossState validates `clip` with the same rule and message.
@@ -166,17 +172,24 @@ class GroupedLogLossState:
         y_true : array_like
             Targets in [0, 1], of the same shape.
         keys : array_like or tuple of array_like
-            The segment key of each row: one column with one key per row, or a tuple (or a
-            list) of such columns for segments defined by several columns. NumPy arrays,
-            lists, pyarrow arrays and pandas series are accepted.
+            The segment key of each row: one column with one key per row, or a tuple of
+            such columns for segments defined by several columns. Only a tuple means
+            several columns: a list is one column. NumPy arrays, lists, pyarrow arrays and
+            pandas series are accepted. Each column holds scalars of one type (numbers,
+            strings, bytes, booleans, dates and times), and the number of columns is fixed
+            by the first update.
         weights : array_like, optional
             Non-negative sample weights, of the same shape as `y_pred`. Default: all 1.
 
         Raises
         ------
-        TypeError, ValueError
+        TypeError
+            As :meth:`LogLossState.update` does, or when `keys` is a string or a key column
+            holds non-scalar values or values of mixed types; the state is unchanged.
+        ValueError
             As :meth:`LogLossState.update` does, or when a key column does not have one key
-            per row; the state is unchanged.
+            per row or the number of key columns differs from earlier updates; the state is
+            unchanged.
         """
         if self.clip is None and self._add_fast(y_pred, y_true, keys, weights, logits=False):
             return
@@ -184,7 +197,7 @@ class GroupedLogLossState:
         check_not_nan(predictions, "y_pred", _LOGIT_HINT)
         check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
         target, weight = _check_labels_and_weights(predictions, y_true, weights)
-        codes, group_keys = encode_keys(keys, predictions.size)
+        codes, group_keys = self._encode_keys(keys, predictions.size)
         probability = predictions.astype(np.float64).ravel()
         clipped = None
         if self.clip is not None:
@@ -200,7 +213,7 @@ class GroupedLogLossState:
         scores = as_numeric_array(logits, "logits")
         check_not_nan(scores, "logits")
         target, weight = _check_labels_and_weights(scores, y_true, weights)
-        codes, group_keys = encode_keys(keys, scores.size)
+        codes, group_keys = self._encode_keys(keys, scores.size)
         z = scores.astype(np.float64, copy=False).ravel()
         loss = _elementwise.loss_from_logit(z, target, None)
         self._add(codes, group_keys, expit(z), target, weight, loss, None)
@@ -209,7 +222,12 @@ class GroupedLogLossState:
         """Return a new state holding the rows of both; neither input changes."""
         if not isinstance(other, GroupedLogLossState):
             raise TypeError(f"`other` must be a GroupedLogLossState, got {type(other).__name__}")
+        mine, theirs = self._n_key_columns, other._n_key_columns
+        if mine is not None and theirs is not None and mine != theirs:
+            columns = "key column" if mine == 1 else "key columns"
+            raise ValueError(f"`other` must have {mine} {columns} as this state, got {theirs}")
         merged = GroupedLogLossState(clip=self.clip)
+        merged._n_key_columns = mine if mine is not None else theirs
         merged._index = dict(self._index)
         merged._keys = list(self._keys)
         merged._high = self._high.copy()
@@ -350,6 +368,19 @@ class GroupedLogLossState:
             rows.append({"key": key, **figures})
         return _sorted_rows(rows, sort, descending)
 
+    def _encode_keys(self, keys, n_rows: int) -> tuple[np.ndarray, list]:
+        """Encode `keys` after checking that they have as many columns as earlier updates."""
+        n_columns = len(split_key_columns(keys))
+        expected = self._n_key_columns
+        if expected is not None and n_columns != expected:
+            columns = "column" if expected == 1 else "columns"
+            raise ValueError(
+                f"`keys` must have {expected} {columns} as in earlier updates, got {n_columns}"
+            )
+        encoded = encode_keys(keys, n_rows)
+        self._n_key_columns = n_columns
+        return encoded
+
     def _rows_for(self, group_keys: list) -> np.ndarray:
         """Return the row of each key, appending zeroed rows for keys not seen before."""
         rows = np.empty(len(group_keys), dtype=np.intp)
@@ -372,9 +403,12 @@ class GroupedLogLossState:
         """Add a batch through the single-pass grouped kernel; return False if it does not apply."""
         if type(predictions) is not np.ndarray or predictions.size < _fast.MIN_SIZE or not _fast.available():
             return False
-        codes, group_keys = encode_keys(keys, predictions.size)
+        n_key_columns = self._n_key_columns
+        codes, group_keys = self._encode_keys(keys, predictions.size)
         sums = _fast.grouped_state_sums(predictions, y_true, weights, codes, len(group_keys), logits=logits)
         if sums is None:
+            # The reference path checks the batch again and may reject it, leaving no trace.
+            self._n_key_columns = n_key_columns
             return False
         counts = np.zeros((len(group_keys), 3), dtype=np.int64)
         counts[:, 0] = np.bincount(codes, minlength=len(group_keys))
@@ -409,12 +443,30 @@ class GroupedLogLossState:
 
     def _add_group_sums(self, group_keys, sums, counts) -> None:
         rows = self._rows_for(group_keys)
+        rows, sums, counts = _combine_repeated_rows(rows, sums, counts)
         high = self._high[rows]
         low = self._low[rows]
         compensated_add(high, low, sums)
         self._high[rows] = high
         self._low[rows] = low
         self._counts[rows] += counts
+
+
+def _combine_repeated_rows(rows, sums, counts):
+    """Add up the sums and counts of codes that map to one state row.
+
+    Two codes of a batch map to one row when Python compares their keys equal although the
+    encoder kept them apart. Fancy-index assignment keeps only the last write to a repeated
+    row, so such codes are combined first.
+    """
+    unique_rows, inverse = np.unique(rows, return_inverse=True)
+    if unique_rows.size == rows.size:
+        return rows, sums, counts
+    combined_sums = np.zeros((unique_rows.size, sums.shape[1]))
+    combined_counts = np.zeros((unique_rows.size, counts.shape[1]), dtype=np.int64)
+    np.add.at(combined_sums, inverse, sums)
+    np.add.at(combined_counts, inverse, counts)
+    return unique_rows, combined_sums, combined_counts
 
 
 def _check_labels_and_weights(predictions, y_true, weights):

@@ -437,13 +437,27 @@ def _check_columns_exist(path: Path, names: Sequence[str], existing: Sequence[st
             )
 
 
+def _scalar_column(path: Path, name: str, column):
+    """Return a raw column, or raise DataFileTypeError when it holds lists, structs or maps."""
+    import pyarrow as pa
+
+    if pa.types.is_nested(column.type):
+        raise DataFileTypeError(
+            f"{display_path(path)}: column `{name}` must hold scalar values to group by, "
+            f"got type {column.type}",
+            path=path,
+            column=name,
+        )
+    return column
+
+
 def _convert(path: Path, record_batches, numeric: list[str], raw: list[str], batch_size: int) -> Iterator[ColumnBatch]:
     start = 0
     for record_batch in record_batches:
         for offset in range(0, record_batch.num_rows, batch_size):
             piece = record_batch.slice(offset, batch_size)
             columns = {name: _to_numpy(path, name, piece.column(name), start) for name in numeric}
-            raw_arrays = {name: piece.column(name) for name in raw}
+            raw_arrays = {name: _scalar_column(path, name, piece.column(name)) for name in raw}
             yield ColumnBatch(start=start, columns=columns, length=piece.num_rows, raw=raw_arrays)
             start += piece.num_rows
 

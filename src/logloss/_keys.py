@@ -12,37 +12,82 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["encode_keys", "split_key_columns"]
+__all__ = ["encode_keys", "find_key_type_error", "split_key_columns"]
 
 # Integer keys whose range is at most this (or at most the row count) are encoded through a
 # lookup table of that length instead of a hash table.
 _SMALL_RANGE = 1 << 20
 
 
-def _is_column(value) -> bool:
-    """Return True for something that is a column of keys rather than a single key value."""
-    if isinstance(value, (str, bytes)):
-        return False
-    module = type(value).__module__
-    if module.startswith("pyarrow") or module.startswith("pandas"):
-        return True
-    return isinstance(value, (np.ndarray, list, tuple, range))
+def split_key_columns(keys, name: str = "keys") -> list:
+    """Return the key columns: a tuple holds one column per key part, anything else is one column.
 
-
-def split_key_columns(keys) -> list:
-    """Return the key columns: `keys` is one column, or a tuple or list of columns.
-
-    A list counts as several columns only when every element is itself a column: an array,
-    a list, or a pyarrow or pandas column. A list of scalars is one column.
+    A list is always one column, so a list of pairs is a column of pairs, which is rejected
+    as non-scalar, rather than two columns read sideways.
     """
-    if isinstance(keys, (tuple, list)) and len(keys) > 0 and all(_is_column(k) for k in keys):
-        return list(keys)
-    return [keys]
+    if isinstance(keys, (str, bytes)):
+        raise TypeError(
+            f"`{name}` must be an array-like column of keys or a tuple of such columns, "
+            f"got {type(keys).__name__} {keys!r:.60}"
+        )
+    if not isinstance(keys, tuple):
+        return [keys]
+    if not keys:
+        raise ValueError(f"`{name}` must have at least one key column, got an empty tuple")
+    for position, column in enumerate(keys):
+        if isinstance(column, (str, bytes)):
+            raise TypeError(
+                f"`{name}[{position}]` must be an array-like column of keys, got "
+                f"{type(column).__name__} {column!r:.60}"
+            )
+    return list(keys)
+
+
+def _key_category(value):
+    """Return the kind of a scalar key for the one-type rule, or None for a null."""
+    if value is None or (isinstance(value, (float, np.floating)) and value != value):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return "number"
+    return type(value)
+
+
+def find_key_type_error(values, name: str) -> TypeError | None:
+    """Return a TypeError for the first non-scalar or mixed-type key in `values`, or None.
+
+    Integers and floats count as one type (numbers). This loops in Python, so it runs on
+    object columns only when pyarrow is missing, and otherwise on error paths only.
+    """
+    first = None
+    for index, value in enumerate(values):
+        category = _key_category(value)
+        if category is None:
+            continue
+        if isinstance(value, (list, tuple, dict, set, np.ndarray)):
+            return TypeError(
+                f"`{name}` must hold scalar values to group by, got {value!r:.60} of type "
+                f"{type(value).__name__} at index {index}; pass several key columns as a "
+                f"tuple of columns"
+            )
+        if first is None:
+            first = (category, value, index)
+        elif category != first[0]:
+            return TypeError(
+                f"`{name}` must hold keys of one type, got {value!r:.60} of type "
+                f"{type(value).__name__} at index {index} after {first[1]!r:.60} of type "
+                f"{type(first[1]).__name__} at index {first[2]}"
+            )
+    return None
 
 
 def _encode_with_numpy(array: np.ndarray) -> tuple[np.ndarray, list]:
     if array.dtype.kind == "f":
+        array = array + 0.0  # -0.0 becomes 0.0, the key that Python's dict stores for both
         null = np.isnan(array)
+    elif array.dtype.kind in "mM":
+        null = np.isnat(array)
     elif array.dtype.kind == "O":
         null = np.frompyfunc(lambda value: value is None or value != value, 1, 1)(array).astype(bool)
     else:
@@ -50,28 +95,62 @@ def _encode_with_numpy(array: np.ndarray) -> tuple[np.ndarray, list]:
     codes = np.empty(array.shape, dtype=np.int64)
     uniques, inverse = np.unique(array[~null], return_inverse=True)
     codes[~null] = inverse.ravel()
-    values = uniques.tolist()
+    # tolist() turns datetime64[ns] values into integers; datetime keys stay NumPy scalars.
+    values = list(uniques) if array.dtype.kind in "mM" else uniques.tolist()
     if null.any():
         codes[null] = len(values)
         values.append(None)
     return codes, values
 
 
-def _encode_with_pyarrow(column, pa) -> tuple[np.ndarray, list]:
+def _to_arrow(column, name: str, pa):
+    """Convert one key column to a pyarrow array of one scalar type, or raise TypeError."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if not isinstance(column, pa.Array):
-        array = np.asarray(column)
-        if array.ndim != 1:
-            array = array.ravel()
-        column = pa.array(array, from_pandas=True)
+        # A list goes to pyarrow as it is: np.asarray would turn ["a", 1] into strings.
+        values = column if isinstance(column, (list, range)) else np.asarray(column).ravel()
+        try:
+            column = pa.array(values, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as error:
+            found = find_key_type_error(values, name) if _is_object_sequence(values) else None
+            raise (found or _unsupported(name, values, error)) from None
+        if pa.types.is_binary(column.type) and _is_object_sequence(values):
+            # pyarrow reads str and bytes together as binary, which would merge "a" and b"a".
+            found = find_key_type_error(values, name)
+            if found is not None:
+                raise found
     if isinstance(column.type, pa.DictionaryType):
         column = column.dictionary_decode()
+    if pa.types.is_nested(column.type):
+        raise TypeError(f"`{name}` must hold scalar values to group by, got type {column.type}")
+    return column
+
+
+def _is_object_sequence(values) -> bool:
+    return not isinstance(values, np.ndarray) or values.dtype.kind == "O"
+
+
+def _unsupported(name: str, values, error: Exception) -> TypeError:
+    kind = f"dtype {values.dtype}" if isinstance(values, np.ndarray) else type(values).__name__
+    return TypeError(
+        f"`{name}` must hold keys of one scalar type (numbers, strings, booleans, dates), "
+        f"got {kind} that pyarrow cannot group ({error})"
+    )
+
+
+def _encode_with_pyarrow(column, pa) -> tuple[np.ndarray, list]:
+    if pa.types.is_timestamp(column.type) or pa.types.is_duration(column.type):
+        # to_pylist() fails on nanoseconds that datetime cannot hold; NumPy keeps them.
+        return _encode_with_numpy(column.to_numpy(zero_copy_only=False))
     if pa.types.is_floating(column.type):
         import pyarrow.compute as pc
 
         # NaN is a null key, as in the NumPy path; pyarrow would give it its own entry.
         column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
+        # Adding 0.0 turns -0.0 into 0.0. pyarrow hashes the two as different keys, but
+        # Python's dict and tuple compare them equal, so both would land in one segment.
+        column = pc.add(column, pa.scalar(0.0, column.type))
     encoded = column.dictionary_encode(null_encoding="encode")
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     return codes, encoded.dictionary.to_pylist()
@@ -95,21 +174,34 @@ def _encode_small_integers(array: np.ndarray) -> tuple[np.ndarray, list] | None:
 
 def _encode_column(column, name: str) -> tuple[np.ndarray, list]:
     """Return int64 codes and the key of each code for one column."""
-    if isinstance(column, np.ndarray) and column.dtype.kind in "iu":
-        encoded = _encode_small_integers(column.ravel())
-        if encoded is not None:
-            return encoded
+    if isinstance(column, np.ndarray):
+        array = column.ravel()
+        if array.dtype.kind in "iu":
+            encoded = _encode_small_integers(array)
+            if encoded is not None:
+                return encoded
+        if array.dtype.kind in "mM":
+            return _encode_with_numpy(array)
     try:
         import pyarrow as pa
     except ImportError:
-        pa = None
-    if pa is not None:
-        try:
-            return _encode_with_pyarrow(column, pa)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            pass  # A type that pyarrow cannot hash, such as mixed Python objects: use NumPy.
+        return _encode_without_pyarrow(column, name)
+    return _encode_with_pyarrow(_to_arrow(column, name, pa), pa)
+
+
+def _encode_without_pyarrow(column, name: str) -> tuple[np.ndarray, list]:
+    # The list is checked first, because np.asarray would turn ["a", 1] into strings.
+    if isinstance(column, (list, range)):
+        found = find_key_type_error(column, name)
+        if found is not None:
+            raise found
+    array = np.asarray(column).ravel()
+    if array.dtype.kind == "O":
+        found = find_key_type_error(array, name)
+        if found is not None:
+            raise found
     try:
-        return _encode_with_numpy(np.asarray(column).ravel())
+        return _encode_with_numpy(array)
     except TypeError as error:
         raise TypeError(
             f"`{name}` must hold keys of one sortable type (numbers, strings, dates), "

@@ -9,7 +9,6 @@ arguments, applies weights and reduces.
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 from typing import Literal
@@ -27,8 +26,9 @@ from ._namespace import (
     to_numpy,
     xp_check,
 )
+from ._options import check_axis
 from ._options import check_reduction as _check_reduction
-from ._options import prepare, reduced_count
+from ._options import prepare, reduced_count, scale_to_max
 from ._validation import check_in_unit_interval, check_not_nan, format_index
 from ._warnings import InfiniteLossWarning, UndefinedMetricWarning
 
@@ -175,6 +175,7 @@ def binary_cross_entropy(
     xp_check(check_in_unit_interval, xp, predictions, "y_pred", _LOGIT_HINT)
     _check_clip(clip)
     _check_reduction(reduction)
+    axis = check_axis(axis, predictions.ndim)
     prepared = prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
 
     probability = prepared.neutralize(xp.astype(predictions, prepared.dtype), 0.5)
@@ -274,6 +275,7 @@ def binary_cross_entropy_with_logits(
     _check_flags(subtract_entropy=subtract_entropy)
     xp_check(check_not_nan, xp, scores, "logits")
     _check_reduction(reduction)
+    axis = check_axis(axis, scores.ndim)
     prepared = prepare(xp, scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
 
     z = prepared.neutralize(xp.astype(scores, prepared.dtype), 0.0)
@@ -320,15 +322,10 @@ def _finish(xp, loss, prepared, reduction, axis, dtype):
 
     weights = prepared.weights
     if reduction == "mean" and weights is not None:
-        # The weighted mean does not change when every weight is scaled by one constant, so
-        # dividing by the largest weight keeps sums of weights near 1e308 or 1e-320 in range.
-        largest = xp.max(weights) if math.prod(weights.shape) else None
-        if largest is not None:
-            weights = weights / xp.where(largest > 0, largest, 1.0)
+        weights = scale_to_max(xp, weights)
     if weights is not None:
         # A zero weight removes a row even when its loss is infinite (0 * inf would be NaN).
-        with np.errstate(invalid="ignore", over="ignore"):
-            loss = xp.where(weights == 0.0, 0.0, loss * weights)
+        loss = _elementwise.multiply_weights(loss, weights, xp)
 
     if reduction == "none":
         if prepared.valid is not None:

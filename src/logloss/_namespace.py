@@ -177,7 +177,8 @@ def xp_check(check, xp, array, *args) -> None:
 
     NumPy arrays are checked directly. For other libraries one boolean ("is any value bad?")
     is moved to the host, and only when it is true is the array copied to NumPy so that the
-    check raises its usual message. Abstract (traced) values are not checked.
+    check raises its usual message. The check is skipped where ``array`` or the boolean is
+    abstract (traced), as under ``jax.jit``.
     """
     if is_numpy_namespace(xp):
         check(array, *args)
@@ -188,5 +189,9 @@ def xp_check(check, xp, array, *args) -> None:
         return
     if not is_concrete(array) or math.prod(array.shape) == 0:
         return
-    if bool(xp.any(_BAD_VALUES[check](xp, array))):
+    any_bad = xp.any(_BAD_VALUES[check](xp, array))
+    # Under jax.jit even a concrete array captured from outside yields a traced result.
+    if not is_concrete(any_bad):
+        return
+    if bool(any_bad):
         check(to_numpy(array), *args)

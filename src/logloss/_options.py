@@ -16,7 +16,7 @@ import numpy as np
 from ._namespace import as_like, compute_dtype, is_integral, is_numpy_namespace, xp_check
 from ._validation import check_in_unit_interval, check_not_nan, check_same_shape, check_weights
 
-__all__ = ["Prepared", "check_reduction", "prepare", "reduced_count"]
+__all__ = ["Prepared", "check_axis", "check_reduction", "prepare", "reduced_count", "scale_to_max"]
 
 _NAN_POLICIES = ("raise", "omit")
 _NAN_HINT = "; pass nan_policy='omit' to leave rows with missing labels out"
@@ -54,6 +54,25 @@ def check_reduction(reduction, allowed: tuple[str, ...] = ("none", "sum", "mean"
     if not isinstance(reduction, str) or reduction not in allowed:
         choices = ", ".join(repr(choice) for choice in allowed)
         raise ValueError(f"`reduction` must be one of {choices}, got {reduction!r}")
+
+
+def check_axis(axis, ndim: int):
+    """Validate ``axis`` for an array of ``ndim`` dimensions and return it with Python ints."""
+    if axis is None:
+        return None
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    for value in axes:
+        if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+            got = type(axis).__name__
+            if isinstance(axis, tuple):
+                got = f"tuple containing {type(value).__name__}"
+            raise TypeError(f"`axis` must be an int, a tuple of ints or None, got {got}")
+        if not -ndim <= value < ndim:
+            raise ValueError(f"`axis` must be in [-{ndim}, {ndim}) for `y_pred` with {ndim} dimensions, got {value}")
+    normalized = tuple(int(value) for value in axes)
+    if len({value % ndim for value in normalized}) != len(normalized):
+        raise ValueError(f"`axis` must not repeat an axis, got {axis}")
+    return normalized if isinstance(axis, tuple) else normalized[0]
 
 
 def prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy) -> Prepared:
@@ -149,3 +168,16 @@ def reduced_count(shape, axis) -> float:
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     return float(math.prod(shape[a] for a in axes))
 
+
+
+def scale_to_max(xp, weights):
+    """Divide ``weights`` by their maximum, so that their sum stays in range.
+
+    A weighted mean does not change when every weight is scaled by one constant, and
+    dividing by the largest weight keeps sums of weights near 1e308 or 5e-324 finite and
+    non-zero. All-zero and empty weights are returned as they are.
+    """
+    if math.prod(weights.shape) == 0:
+        return weights
+    largest = xp.max(weights)
+    return weights / xp.where(largest > 0, largest, 1.0)

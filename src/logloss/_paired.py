@@ -295,7 +295,8 @@ class PairedComparisonState:
         if weight_sum <= 0:
             reason = "there are no rows" if self.count == 0 else "the total weight is 0"
         elif n_infinite:
-            reason = f"{n_infinite} losses are infinite (pass clip to bound them)"
+            losses = "1 loss is" if n_infinite == 1 else f"{n_infinite} losses are"
+            reason = f"{losses} infinite (pass clip to bound them)"
         elif weight_sum**2 / weight_square_sum <= 1.0:
             reason = "fewer than two rows have a positive weight"
         else:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ._decompose import decompose
-from ._reliability import check_rows, consistency_band
+from ._reliability import check_count, check_level, check_rows, check_seed, consistency_band
 from ._warnings import UndefinedMetricWarning
 
 __all__ = ["plot_loss_terms", "plot_reliability_diagram", "plot_segment_losses"]
@@ -25,8 +25,16 @@ _NEGATIVE_COLOR = "tab:blue"
 _MAX_RUG_ROWS = 5_000
 
 
+# Bins of a plot at most: more could not be told apart and would only use memory.
+MAX_PLOT_BINS = 10_000
+
+
 def _axes_or_current(ax):
     if ax is not None:
+        from matplotlib.axes import Axes
+
+        if not isinstance(ax, Axes):
+            raise TypeError(f"`ax` must be a matplotlib Axes or None, got {type(ax).__name__} {ax!r:.60}")
         return ax
     import matplotlib.pyplot as plt
 
@@ -73,7 +81,7 @@ def plot_reliability_diagram(
     seed : int, default 0
         Seed of the random generator of the band, so the figure is reproducible.
     n_hist_bins : int, default 50
-        Bins of the histogram of predictions.
+        Bins of the histogram of predictions, at most 10,000.
 
     Returns
     -------
@@ -93,6 +101,12 @@ def plot_reliability_diagram(
     True
     >>> plt.close(fig)
     """
+    if band_level is not None:
+        band_level = check_level(band_level, "band_level")
+    n_resamples = check_count(n_resamples, "n_resamples", 1)
+    max_band_rows = check_count(max_band_rows, "max_band_rows", 1)
+    seed = check_seed(seed)
+    n_hist_bins = check_count(n_hist_bins, "n_hist_bins", 1, MAX_PLOT_BINS)
     probability, target, weight = check_rows(y_pred, y_true, weights)
     ax = _axes_or_current(ax)
     with warnings.catch_warnings():
@@ -186,7 +200,8 @@ def plot_loss_terms(y_pred, y_true, *, weights=None, ax=None, n_bins: int = 10):
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; the current Axes by default.
     n_bins : int, default 10
-        Number of prediction bins for the mean losses; fewer when predictions repeat.
+        Number of prediction bins for the mean losses, at most 10,000; fewer when
+        predictions repeat.
 
     Returns
     -------
@@ -204,8 +219,7 @@ def plot_loss_terms(y_pred, y_true, *, weights=None, ax=None, n_bins: int = 10):
     True
     >>> plt.close(fig)
     """
-    if n_bins < 1:
-        raise ValueError(f"`n_bins` must be at least 1, got {n_bins!r}")
+    n_bins = check_count(n_bins, "n_bins", 1, MAX_PLOT_BINS)
     probability, target, weight = check_rows(y_pred, y_true, weights)
     ax = _axes_or_current(ax)
     positive_weight = weight * target
@@ -374,7 +388,8 @@ def plot_segment_losses(
     if metric == "normalized_entropy":
         ax.axvline(1.0, color="0.5", linewidth=1)
 
-    ax.set_yticks(positions, [_segment_label(key, results[key]) for key in keys])
+    # Segment keys are user text: parse_math=False draws "$" literally instead of as TeX.
+    ax.set_yticks(positions, [_segment_label(key, results[key]) for key in keys], parse_math=False)
     ax.invert_yaxis()
     ax.set_xlabel(labels[metric])
     ax.set_title(f"{labels[metric].capitalize()} per segment")

@@ -21,7 +21,15 @@ from ._validation import (
     check_weights,
 )
 
-__all__ = ["ConsistencyBand", "check_rows", "consistency_band"]
+__all__ = [
+    "ConsistencyBand",
+    "check_count",
+    "check_level",
+    "check_rows",
+    "check_seed",
+    "check_text",
+    "consistency_band",
+]
 
 _LOGIT_HINT = "; for raw model scores (logits), apply the logistic function first"
 
@@ -45,6 +53,37 @@ def check_rows(y_pred, y_true, weights=None) -> tuple[np.ndarray, np.ndarray, np
     probability = predictions.astype(np.float64).ravel()
     target = labels.astype(np.float64).ravel()
     return probability, target, weight
+
+
+def check_count(value, name: str, minimum: int, maximum: int | None = None) -> int:
+    """Return `value` as an int, or raise TypeError for a non-integer, ValueError out of range."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{name}` must be an integer, got {type(value).__name__} {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"at least {minimum:,}" if maximum is None else f"from {minimum:,} to {maximum:,}"
+        raise ValueError(f"`{name}` must be {bound}, got {value!r}")
+    return int(value)
+
+
+def check_level(value, name: str) -> float:
+    """Return a coverage level in (0, 1) as a float, or raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"`{name}` must be a number in (0, 1), got {type(value).__name__} {value!r}")
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"`{name}` must be in (0, 1), got {value!r}")
+    return float(value)
+
+
+def check_seed(value, name: str = "seed") -> int:
+    """Return a seed for ``np.random.default_rng``: a non-negative integer."""
+    return check_count(value, name, 0)
+
+
+def check_text(value, name: str) -> str:
+    """Return `value` if it is a str, or raise TypeError."""
+    if not isinstance(value, str):
+        raise TypeError(f"`{name}` must be a str, got {type(value).__name__} {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -99,12 +138,10 @@ def consistency_band(
     >>> band.x.shape, bool(np.all(band.lower <= band.upper))
     ((50,), True)
     """
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"`level` must be in (0, 1), got {level!r}")
-    if n_resamples < 1:
-        raise ValueError(f"`n_resamples` must be at least 1, got {n_resamples!r}")
-    if max_rows < 1:
-        raise ValueError(f"`max_rows` must be at least 1, got {max_rows!r}")
+    level = check_level(level, "level")
+    n_resamples = check_count(n_resamples, "n_resamples", 1)
+    max_rows = check_count(max_rows, "max_rows", 1)
+    seed = check_seed(seed)
     probability, _, weight = check_rows(y_pred, np.zeros(np.shape(y_pred)), weights)
     keep = np.flatnonzero(weight > 0.0)
     rng = np.random.default_rng(seed)

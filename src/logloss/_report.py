@@ -15,7 +15,7 @@ from ._grouped import GroupedLogLossState, _sortable_key
 from ._intervals import Interval, Intervals, confidence_interval
 from ._keys import split_key_columns
 from ._plots import plot_loss_terms, plot_reliability_diagram, plot_segment_losses
-from ._reliability import check_rows
+from ._reliability import check_rows, check_seed, check_text
 from ._report_html import PAGE, figure_html, format_number, format_weight, table
 from ._state import LogLossResult, LogLossState, expit
 from ._validation import as_numeric_array, check_not_nan, check_same_shape
@@ -154,7 +154,7 @@ def _group_results(rows: _Rows, segments, name: str, notes: list[str]) -> tuple[
     """
     if isinstance(segments, np.ndarray):
         segments = segments.ravel()
-    for column in split_key_columns(segments):
+    for column in split_key_columns(segments, "segments"):
         if len(column) != rows.target.size:
             raise ValueError(
                 f"`segments` must have one key per row ({rows.target.size} rows), got {len(column)} keys"
@@ -195,7 +195,7 @@ def _segments_section(results: Mapping, intervals: Mapping, overall: LogLossResu
 
     def draw_bars(ax):
         plot_segment_losses(shown, intervals=bounds, overall=overall, ax=ax)
-        ax.set_title(f"Log loss (nats) per {name}")
+        ax.set_title(f"Log loss (nats) per {name}", parse_math=False)
 
     bars = figure_html(draw_bars, f"bar chart of log loss per {name}", (8.0, 1.2 + 0.35 * len(shown)))
     return (
@@ -206,6 +206,10 @@ def _segments_section(results: Mapping, intervals: Mapping, overall: LogLossResu
 
 
 def _render(rows: _Rows, *, segments, segment_name: str, title: str, source: str, seed: int) -> str:
+    check_text(segment_name, "segment_name")
+    check_text(title, "title")
+    check_text(source, "source")
+    check_seed(seed)
     notes: list[str] = []
     state = rows.state()
     result = _call_noting_warnings(notes, "all rows", state.result)

@@ -6,6 +6,7 @@ offending value and its index, so a caller can find the row without searching.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -48,6 +49,10 @@ def as_numeric_array(values, name: str) -> np.ndarray:
             f"pass values.filled(np.nan) with nan_policy='omit' for missing labels, or drop "
             f"the masked rows"
         )
+    if callable(getattr(values, "detach", None)) and callable(getattr(values, "cpu", None)):
+        # A PyTorch tensor that requires grad, or lives on a GPU, refuses np.asarray;
+        # evaluation needs no gradient, so detach it and copy it to host memory.
+        values = values.detach().cpu()
     try:
         array = np.asarray(values)
     except (TypeError, ValueError, OverflowError) as error:
@@ -168,12 +173,29 @@ def check_in_unit_interval(array: np.ndarray, name: str, hint: str = "") -> None
 
 def check_same_shape(array: np.ndarray, name: str, reference_shape: Sequence[int], reference_name: str) -> None:
     """Raise ValueError unless ``array`` has exactly ``reference_shape``; nothing broadcasts."""
-    if tuple(array.shape) != tuple(reference_shape):
+    shape, reference_shape = tuple(array.shape), tuple(reference_shape)
+    known = len(shape) == len(reference_shape) and all(
+        a == b for a, b in zip(shape, reference_shape, strict=True) if not (_is_unknown(a) or _is_unknown(b))
+    )
+    if known and any(_is_unknown(n) for n in shape + reference_shape):
+        # Dask broadcasts blocks of unknown size against each other without an error, so
+        # two such arrays of different lengths would pair the wrong rows silently.
+        raise ValueError(
+            f"`{name}` (shape {shape}) and `{reference_name}` (shape {reference_shape}) have "
+            f"an unknown size along some axis, so their shapes cannot be compared; call "
+            f"`.compute_chunk_sizes()` on the Dask arrays first"
+        )
+    if shape != reference_shape:
         raise ValueError(
             f"`{name}` must have the same shape as `{reference_name}` {tuple(reference_shape)}, "
             f"got shape {tuple(array.shape)}; reshape one of them explicitly, because "
             f"broadcasting {tuple(array.shape)} against {tuple(reference_shape)} would pair the wrong rows"
         )
+
+
+def _is_unknown(size) -> bool:
+    """Return whether ``size`` is an unknown length (NaN, as in Dask) rather than an int."""
+    return isinstance(size, float) and math.isnan(size)
 
 
 def check_weights(array: np.ndarray, name: str = "weights") -> None:

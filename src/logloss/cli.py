@@ -203,6 +203,9 @@ def score(
     bundled Caravan data (columns label, prob and logit) with --prob prob.
     Rows are numbered from 0, not counting a CSV header.
     """
+    _check_mode_options(
+        click.get_current_context(), {"--by": by, "--decompose": decompose}, MODE_OPTIONS
+    )
     request = resolve_score_request(
         file,
         label,
@@ -299,6 +302,26 @@ def report(file, label, prob, logit, weight, output, by, title) -> None:
     for warning in caught:
         click.echo(f"logloss: warning: {warning.message}", err=True)
     click.echo(f"wrote {output}")
+
+
+# The options that take effect only with a mode option, by parameter name.
+MODE_OPTIONS = {
+    "min_segment_size": ("--min-segment-size", "--by"),
+    "sort_by": ("--sort", "--by"),
+    "ne_baseline": ("--ne-baseline", "--by"),
+    "exact_max_rows": ("--exact-max-rows", "--decompose"),
+}
+
+
+def _check_mode_options(ctx: click.Context, modes: dict, options: dict) -> None:
+    """Raise click.UsageError (exit 2) for an option passed without the mode it applies to.
+
+    The options have defaults, so the parameter source tells whether the user passed them.
+    """
+    for parameter, (option, mode) in options.items():
+        passed = ctx.get_parameter_source(parameter) is click.core.ParameterSource.COMMANDLINE
+        if passed and not modes[mode]:
+            raise click.UsageError(f"{option} applies only with {mode}.")
 
 
 def fail(error: Exception) -> NoReturn:
