@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _elementwise, _fast
 from ._keys import encode_keys, split_key_columns
-from ._state import SUM_FIELDS, LogLossResult, LogLossState, binary_entropy, compensated_add, expit
+from ._state import SUM_FIELDS, LogLossResult, LogLossState, binary_entropy, compensated_add, expit, probability_loss
 from ._validation import as_numeric_array, check_in_unit_interval, check_not_nan
 from ._warnings import UndefinedMetricWarning
 
@@ -199,11 +199,7 @@ class GroupedLogLossState:
         target, weight = _check_labels_and_weights(predictions, y_true, weights)
         codes, group_keys = self._encode_keys(keys, predictions.size)
         probability = predictions.astype(np.float64).ravel()
-        clipped = None
-        if self.clip is not None:
-            clipped = (probability < self.clip) | (probability > 1.0 - self.clip)
-            np.clip(probability, self.clip, 1.0 - self.clip, out=probability)
-        loss = _elementwise.loss_from_probability(probability, target, None)
+        loss, clipped = probability_loss(probability, target, self.clip)
         self._add(codes, group_keys, probability, target, weight, loss, clipped)
 
     def update_logits(self, logits, y_true, keys, *, weights=None) -> None:

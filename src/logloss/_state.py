@@ -53,6 +53,19 @@ _INDEX = {name: i for i, name in enumerate(SUM_FIELDS)}
 _LOGIT_HINT = "; for raw model scores (logits), call update_logits instead"
 
 
+def probability_loss(probability: np.ndarray, target: np.ndarray, clip: float | None):
+    """Return the float64 loss of 1-D probabilities, and the mask of rows that `clip` bounded.
+
+    A row counts as clipped when the probability of an outcome it observes (``p`` for a target
+    above 0, ``1 - p`` for a target below 1) is below `clip`; the mask is None without `clip`.
+    """
+    loss = _elementwise.loss_from_probability(probability, target, None, clip)
+    if clip is None:
+        return loss, None
+    clipped = ((target > 0.0) & (probability < clip)) | ((target < 1.0) & (1.0 - probability < clip))
+    return loss, clipped
+
+
 def compensated_add(high: np.ndarray, low: np.ndarray, values: np.ndarray) -> None:
     """Add ``values`` to the pairs ``(high, low)`` in place (Neumaier's algorithm)."""
     total = high + values
@@ -159,13 +172,9 @@ class LogLossState:
         check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
         target, weight = self._check_labels_and_weights(predictions, y_true, weights)
         probability = predictions.astype(np.float64, copy=False).ravel()
-        n_clipped = 0
-        if self.clip is not None:
-            outside = (probability < self.clip) | (1.0 - probability < self.clip)
-            n_clipped = int(np.count_nonzero(outside))
-        loss = _elementwise.loss_from_probability(probability, target, None, self.clip)
+        loss, clipped = probability_loss(probability, target, self.clip)
         self._add(probability, target, weight, loss)
-        self.n_clipped += n_clipped
+        self.n_clipped += 0 if clipped is None else int(np.count_nonzero(clipped))
 
     def update_logits(self, logits, y_true, *, weights=None) -> None:
         """Add rows given as logits (log-odds); see :meth:`update` for the parameters."""
