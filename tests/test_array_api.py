@@ -31,7 +31,7 @@ OPTIONS = [
 
 @pytest.fixture(scope="module")
 def torch():
-    return pytest.importorskip("torch", reason="PyTorch is an optional extra (pip install logloss[torch])")
+    return pytest.importorskip("torch", reason="PyTorch is not installed; see docs/array-libraries.md for a CPU build")
 
 
 @pytest.fixture

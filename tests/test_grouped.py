@@ -157,7 +157,8 @@ def test_grouped_infinite_and_clipped_counts():
         assert grouped.results()[0].log_loss == math.inf
     clipped = GroupedLogLossState(clip=1e-7)
     clipped.update(p, y, keys)
-    assert clipped.state(0).n_clipped == 2
+    # Only p = 0 with y = 1 is clipped in segment 0: p = 1 with y = 1 is certain and right.
+    assert clipped.state(0).n_clipped == 1
     assert clipped.state(1).n_clipped == 1
     assert clipped.state(0).n_infinite == 0
 

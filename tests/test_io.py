@@ -144,15 +144,14 @@ def test_score_file_batch_size_invariant(tmp_path, batch_size, suffix):
 def test_score_file_clip_counts(tmp_path):
     path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0, 1]), prob=np.array([0.0, 0.5, 1.0]))
     result = score_file(path, label="label", prob="prob", clip=1e-6)
-    assert result.n_clipped == 2
+    # p = 0 with label 1 is clipped; p = 1 with label 1 is certain and right, so it is not.
+    assert result.n_clipped == 1
     expected = binary_cross_entropy(np.array([0.0, 0.5, 1.0]), np.array([1, 0, 1]), clip=1e-6)
     np.testing.assert_allclose(result.log_loss, expected, rtol=RTOL)
 
 
 def test_scan_file_first_infinite_row(tmp_path):
     # Row 3 would be infinite but has weight 0; rows 4 and 5 are infinite.
-    # NOTE: the infinite rows are positives because an infinite loss on a negative row
-    # (probability 1, label 0) makes LogLossState's kernel warn about inf * 0 in a dot product.
     prob = np.array([0.5, 0.2, 0.0, 0.0, 0.0, 0.0])
     label = np.array([1, 0, 0, 1, 1, 1])
     weight = np.array([1.0, 1.0, 1.0, 0.0, 1.0, 1.0])

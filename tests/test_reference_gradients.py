@@ -25,7 +25,7 @@ def test_logit_grad_saturated_float32():
 
 
 def test_probability_path_grad_through_sigmoid_torch():
-    torch = pytest.importorskip("torch", reason="PyTorch is an optional extra (pip install logloss[torch])")
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed; see docs/array-libraries.md for a CPU build")
     z = torch.tensor([-50.0], dtype=torch.float32, requires_grad=True)
     binary_cross_entropy(torch.sigmoid(z), torch.tensor([1.0]), reduction="mean").backward()
     assert z.grad.item() == pytest.approx(-1.0, rel=float(np.finfo(np.float32).eps))
@@ -43,7 +43,7 @@ def test_grad_at_exact_boundary_float32():
 
 
 def test_grad_at_exact_boundary_torch_autograd():
-    torch = pytest.importorskip("torch", reason="PyTorch is an optional extra (pip install logloss[torch])")
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed; see docs/array-libraries.md for a CPU build")
     p = torch.tensor([1.0, 0.0], dtype=torch.float32, requires_grad=True)
     loss = binary_cross_entropy(p, torch.tensor([1.0, 0.0]), reduction="sum")
     loss.backward()
@@ -71,7 +71,7 @@ def test_float32_huge_literal_overflows_to_inf_loss():
 
 
 def test_pos_weight_soft_labels_torch():
-    torch = pytest.importorskip("torch", reason="PyTorch is an optional extra (pip install logloss[torch])")
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed; see docs/array-libraries.md for a CPU build")
     loss = binary_cross_entropy_with_logits(
         torch.tensor([0.5, 0.5]),
         torch.tensor([0.5, 0.5]),

@@ -126,7 +126,7 @@ def test_clip_counts_rows():
     state = LogLossState(clip=1e-6)
     state.update(np.array([0.0, 0.5, 1.0, 1 - 1e-9]), np.array([1, 1, 1, 0]))
     result = state.result()
-    assert result.n_clipped == 3
+    assert result.n_clipped == 2
     assert result.n_infinite == 0
     assert result.log_loss == pytest.approx((2 * -math.log(1e-6) + math.log(2.0)) / 4, rel=RTOL)
 
@@ -198,3 +198,27 @@ def test_add_sums_rejects_bad_input(arguments, error, pattern):
 def test_clip_type_checked():
     with pytest.raises(TypeError, match="`clip` must be a float or None, got str"):
         LogLossState(clip="0.1")
+
+
+def test_clip_counts_observed_outcome_only():
+    state = LogLossState(clip=1e-7)
+    state.update(np.array([0.9, 0.0, 0.0]), np.array([1, 0, 1]))
+    assert state.result().n_clipped == 1
+
+
+def test_clip_same_in_every_state():
+    from logloss import BootstrapState, GroupedLogLossState
+
+    y_pred = np.array([1.0, 0.0, 0.3, 1 - 1e-17])
+    y_true = np.array([0, 1, 1, 0])
+    plain = LogLossState(clip=1e-15)
+    plain.update(y_pred, y_true)
+    grouped = GroupedLogLossState(clip=1e-15)
+    grouped.update(y_pred, y_true, np.zeros(4))
+    bootstrap = BootstrapState(clip=1e-15)
+    bootstrap.update(y_pred, y_true, offset=0)
+    expected = plain.result()
+    assert expected.log_loss == pytest.approx((3 * -math.log(1e-15) - math.log(0.3)) / 4, rel=RTOL)
+    assert grouped.results()[0.0].log_loss == expected.log_loss
+    assert grouped.results()[0.0].n_clipped == expected.n_clipped == 3
+    assert bootstrap.result().log_loss == expected.log_loss

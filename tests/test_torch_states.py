@@ -3,7 +3,7 @@ import pytest
 
 from logloss import BootstrapState, GroupedLogLossState, LogLossState, decompose
 
-torch = pytest.importorskip("torch", reason="PyTorch is an optional extra (pip install logloss[torch])")
+torch = pytest.importorskip("torch", reason="PyTorch is not installed; see docs/array-libraries.md for a CPU build")
 
 P = np.array([0.2, 0.7, 0.4, 0.9])
 Y = np.array([0.0, 1.0, 1.0, 0.0])

@@ -139,7 +139,7 @@ def decompose(y_pred, y_true, *, weights=None) -> Decomposition:
     Raises
     ------
     ImportError
-        If SciPy 1.12 or later is not installed (``pip install logloss[eval]``).
+        If SciPy 1.12 or later is not installed (the ``eval`` extra).
     TypeError, ValueError
         As :func:`binary_cross_entropy` does for the same input.
 
@@ -247,9 +247,11 @@ def isotonic_fit(mean: np.ndarray, weight: np.ndarray) -> np.ndarray:
     try:
         from scipy.optimize import isotonic_regression
     except ImportError:
+        from ._entry import EXTRA_HINT
+
         raise ImportError(
             "the log loss decomposition needs SciPy 1.12 or later for isotonic regression; "
-            "install it with `pip install logloss[eval]`"
+            + EXTRA_HINT.format(extra="eval")
         ) from None
     if mean.size == 0:
         return mean.copy()

@@ -14,9 +14,9 @@ import warnings
 
 import numpy as np
 
-from . import _elementwise
+from . import _elementwise, _fast
 from ._keys import encode_keys, split_key_columns
-from ._state import SUM_FIELDS, LogLossResult, LogLossState, binary_entropy, compensated_add, expit
+from ._state import SUM_FIELDS, LogLossResult, LogLossState, binary_entropy, compensated_add, expit, probability_loss
 from ._validation import as_numeric_array, check_in_unit_interval, check_not_nan
 from ._warnings import UndefinedMetricWarning
 
@@ -191,21 +191,21 @@ class GroupedLogLossState:
             per row or the number of key columns differs from earlier updates; the state is
             unchanged.
         """
+        if self.clip is None and self._add_fast(y_pred, y_true, keys, weights, logits=False):
+            return
         predictions = as_numeric_array(y_pred, "y_pred")
         check_not_nan(predictions, "y_pred", _LOGIT_HINT)
         check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
         target, weight = _check_labels_and_weights(predictions, y_true, weights)
         codes, group_keys = self._encode_keys(keys, predictions.size)
         probability = predictions.astype(np.float64).ravel()
-        clipped = None
-        if self.clip is not None:
-            clipped = (probability < self.clip) | (probability > 1.0 - self.clip)
-            np.clip(probability, self.clip, 1.0 - self.clip, out=probability)
-        loss = _elementwise.loss_from_probability(probability, target, None)
+        loss, clipped = probability_loss(probability, target, self.clip)
         self._add(codes, group_keys, probability, target, weight, loss, clipped)
 
     def update_logits(self, logits, y_true, keys, *, weights=None) -> None:
         """Add rows given as logits (log-odds); see :meth:`update` for the parameters."""
+        if self._add_fast(logits, y_true, keys, weights, logits=True):
+            return
         scores = as_numeric_array(logits, "logits")
         check_not_nan(scores, "logits")
         target, weight = _check_labels_and_weights(scores, y_true, weights)
@@ -395,6 +395,22 @@ class GroupedLogLossState:
             self._counts = np.vstack([self._counts, np.zeros((new, 3), dtype=np.int64)])
         return rows
 
+    def _add_fast(self, predictions, y_true, keys, weights, *, logits: bool) -> bool:
+        """Add a batch through the single-pass grouped kernel; return False if it does not apply."""
+        if type(predictions) is not np.ndarray or predictions.size < _fast.MIN_SIZE or not _fast.available():
+            return False
+        n_key_columns = self._n_key_columns
+        codes, group_keys = self._encode_keys(keys, predictions.size)
+        sums = _fast.grouped_state_sums(predictions, y_true, weights, codes, len(group_keys), logits=logits)
+        if sums is None:
+            # The reference path checks the batch again and may reject it, leaving no trace.
+            self._n_key_columns = n_key_columns
+            return False
+        counts = np.zeros((len(group_keys), 3), dtype=np.int64)
+        counts[:, 0] = np.bincount(codes, minlength=len(group_keys))
+        self._add_group_sums(group_keys, sums, counts)
+        return True
+
     def _add(self, codes, group_keys, probability, target, weight, loss, clipped) -> None:
         n_groups = len(group_keys)
         sums = np.zeros((n_groups, len(SUM_FIELDS)))
@@ -419,7 +435,9 @@ class GroupedLogLossState:
         counts[:, 1] = np.bincount(codes[infinite], minlength=n_groups)
         sums[np.ix_(counts[:, 1] > 0, _LOSS_FIELDS)] = np.inf
         counts[:, 2] = 0 if clipped is None else np.bincount(codes[clipped], minlength=n_groups)
+        self._add_group_sums(group_keys, sums, counts)
 
+    def _add_group_sums(self, group_keys, sums, counts) -> None:
         rows = self._rows_for(group_keys)
         rows, sums, counts = _combine_repeated_rows(rows, sums, counts)
         high = self._high[rows]

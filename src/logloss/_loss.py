@@ -16,7 +16,7 @@ from typing import Literal
 import array_api_compat
 import numpy as np
 
-from . import _elementwise
+from . import _elementwise, _fast
 from ._namespace import (
     accumulation_dtype,
     as_array,
@@ -164,6 +164,11 @@ def binary_cross_entropy(
     >>> float(binary_cross_entropy(p, np.array([0])))
     1e-17
     """
+    options = dict(weights=weights, weights_axis=weights_axis, pos_weight=pos_weight, label_smoothing=label_smoothing,
+                   subtract_entropy=subtract_entropy, reduction=reduction, axis=axis, nan_policy=nan_policy)
+    fast = _fast.binary_cross_entropy(y_pred, y_true, clip=clip, **options)
+    if fast is not None:
+        return fast
     xp, predictions = as_array(y_pred, "y_pred")
     _check_flags(subtract_entropy=subtract_entropy)
     xp_check(check_not_nan, xp, predictions, "y_pred", _LOGIT_HINT)
@@ -261,6 +266,11 @@ def binary_cross_entropy_with_logits(
     >>> float(binary_cross_entropy_with_logits(z, np.array([0.0]), reduction="none")[0])
     4.248354255291589e-18
     """
+    options = dict(weights=weights, weights_axis=weights_axis, pos_weight=pos_weight, label_smoothing=label_smoothing,
+                   subtract_entropy=subtract_entropy, reduction=reduction, axis=axis, nan_policy=nan_policy)
+    fast = _fast.binary_cross_entropy_with_logits(logits, y_true, **options)
+    if fast is not None:
+        return fast
     xp, scores = as_array(logits, "logits")
     _check_flags(subtract_entropy=subtract_entropy)
     xp_check(check_not_nan, xp, scores, "logits")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _elementwise
-from ._state import _LOGIT_HINT, _check_weight_range, compute_sums, expit
+from ._state import _LOGIT_HINT, _check_weight_range, compute_sums, expit, probability_loss
 from ._validation import (
     as_numeric_array,
     check_in_unit_interval,
@@ -74,14 +74,10 @@ def check_logits(logits, name: str) -> np.ndarray:
 
 
 def probability_rows(predictions: np.ndarray, target: np.ndarray, weight, clip: float | None) -> Rows:
-    """Return the rows of checked probabilities, clipped to ``[clip, 1 - clip]`` if given."""
+    """Return the rows of checked probabilities, each loss bounded by ``-log(clip)`` if given."""
     probability = predictions.astype(np.float64).ravel()
-    n_clipped = 0
-    if clip is not None:
-        outside = (probability < clip) | (probability > 1.0 - clip)
-        n_clipped = int(np.count_nonzero(outside))
-        np.clip(probability, clip, 1.0 - clip, out=probability)
-    loss = _elementwise.loss_from_probability(probability, target, None)
+    loss, clipped = probability_loss(probability, target, clip)
+    n_clipped = 0 if clipped is None else int(np.count_nonzero(clipped))
     return Rows(probability, target, weight, loss, n_clipped)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _elementwise
+from . import _elementwise, _fast
 from ._io import (
     DEFAULT_BATCH_SIZE,
     ColumnBatch,
@@ -185,8 +185,7 @@ def scan_file(
     first_infinite_row = None
     rows_read = 0
     for batch in batches:
-        predictions, labels, weights = checked_columns(path, batch, prediction, scale, label, weight)
-        first_infinite = add_rows(state, scale, predictions, labels, weights, start=batch.start)
+        predictions, labels, weights, first_infinite = _add_batch(state, path, batch, prediction, scale, label, weight)
         if on_batch is not None:
             on_batch(batch, predictions, labels, weights)
         if first_infinite_row is None:
@@ -205,6 +204,26 @@ def scan_file(
         state=state,
         first_infinite_row=first_infinite_row,
     )
+
+
+def _add_batch(state: LogLossState, path, batch: ColumnBatch, prediction: str, scale: str, label: str, weight):
+    """Add one batch to `state`; return its predictions, labels, weights and first infinite row.
+
+    The single-pass kernel checks and sums the raw columns at once. Where it does not apply
+    (clipping, numba missing, other dtypes) or finds an invalid value or an infinite loss,
+    the columns are checked one by one, which raises with the row, and added as before.
+    """
+    columns = batch.columns
+    predictions, labels = columns[prediction], columns[label]
+    weights = None if weight is None else columns[weight]
+    if state.clip is None:
+        sums = _fast.state_sums(predictions, labels, weights, logits=scale == "logit")
+        if sums is not None:
+            state.add_sums(len(batch), sums)
+            return predictions, labels, weights, None
+    predictions, labels, weights = checked_columns(path, batch, prediction, scale, label, weight)
+    first_infinite = add_rows(state, scale, predictions, labels, weights, start=batch.start)
+    return predictions, labels, weights, first_infinite
 
 
 def checked_columns(path, batch: ColumnBatch, prediction: str, scale: str, label: str, weight: str | None):

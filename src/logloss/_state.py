@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import _elementwise
+from . import _elementwise, _fast
 from ._validation import (
     as_numeric_array,
     format_index,
@@ -51,6 +51,19 @@ SUM_FIELDS = (
 )
 _INDEX = {name: i for i, name in enumerate(SUM_FIELDS)}
 _LOGIT_HINT = "; for raw model scores (logits), call update_logits instead"
+
+
+def probability_loss(probability: np.ndarray, target: np.ndarray, clip: float | None):
+    """Return the float64 loss of 1-D probabilities, and the mask of rows that `clip` bounded.
+
+    A row counts as clipped when the probability of an outcome it observes (``p`` for a target
+    above 0, ``1 - p`` for a target below 1) is below `clip`; the mask is None without `clip`.
+    """
+    loss = _elementwise.loss_from_probability(probability, target, None, clip)
+    if clip is None:
+        return loss, None
+    clipped = ((target > 0.0) & (probability < clip)) | ((target < 1.0) & (1.0 - probability < clip))
+    return loss, clipped
 
 
 def compensated_add(high: np.ndarray, low: np.ndarray, values: np.ndarray) -> None:
@@ -152,21 +165,21 @@ class LogLossState:
         TypeError, ValueError
             As :func:`binary_cross_entropy` does for the same input; the state is unchanged.
         """
+        if self.clip is None and self._add_fast(y_pred, y_true, weights, logits=False):
+            return
         predictions = as_numeric_array(y_pred, "y_pred")
         check_not_nan(predictions, "y_pred", _LOGIT_HINT)
         check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
         target, weight = self._check_labels_and_weights(predictions, y_true, weights)
         probability = predictions.astype(np.float64, copy=False).ravel()
-        n_clipped = 0
-        if self.clip is not None:
-            outside = (probability < self.clip) | (1.0 - probability < self.clip)
-            n_clipped = int(np.count_nonzero(outside))
-        loss = _elementwise.loss_from_probability(probability, target, None, self.clip)
+        loss, clipped = probability_loss(probability, target, self.clip)
         self._add(probability, target, weight, loss)
-        self.n_clipped += n_clipped
+        self.n_clipped += 0 if clipped is None else int(np.count_nonzero(clipped))
 
     def update_logits(self, logits, y_true, *, weights=None) -> None:
         """Add rows given as logits (log-odds); see :meth:`update` for the parameters."""
+        if self._add_fast(logits, y_true, weights, logits=True):
+            return
         scores = as_numeric_array(logits, "logits")
         check_not_nan(scores, "logits")
         target, weight = self._check_labels_and_weights(scores, y_true, weights)
@@ -233,6 +246,14 @@ class LogLossState:
             _check_weight_range(weight, weight_array.shape)
         return labels.astype(np.float64, copy=False).ravel(), weight
 
+    def _add_fast(self, predictions, y_true, weights, *, logits: bool) -> bool:
+        """Add a batch through the single-pass kernel; return False if it does not apply."""
+        sums = _fast.state_sums(predictions, y_true, weights, logits=logits)
+        if sums is None:
+            return False
+        self.add_sums(np.size(predictions), sums)
+        return True
+
     def _add(self, probability, target, weight, loss) -> None:
         sums, n_infinite = compute_sums(probability, target, loss, weight)
         self.add_sums(loss.size, sums, n_infinite)
@@ -267,6 +288,9 @@ def compute_sums(probability, target, loss, weight=None) -> tuple[np.ndarray, in
     A row of weight 0 adds nothing, even when its loss is infinite. When a row of positive
     weight has an infinite loss, every sum that involves the loss is ``inf``.
     """
+    fast = _fast.state_sums_from_arrays(probability, target, loss, weight)
+    if fast is not None:
+        return fast
     if weight is None:
         weight = np.ones_like(loss)
     infinite = np.isinf(loss) & (weight != 0.0)

@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
+from ._entry import EXTRA_HINT
+
 try:
     import click
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError(
-        "the logloss command-line tool needs click, rich and pyarrow: install logloss[cli]"
+        f"the logloss command-line tool needs click, rich and pyarrow: {EXTRA_HINT.format(extra='cli')}"
     ) from error
 
 from ._cli_details import (
@@ -217,6 +219,11 @@ def score(
     _check_mode_options(
         click.get_current_context(), {"--by": by, "--decompose": decompose}, MODE_OPTIONS
     )
+    if decompose:
+        try:
+            import scipy  # noqa: F401
+        except ImportError as error:
+            fail(ImportError(f"--decompose needs scipy ({error}): {EXTRA_HINT.format(extra='eval')}"))
     request = resolve_score_request(
         file,
         label,
@@ -286,7 +293,7 @@ def report(file, label, prob, logit, weight, output, by, title) -> None:
         import matplotlib  # noqa: F401
         import scipy  # noqa: F401
     except ImportError as error:
-        fail(ImportError(f"logloss report needs matplotlib and scipy ({error}): install logloss[plots]"))
+        fail(ImportError(f"logloss report needs matplotlib and scipy ({error}): {EXTRA_HINT.format(extra='plots')}"))
 
     from ._report_file import write_file_report
 

@@ -1,0 +1,303 @@
+"""The fast path: single-pass numba kernels for NumPy float32 and float64 input.
+
+The public functions call :func:`binary_cross_entropy`, :func:`binary_cross_entropy_with_logits`
+and :func:`state_sums` here first. Each returns None unless every condition of the fast path
+holds: numba is installed, the input is a C-contiguous NumPy array of float32 or float64
+with at least ``MIN_SIZE`` elements, the options are ones the kernels cover, and the kernel
+found no invalid value and no infinite loss. On None the caller runs the reference path,
+which then raises the error or issues the warning with its usual message. So the fast path
+changes a result only in the last ulps of ``log`` and ``exp``, and never changes what a
+call raises or warns.
+
+numba is imported when a kernel is first needed, so ``import logloss`` does not pay for it.
+Set the environment variable ``LOGLOSS_DISABLE_FAST=1`` to always run the reference path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+
+__all__ = [
+    "available",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "grouped_state_sums",
+    "loss_and_gradient",
+    "loss_and_gradient_with_logits",
+    "state_sums",
+    "state_sums_from_arrays",
+]
+
+# Below this many elements the reference path is fast enough, and small calls never pay for
+# importing numba (about 1 s on first use).
+MIN_SIZE = 1 << 15
+
+_PREDICTION_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_LABEL_DTYPES = (
+    np.dtype(np.float64),
+    np.dtype(np.float32),
+    np.dtype(np.bool_),
+    np.dtype(np.int8),
+    np.dtype(np.uint8),
+    np.dtype(np.int32),
+    np.dtype(np.int64),
+)
+_REDUCTIONS = ("none", "sum", "mean")
+_kernels = None
+
+
+def available() -> bool:
+    """Return True if numba is installed and the fast path is not disabled."""
+    if os.environ.get("LOGLOSS_DISABLE_FAST", "") not in ("", "0"):
+        return False
+    return importlib.util.find_spec("numba") is not None
+
+
+# Inputs below this many elements run on the calling thread only. Waking the pool's threads
+# for a file batch (65536 rows) cost several milliseconds on a loaded 2-core machine, more
+# than the batch's work (measured with numba 0.68 and its OpenMP layer).
+PARALLEL_MIN_SIZE = 1 << 20
+
+
+class _Kernels:
+    """The kernels of ``_fast_kernels``, run on one thread for inputs below ``PARALLEL_MIN_SIZE``."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        kernel = getattr(self._module, name)
+
+        def call(*args):
+            if args[0].size >= PARALLEL_MIN_SIZE:
+                return kernel(*args)
+            import numba
+
+            threads = numba.get_num_threads()
+            numba.set_num_threads(1)
+            try:
+                return kernel(*args)
+            finally:
+                numba.set_num_threads(threads)
+
+        return call
+
+
+def _load_kernels():
+    global _kernels
+    if _kernels is None:
+        from . import _fast_kernels
+
+        _kernels = _Kernels(_fast_kernels)
+    return _kernels
+
+
+def _flat(array, dtypes):
+    """Return a 1-D view of a C-contiguous NumPy array of one of ``dtypes``, else None."""
+    if type(array) is not np.ndarray or array.dtype not in dtypes:
+        return None
+    if not array.flags.c_contiguous:
+        return None
+    return array.reshape(-1)
+
+
+def _flat_inputs(predictions, y_true, weights, min_size=None):
+    """Return flat views ``(x, y, w)`` if the fast path takes these arrays, else None."""
+    min_size = MIN_SIZE if min_size is None else min_size
+    if not available() or type(predictions) is not np.ndarray or predictions.size < min_size:
+        return None
+    x = _flat(predictions, _PREDICTION_DTYPES)
+    y = _flat(y_true, _LABEL_DTYPES)
+    if x is None or y is None or y_true.shape != predictions.shape:
+        return None
+    if weights is None:
+        # An empty array stands for "no weights" in the kernels.
+        return x, y, np.empty(0, dtype=x.dtype)
+    w = _flat(weights, (x.dtype,))
+    if w is None or weights.shape != predictions.shape:
+        return None
+    return x, y, w
+
+
+def _scalar_pos_weight(pos_weight):
+    """Return ``pos_weight`` as a float (1.0 for None) if valid and scalar; else raise LookupError."""
+    if pos_weight is None:
+        return 1.0
+    if isinstance(pos_weight, bool) or np.ndim(pos_weight) != 0:
+        raise LookupError
+    if not isinstance(pos_weight, (int, float, np.integer, np.floating, np.ndarray)):
+        raise LookupError
+    value = float(pos_weight)
+    if not 0.0 <= value < np.inf:
+        raise LookupError
+    return value
+
+
+def _common_options_supported(weights_axis, label_smoothing, subtract_entropy, reduction, axis, nan_policy):
+    return (
+        weights_axis is None
+        and axis is None
+        and not subtract_entropy
+        and type(label_smoothing) in (int, float)
+        and label_smoothing == 0
+        and reduction in _REDUCTIONS
+        and nan_policy in ("raise", "omit")
+    )
+
+
+def _loss(kernel_name, predictions, y_true, weights, pos_weight, reduction, *extra):
+    """Run a loss kernel and finish the reduction; return None for the reference path."""
+    inputs = _flat_inputs(predictions, y_true, weights)
+    if inputs is None:
+        return None
+    try:
+        pos_weight_value = _scalar_pos_weight(pos_weight)
+    except LookupError:
+        return None
+    x, y, w = inputs
+    kernels = _load_kernels()
+    if reduction == "none":
+        out = np.empty(x.size, dtype=x.dtype)
+        sums = getattr(kernels, kernel_name + "_into")(x, y, w, pos_weight_value, *extra, out)
+    else:
+        sums = getattr(kernels, kernel_name)(x, y, w, pos_weight_value, *extra)
+    sum_wl, sum_w, n_bad, n_infinite = sums
+    if n_bad or n_infinite:
+        return None
+    if reduction == "none":
+        return out.reshape(predictions.shape)
+    if reduction == "sum":
+        return np.float64(sum_wl)
+    if sum_w == 0.0:
+        return None
+    return np.float64(sum_wl / sum_w)
+
+
+def binary_cross_entropy(
+    y_pred, y_true, *, weights, weights_axis, pos_weight, label_smoothing, subtract_entropy, reduction, axis, nan_policy, clip
+):
+    """Return the loss of :func:`logloss.binary_cross_entropy`, or None for the reference path."""
+    if not _common_options_supported(weights_axis, label_smoothing, subtract_entropy, reduction, axis, nan_policy):
+        return None
+    if clip is not None:
+        return None
+    return _loss("probability_loss", y_pred, y_true, weights, pos_weight, reduction, 0.0)
+
+
+def binary_cross_entropy_with_logits(
+    logits, y_true, *, weights, weights_axis, pos_weight, label_smoothing, subtract_entropy, reduction, axis, nan_policy
+):
+    """Return the loss of :func:`logloss.binary_cross_entropy_with_logits`, or None."""
+    if not _common_options_supported(weights_axis, label_smoothing, subtract_entropy, reduction, axis, nan_policy):
+        return None
+    return _loss("logit_loss", logits, y_true, weights, pos_weight, reduction)
+
+
+def _loss_and_gradient(kernel_name, x, y_true, weights, pos_weight, reduction, min_size):
+    if reduction not in ("sum", "mean"):
+        return None
+    inputs = _flat_inputs(x, y_true, weights, min_size)
+    if inputs is None:
+        return None
+    try:
+        pos_weight_value = _scalar_pos_weight(pos_weight)
+    except LookupError:
+        return None
+    flat_x, y, w = inputs
+    scale = 1.0
+    if reduction == "mean":
+        total_weight = float(np.sum(w, dtype=np.float64)) if w.size else float(flat_x.size)
+        if not total_weight > 0.0:
+            return None
+        scale = 1.0 / total_weight
+    gradient = np.empty(flat_x.size, dtype=flat_x.dtype)
+    kernel = getattr(_load_kernels(), kernel_name)
+    sum_wl, sum_w, n_bad, n_infinite = kernel(flat_x, y, w, pos_weight_value, scale, gradient)
+    if n_bad or n_infinite:
+        return None
+    loss = np.float64(sum_wl) if reduction == "sum" else np.float64(sum_wl / sum_w)
+    return loss, gradient.reshape(x.shape)
+
+
+def loss_and_gradient_with_logits(logits, y_true, *, weights=None, pos_weight=None, reduction="mean", min_size=None):
+    """Return ``(loss, gradient)`` of the logit loss in one pass, or None for the reference path.
+
+    ``loss`` is the "sum" or "mean" reduction as a float64 and ``gradient`` its derivative
+    with respect to each logit, in the dtype and shape of `logits`. None is returned when
+    the fast path does not apply: numba missing, fewer than `min_size` elements (default
+    ``MIN_SIZE``), an input
+    that is not a C-contiguous float32 or float64 array, a per-column `pos_weight`,
+    ``reduction="none"``, an invalid value, an infinite loss or a total weight of 0.
+    """
+    return _loss_and_gradient("logit_loss_gradient", logits, y_true, weights, pos_weight, reduction, min_size)
+
+
+def loss_and_gradient(y_pred, y_true, *, weights=None, pos_weight=None, reduction="mean", min_size=None):
+    """Return ``(loss, gradient)`` of the probability loss in one pass, or None.
+
+    As :func:`loss_and_gradient_with_logits`; the gradient is with respect to each
+    probability.
+    """
+    return _loss_and_gradient("probability_loss_gradient", y_pred, y_true, weights, pos_weight, reduction, min_size)
+
+
+def state_sums(predictions, y_true, weights, *, logits: bool):
+    """Return the 14 sums of ``_state.SUM_FIELDS`` of one unclipped state batch, or None.
+
+    The sums come from the raw predictions (probabilities, or logits when `logits` is true)
+    in one pass. None also when a loss is infinite, because the state then sets the loss
+    sums to ``inf`` itself, or a weight lies outside ``_state.WEIGHT_RANGE``.
+    """
+    inputs = _flat_inputs(predictions, y_true, weights)
+    if inputs is None:
+        return None
+    x, y, w = inputs
+    kernels = _load_kernels()
+    if logits:
+        sums, n_bad, n_infinite = kernels.logit_state_sums(x, y, w)
+    else:
+        sums, n_bad, n_infinite, _ = kernels.probability_state_sums(x, y, w, 0.0)
+    if n_bad or n_infinite:
+        return None
+    return sums
+
+
+def state_sums_from_arrays(probability, target, loss, weight):
+    """Return ``_state.compute_sums(probability, target, loss, weight)`` in one pass, or None.
+
+    None unless every array is a 1-D C-contiguous float64 array of at least ``MIN_SIZE``
+    elements and no loss is infinite.
+    """
+    if not available() or loss.size < MIN_SIZE:
+        return None
+    arrays = (probability, target, loss) + (() if weight is None else (weight,))
+    for array in arrays:
+        if type(array) is not np.ndarray or array.dtype != np.float64 or array.ndim != 1:
+            return None
+        if not array.flags.c_contiguous or array.size != loss.size:
+            return None
+    if weight is None:
+        weight = np.empty(0)
+    sums, n_infinite = _load_kernels().state_sums_from_arrays(probability, target, loss, weight)
+    if n_infinite:
+        return None
+    return sums, 0
+
+
+def grouped_state_sums(predictions, y_true, weights, codes, n_groups: int, *, logits: bool):
+    """Return the ``(n_groups, 14)`` sums of ``_state.SUM_FIELDS`` per group, or None.
+
+    `codes` are the group indices of the rows, as ``_keys.encode_keys`` returns them. None
+    under the conditions of :func:`state_sums`.
+    """
+    inputs = _flat_inputs(predictions, y_true, weights)
+    if inputs is None or type(codes) is not np.ndarray or codes.dtype.kind not in "iu" or codes.size != np.size(predictions):
+        return None
+    x, y, w = inputs
+    sums, n_bad, n_infinite = _load_kernels().grouped_state_sums(x, y, w, codes.astype(np.int64, copy=False), n_groups, logits)
+    if n_bad or n_infinite:
+        return None
+    return sums

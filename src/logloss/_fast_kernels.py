@@ -1,0 +1,709 @@
+"""Single-pass numba kernels for the loss, its gradient and the evaluation sums.
+
+Each kernel reads its inputs once, in blocks of ``BLOCK`` elements that the threads take in
+parallel. Within a block it computes every element in float64 into small buffers that stay
+in cache, then sums each buffer pairwise (8 lanes of 16 elements per 128-element chunk, the
+scheme of NumPy's pairwise summation); block totals are stored per block and added in block
+order with Neumaier's compensated summation, so the result does not depend on the number of
+threads. No kernel allocates an array of the input's size, except the output a caller asks
+for ("none" losses and gradients).
+
+A kernel also counts the inputs that the reference path would reject (NaN or out-of-range
+predictions and labels, negative or non-finite weights) and the infinite losses. It does not
+raise or warn: ``_fast`` returns to the reference path when either count is non-zero, so
+error messages and warnings come from one place.
+
+The elementwise formulas repeat ``_elementwise`` operation by operation (the same products
+in the same order, the same xlogy selects); only ``log``, ``log1p`` and ``exp`` differ,
+within 1 ulp, because they come from ``_fast_math``.
+
+This module imports numba: import it only after checking that numba is installed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from . import _fast_math as fm
+
+__all__ = [
+    "BLOCK",
+    "grouped_state_sums",
+    "logit_loss",
+    "logit_loss_gradient",
+    "logit_loss_into",
+    "logit_state_sums",
+    "probability_loss",
+    "probability_loss_gradient",
+    "probability_loss_into",
+    "probability_state_sums",
+    "state_sums_from_arrays",
+]
+
+BLOCK = 4096
+_CHUNK = 128
+_JIT = {"cache": True, "error_model": "numpy", "nogil": True}
+_PARALLEL_JIT = {**_JIT, "parallel": True}
+_INLINE_JIT = {**_JIT, "inline": "always"}
+
+
+# ---------------------------------------------------------------------------------------
+# Summation
+
+
+@njit(**_INLINE_JIT)
+def _chunk_sum(buffer, start):
+    """Return the sum of ``buffer[start:start + 128]`` with 8 lanes and a pairwise finish."""
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    for i in range(start, start + _CHUNK, 8):
+        a0 += buffer[i]
+        a1 += buffer[i + 1]
+        a2 += buffer[i + 2]
+        a3 += buffer[i + 3]
+        a4 += buffer[i + 4]
+        a5 += buffer[i + 5]
+        a6 += buffer[i + 6]
+        a7 += buffer[i + 7]
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+
+
+@njit(**_INLINE_JIT)
+def _buffer_sum(buffer):
+    """Return the pairwise sum of a ``BLOCK``-long buffer (32 chunks, then a binary tree).
+
+    The chunk sums overwrite the start of ``buffer``: allocating a scratch array here, once
+    per block, made the kernels about twice as slow (measured with numba 0.68).
+    """
+    chunks = buffer  # chunk c is summed before index c is overwritten, because c <= 128 * c
+    for c in range(BLOCK // _CHUNK):
+        chunks[c] = _chunk_sum(buffer, c * _CHUNK)
+    width = BLOCK // _CHUNK
+    while width > 1:
+        width //= 2
+        for c in range(width):
+            chunks[c] = chunks[2 * c] + chunks[2 * c + 1]
+    return chunks[0]
+
+
+@njit(**_JIT)
+def _compensated_total(block_sums):
+    """Return the column sums of ``block_sums`` (blocks x fields), Neumaier-compensated."""
+    n_fields = block_sums.shape[1]
+    totals = np.zeros(n_fields)
+    for j in range(n_fields):
+        high = 0.0
+        low = 0.0
+        for b in range(block_sums.shape[0]):
+            value = block_sums[b, j]
+            total = high + value
+            if abs(high) >= abs(value):
+                low += (high - total) + value
+            else:
+                low += (value - total) + high
+            high = total
+        # An infinite sum makes the compensation meaningless (inf - inf is NaN).
+        totals[j] = high + low if np.isfinite(high) else high
+    return totals
+
+
+# ---------------------------------------------------------------------------------------
+# Elementwise terms, shared by the kernels
+
+
+@njit(**_INLINE_JIT)
+def _is_bad_label(y):
+    return not (0.0 <= y <= 1.0)
+
+
+@njit(**_INLINE_JIT)
+def _is_bad_weight(w):
+    return not (0.0 <= w < np.inf)
+
+
+@njit(**_INLINE_JIT)
+def _probability_term(p, y, pos_weight):
+    """Return the loss of one probability, as ``_elementwise.loss_from_probability``."""
+    positive = fm.log(p) * y
+    positive = 0.0 if y == 0.0 else positive
+    positive = 0.0 if pos_weight == 0.0 else positive * pos_weight
+    negative = fm.log1p(-p) * (1.0 - y)
+    negative = 0.0 if y == 1.0 else negative
+    return -(positive + negative)
+
+
+@njit(**_INLINE_JIT)
+def _logit_term(z, y, pos_weight, tail):
+    """Return the loss of one logit given ``tail = log1p(exp(-|z|))``."""
+    positive = max(-z, 0.0) + tail
+    positive = positive * y
+    positive = 0.0 if y == 0.0 else positive
+    positive = 0.0 if pos_weight == 0.0 else positive * pos_weight
+    negative = max(z, 0.0) + tail
+    negative = negative * (1.0 - y)
+    negative = 0.0 if y == 1.0 else negative
+    return positive + negative
+
+
+@njit(**_INLINE_JIT)
+def _weighted(loss, w):
+    """Return ``w * loss``, 0 where ``w == 0`` (as ``_loss._finish``)."""
+    return 0.0 if w == 0.0 else loss * w
+
+
+@njit(**_INLINE_JIT)
+def _block_bounds(b, n):
+    start = b * BLOCK
+    return start, min(start + BLOCK, n)
+
+
+# ---------------------------------------------------------------------------------------
+# Block stages. No loop below branches per element (selects only), so LLVM vectorizes each
+# loop. The conditions on options sit between the loops.
+
+
+@njit(**_INLINE_JIT)
+def _check_labels(y, length):
+    """Return ``(n_bad, n_soft)``: labels outside [0, 1] or NaN, and labels other than 0 and 1."""
+    bad = 0
+    soft = 0
+    for i in range(length):
+        label = np.float64(y[i])
+        bad += _is_bad_label(label)
+        soft += (label != 0.0) & (label != 1.0)
+    return bad, soft
+
+
+@njit(**_INLINE_JIT)
+def _probability_block(p, y, length, pos_weight, clip, losses):
+    """Write the losses of one block of probabilities; return the number of invalid ones.
+
+    With hard labels only one logarithm per element is needed: ``log(p)`` for ``y = 1`` and
+    ``log1p(-p)`` for ``y = 0``, both as ``log_with_correction`` of a selected argument, so
+    the result is bit for bit the one of the general formula.
+    """
+    bad, soft = _check_labels(y, length)
+    if soft == 0:
+        for i in range(length):
+            probability = np.float64(p[i])
+            bad += _is_bad_label(probability)
+            probability = min(max(probability, clip), 1.0 - clip)
+            positive = y[i] == 1
+            complement = 1.0 - probability
+            argument = probability if positive else complement
+            correction = 0.0 if positive else -probability - (complement - 1.0)
+            factor = pos_weight if positive else 1.0
+            value = fm.log_with_correction(argument, correction)
+            losses[i] = -(0.0 if factor == 0.0 else value * factor)
+    else:
+        for i in range(length):
+            probability = np.float64(p[i])
+            bad += _is_bad_label(probability)
+            probability = min(max(probability, clip), 1.0 - clip)
+            losses[i] = _probability_term(probability, np.float64(y[i]), pos_weight)
+    return bad
+
+
+@njit(**_INLINE_JIT)
+def _logit_block(z, y, length, pos_weight, losses, exps):
+    """Write the losses of one block of logits and ``exp(-|z|)``; return the invalid count."""
+    bad = _check_labels(y, length)[0]
+    for i in range(length):
+        logit = np.float64(z[i])
+        bad += logit != logit
+        e = fm.exp(-abs(logit))
+        exps[i] = e
+        losses[i] = _logit_term(logit, np.float64(y[i]), pos_weight, fm.log1p(e))
+    return bad
+
+
+@njit(**_INLINE_JIT)
+def _weigh_block(weights, length, has_weights, losses, weight_buffer):
+    """Multiply the losses by the weights and copy the weights; return the invalid count."""
+    bad = 0
+    if has_weights:
+        for i in range(length):
+            w = np.float64(weights[i])
+            bad += _is_bad_weight(w)
+            weight_buffer[i] = w
+            losses[i] = _weighted(losses[i], w)
+    else:
+        for i in range(length):
+            weight_buffer[i] = 1.0
+    return bad
+
+
+@njit(**_INLINE_JIT)
+def _count_infinite(losses, length):
+    infinite = 0
+    for i in range(length):
+        infinite += losses[i] == np.inf
+    return infinite
+
+
+@njit(**_INLINE_JIT)
+def _clear_tail(buffer, length):
+    for i in range(length, BLOCK):
+        buffer[i] = 0.0
+
+
+@njit(**_INLINE_JIT)
+def _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums):
+    """Store the pairwise sums of one block's weighted losses and weights."""
+    _clear_tail(losses, length)
+    block_sums[b, 0] = _buffer_sum(losses)
+    if has_weights:
+        _clear_tail(weight_buffer, length)
+        block_sums[b, 1] = _buffer_sum(weight_buffer)
+    else:
+        block_sums[b, 1] = length
+
+
+@njit(**_JIT)
+def _loss_totals(block_sums, block_counts):
+    """Return ``(sum_wl, sum_w, n_bad, n_infinite)`` from the per-block figures."""
+    totals = _compensated_total(block_sums)
+    counts = block_counts.sum(axis=0)
+    return totals[0], totals[1], counts[0], counts[1]
+
+
+# ---------------------------------------------------------------------------------------
+# Loss: "none", "sum" and "mean"
+
+
+@njit(**_PARALLEL_JIT)
+def probability_loss(p, y, weights, pos_weight, clip):
+    """Return ``(sum_wl, sum_w, n_bad, n_infinite)`` for a batch of probabilities.
+
+    An empty ``weights`` means all 1, ``pos_weight`` is a float (1.0 gives exactly the loss
+    without it), and ``clip`` is 0.0 for no clipping. Empty arrays rather than None keep
+    the number of compiled specializations, each several seconds of compilation, small.
+    """
+    n = p.size
+    has_weights = weights.size > 0
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    block_sums = np.zeros((n_blocks, 2))
+    block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
+    for b in prange(n_blocks):
+        losses = np.empty(BLOCK)
+        weight_buffer = np.empty(BLOCK)
+        start, stop = _block_bounds(b, n)
+        length = stop - start
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        p_block = p[start:stop]
+        y_block = y[start:stop]
+        weights_block = weights[start:stop]
+        bad = _probability_block(p_block, y_block, length, pos_weight, clip, losses)
+        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
+        block_counts[b, 0] = bad
+        block_counts[b, 1] = _count_infinite(losses, length)
+        _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
+    return _loss_totals(block_sums, block_counts)
+
+
+@njit(**_PARALLEL_JIT)
+def probability_loss_into(p, y, weights, pos_weight, clip, out):
+    """Write the loss of each probability to ``out``; return the sums as :func:`probability_loss`.
+
+    A separate kernel, because a conditional store to ``out`` in :func:`probability_loss`
+    made its loops about twice as slow even when the store never ran (numba 0.68).
+    """
+    n = p.size
+    has_weights = weights.size > 0
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    block_sums = np.zeros((n_blocks, 2))
+    block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
+    for b in prange(n_blocks):
+        losses = np.empty(BLOCK)
+        weight_buffer = np.empty(BLOCK)
+        start, stop = _block_bounds(b, n)
+        length = stop - start
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        p_block = p[start:stop]
+        y_block = y[start:stop]
+        weights_block = weights[start:stop]
+        out_block = out[start:stop]
+        bad = _probability_block(p_block, y_block, length, pos_weight, clip, losses)
+        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
+        block_counts[b, 0] = bad
+        block_counts[b, 1] = _count_infinite(losses, length)
+        for i in range(length):
+            out_block[i] = losses[i]
+        _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
+    return _loss_totals(block_sums, block_counts)
+
+
+@njit(**_PARALLEL_JIT)
+def logit_loss(z, y, weights, pos_weight):
+    """Return ``(sum_wl, sum_w, n_bad, n_infinite)`` for a batch of logits, as
+    :func:`probability_loss` without ``clip``."""
+    n = z.size
+    has_weights = weights.size > 0
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    block_sums = np.zeros((n_blocks, 2))
+    block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
+    for b in prange(n_blocks):
+        losses = np.empty(BLOCK)
+        exps = np.empty(BLOCK)
+        weight_buffer = np.empty(BLOCK)
+        start, stop = _block_bounds(b, n)
+        length = stop - start
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        z_block = z[start:stop]
+        y_block = y[start:stop]
+        weights_block = weights[start:stop]
+        bad = _logit_block(z_block, y_block, length, pos_weight, losses, exps)
+        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
+        block_counts[b, 0] = bad
+        block_counts[b, 1] = _count_infinite(losses, length)
+        _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
+    return _loss_totals(block_sums, block_counts)
+
+
+@njit(**_PARALLEL_JIT)
+def logit_loss_into(z, y, weights, pos_weight, out):
+    """Write the loss of each logit to ``out``; return the sums as :func:`logit_loss`."""
+    n = z.size
+    has_weights = weights.size > 0
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    block_sums = np.zeros((n_blocks, 2))
+    block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
+    for b in prange(n_blocks):
+        losses = np.empty(BLOCK)
+        exps = np.empty(BLOCK)
+        weight_buffer = np.empty(BLOCK)
+        start, stop = _block_bounds(b, n)
+        length = stop - start
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        z_block = z[start:stop]
+        y_block = y[start:stop]
+        weights_block = weights[start:stop]
+        out_block = out[start:stop]
+        bad = _logit_block(z_block, y_block, length, pos_weight, losses, exps)
+        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
+        block_counts[b, 0] = bad
+        block_counts[b, 1] = _count_infinite(losses, length)
+        for i in range(length):
+            out_block[i] = losses[i]
+        _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
+    return _loss_totals(block_sums, block_counts)
+
+
+# ---------------------------------------------------------------------------------------
+# Loss and gradient together
+
+
+@njit(**_PARALLEL_JIT)
+def logit_loss_gradient(z, y, weights, pos_weight, scale, gradient):
+    """Compute the loss sums of logits and write ``scale * d(w * loss)/dz`` to ``gradient``.
+
+    The derivative of ``w * (pw * y * softplus(-z) + (1 - y) * softplus(z))`` is
+    ``w * ((1 - y) * sigmoid(z) - pw * y * sigmoid(-z))``, with both sigmoids taken from the
+    same ``e = exp(-|z|)`` as the loss: ``sigmoid(|z|) = 1 / (1 + e)`` and
+    ``sigmoid(-|z|) = e / (1 + e)``, so no term overflows or cancels. Returns
+    ``(sum_wl, sum_w, n_bad, n_infinite)``.
+    """
+    n = z.size
+    has_weights = weights.size > 0
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    block_sums = np.zeros((n_blocks, 2))
+    block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
+    for b in prange(n_blocks):
+        losses = np.empty(BLOCK)
+        exps = np.empty(BLOCK)
+        weight_buffer = np.empty(BLOCK)
+        start, stop = _block_bounds(b, n)
+        length = stop - start
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        z_block = z[start:stop]
+        y_block = y[start:stop]
+        weights_block = weights[start:stop]
+        gradient_block = gradient[start:stop]
+        bad = _logit_block(z_block, y_block, length, pos_weight, losses, exps)
+        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
+        for i in range(length):
+            logit = np.float64(z_block[i])
+            label = np.float64(y_block[i])
+            e = exps[i]
+            big = 1.0 / (1.0 + e)
+            small = e * big
+            sigmoid = big if logit >= 0.0 else small
+            complement = small if logit >= 0.0 else big
+            slope = (1.0 - label) * sigmoid - (label * complement) * pos_weight
+            gradient_block[i] = (slope * weight_buffer[i]) * scale
+        block_counts[b, 0] = bad
+        block_counts[b, 1] = _count_infinite(losses, length)
+        _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
+    return _loss_totals(block_sums, block_counts)
+
+
+@njit(**_PARALLEL_JIT)
+def probability_loss_gradient(p, y, weights, pos_weight, scale, gradient):
+    """Compute the loss sums of probabilities and write ``scale * d(w * loss)/dp``.
+
+    The derivative is ``w * ((1 - y) / (1 - p) - pw * y / p)``, with each term 0 where its
+    coefficient is 0 (xlogy semantics); it is infinite where the loss is. Returns
+    ``(sum_wl, sum_w, n_bad, n_infinite)``.
+    """
+    n = p.size
+    has_weights = weights.size > 0
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    block_sums = np.zeros((n_blocks, 2))
+    block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
+    for b in prange(n_blocks):
+        losses = np.empty(BLOCK)
+        weight_buffer = np.empty(BLOCK)
+        start, stop = _block_bounds(b, n)
+        length = stop - start
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        p_block = p[start:stop]
+        y_block = y[start:stop]
+        weights_block = weights[start:stop]
+        gradient_block = gradient[start:stop]
+        bad = _probability_block(p_block, y_block, length, pos_weight, 0.0, losses)
+        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
+        for i in range(length):
+            probability = np.float64(p_block[i])
+            label = np.float64(y_block[i])
+            positive_slope = label / probability
+            positive_slope = 0.0 if label == 0.0 else positive_slope
+            positive_slope = 0.0 if pos_weight == 0.0 else positive_slope * pos_weight
+            negative_slope = (1.0 - label) / (1.0 - probability)
+            negative_slope = 0.0 if label == 1.0 else negative_slope
+            gradient_block[i] = _weighted(negative_slope - positive_slope, weight_buffer[i]) * scale
+        block_counts[b, 0] = bad
+        block_counts[b, 1] = _count_infinite(losses, length)
+        _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
+    return _loss_totals(block_sums, block_counts)
+
+
+# ---------------------------------------------------------------------------------------
+# Evaluation state: the 14 sums of _state.SUM_FIELDS
+
+_N_SUMS = 14
+
+
+@njit(**_INLINE_JIT)
+def _state_block(length, probabilities, labels, losses, weight_buffer, buffers, block_sums, b):
+    """Store the 14 per-row terms of ``SUM_FIELDS`` and their block sums; return the
+    number of infinite losses."""
+    infinite = _state_terms(length, probabilities, labels, losses, weight_buffer, buffers)
+    for j in range(_N_SUMS):
+        for i in range(length, BLOCK):
+            buffers[j, i] = 0.0
+        block_sums[b, j] = _buffer_sum(buffers[j])
+    return infinite
+
+
+@njit(**_INLINE_JIT)
+def _state_terms(length, probabilities, labels, losses, weight_buffer, buffers):
+    """Store the 14 per-row terms of ``SUM_FIELDS`` in ``buffers``; return the number of
+    infinite losses. A row of weight 0 adds nothing, even if its loss is infinite."""
+    infinite = 0
+    for i in range(length):
+        w = weight_buffer[i]
+        p = probabilities[i]
+        y = labels[i]
+        loss = 0.0 if w == 0.0 else losses[i]
+        infinite += loss == np.inf
+        w2 = w * w
+        wl = w * loss
+        w2l = w2 * loss
+        buffers[0, i] = w
+        buffers[1, i] = w2
+        buffers[2, i] = w * y
+        buffers[3, i] = w * p
+        buffers[4, i] = wl
+        buffers[5, i] = wl * loss
+        buffers[6, i] = w2l
+        buffers[7, i] = w2l * loss
+        buffers[8, i] = w2 * y
+        buffers[9, i] = w2 * (y * y)
+        buffers[10, i] = w2 * p
+        buffers[11, i] = w2 * (p * p)
+        buffers[12, i] = w2l * y
+        buffers[13, i] = (w2 * p) * y
+    return infinite
+
+
+@njit(**_INLINE_JIT)
+def _copy_weights(weights, length, has_weights, weight_buffer):
+    """Copy one block of weights (or ones) to ``weight_buffer``; return the invalid count.
+
+    A weight is invalid for the state also when it is positive but outside
+    ``_state.WEIGHT_RANGE``, [1e-120, 1e120].
+    """
+    bad = 0
+    if has_weights:
+        for i in range(length):
+            w = np.float64(weights[i])
+            bad += _is_bad_weight(w) | ((w != 0.0) & ((w < 1e-120) | (w > 1e120)))
+            weight_buffer[i] = w
+    else:
+        for i in range(length):
+            weight_buffer[i] = 1.0
+    return bad
+
+
+@njit(**_INLINE_JIT)
+def _copy_block(values, length, buffer):
+    for i in range(length):
+        buffer[i] = np.float64(values[i])
+
+
+@njit(**_PARALLEL_JIT)
+def state_sums_from_arrays(p, y, loss, weights):
+    """Return ``(sums, n_infinite)`` as ``_state.compute_sums`` from precomputed float64
+    losses; an empty ``weights`` means all 1."""
+    n = p.size
+    has_weights = weights.size > 0
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    block_sums = np.zeros((n_blocks, _N_SUMS))
+    block_infinite = np.zeros(n_blocks, dtype=np.int64)
+    for b in prange(n_blocks):
+        buffers = np.empty((_N_SUMS, BLOCK))
+        columns = np.empty((4, BLOCK))
+        start, stop = _block_bounds(b, n)
+        length = stop - start
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        p_block = p[start:stop]
+        y_block = y[start:stop]
+        loss_block = loss[start:stop]
+        weights_block = weights[start:stop]
+        _copy_block(p_block, length, columns[0])
+        _copy_block(y_block, length, columns[1])
+        _copy_block(loss_block, length, columns[2])
+        _copy_weights(weights_block, length, has_weights, columns[3])
+        block_infinite[b] = _state_block(length, columns[0], columns[1], columns[2], columns[3], buffers, block_sums, b)
+    return _compensated_total(block_sums), block_infinite.sum()
+
+
+@njit(**_PARALLEL_JIT)
+def probability_state_sums(p, y, weights, clip):
+    """Return ``(sums, n_bad, n_infinite, n_clipped)`` for a batch of probabilities.
+
+    ``sums`` are the 14 sums of ``SUM_FIELDS`` in one pass, the loss computed inline; the
+    summed probability is the clipped one, as in ``LogLossState.update``. ``clip`` is 0.0
+    for no clipping.
+    """
+    n = p.size
+    has_weights = weights.size > 0
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    block_sums = np.zeros((n_blocks, _N_SUMS))
+    block_counts = np.zeros((n_blocks, 3), dtype=np.int64)
+    for b in prange(n_blocks):
+        buffers = np.empty((_N_SUMS, BLOCK))
+        columns = np.empty((4, BLOCK))
+        start, stop = _block_bounds(b, n)
+        length = stop - start
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        p_block = p[start:stop]
+        y_block = y[start:stop]
+        weights_block = weights[start:stop]
+        bad = _probability_block(p_block, y_block, length, 1.0, clip, columns[2])
+        clipped = 0
+        for i in range(length):
+            probability = np.float64(p_block[i])
+            clipped += (probability < clip) | (probability > 1.0 - clip)
+            columns[0, i] = min(max(probability, clip), 1.0 - clip)
+        _copy_block(y_block, length, columns[1])
+        bad += _copy_weights(weights_block, length, has_weights, columns[3])
+        infinite = _state_block(length, columns[0], columns[1], columns[2], columns[3], buffers, block_sums, b)
+        block_counts[b, 0] = bad
+        block_counts[b, 1] = infinite
+        block_counts[b, 2] = clipped
+    counts = block_counts.sum(axis=0)
+    return _compensated_total(block_sums), counts[0], counts[1], counts[2]
+
+
+@njit(**_PARALLEL_JIT)
+def logit_state_sums(z, y, weights):
+    """Return ``(sums, n_bad, n_infinite)`` for a batch of logits, with ``p = sigmoid(z)``."""
+    n = z.size
+    has_weights = weights.size > 0
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    block_sums = np.zeros((n_blocks, _N_SUMS))
+    block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
+    for b in prange(n_blocks):
+        buffers = np.empty((_N_SUMS, BLOCK))
+        columns = np.empty((5, BLOCK))
+        start, stop = _block_bounds(b, n)
+        length = stop - start
+        # Indexing block slices from 0 lets LLVM drop numba's negative-index wraparound
+        # and vectorize; indexing the whole array at start + i ran twice as slow.
+        z_block = z[start:stop]
+        y_block = y[start:stop]
+        weights_block = weights[start:stop]
+        bad = _logit_block(z_block, y_block, length, 1.0, columns[2], columns[4])
+        for i in range(length):
+            e = columns[4, i]
+            big = 1.0 / (1.0 + e)
+            columns[0, i] = big if z_block[i] >= 0.0 else e * big
+        _copy_block(y_block, length, columns[1])
+        bad += _copy_weights(weights_block, length, has_weights, columns[3])
+        infinite = _state_block(length, columns[0], columns[1], columns[2], columns[3], buffers, block_sums, b)
+        block_counts[b, 0] = bad
+        block_counts[b, 1] = infinite
+    counts = block_counts.sum(axis=0)
+    return _compensated_total(block_sums), counts[0], counts[1]
+
+
+@njit(**_PARALLEL_JIT)
+def grouped_state_sums(x, y, weights, codes, n_groups, logits):
+    """Return ``(sums, n_bad, n_infinite)`` with the 14 sums of each group of rows.
+
+    ``codes`` gives each row's group in ``range(n_groups)``; ``sums`` has shape
+    ``(n_groups, 14)``. ``x`` contains probabilities, or logits when ``logits`` is true. Each
+    task adds its rows to its own accumulators in row order, as ``np.bincount`` does, and
+    the tasks' accumulators are added at the end.
+    """
+    n = x.size
+    has_weights = weights.size > 0
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    n_tasks = max(min(n_blocks, 16), 1)
+    per_task = (n_blocks + n_tasks - 1) // n_tasks
+    partial = np.zeros((n_tasks, n_groups, _N_SUMS))
+    task_counts = np.zeros((n_tasks, 2), dtype=np.int64)
+    for task in prange(n_tasks):
+        buffers = np.empty((_N_SUMS, BLOCK))
+        columns = np.empty((5, BLOCK))
+        for b in range(task * per_task, min((task + 1) * per_task, n_blocks)):
+            start, stop = _block_bounds(b, n)
+            length = stop - start
+            x_block = x[start:stop]
+            y_block = y[start:stop]
+            weights_block = weights[start:stop]
+            code_block = codes[start:stop]
+            if logits:
+                bad = _logit_block(x_block, y_block, length, 1.0, columns[2], columns[4])
+                for i in range(length):
+                    e = columns[4, i]
+                    big = 1.0 / (1.0 + e)
+                    columns[0, i] = big if x_block[i] >= 0.0 else e * big
+            else:
+                bad = _probability_block(x_block, y_block, length, 1.0, 0.0, columns[2])
+                _copy_block(x_block, length, columns[0])
+            _copy_block(y_block, length, columns[1])
+            bad += _copy_weights(weights_block, length, has_weights, columns[3])
+            infinite = _state_terms(length, columns[0], columns[1], columns[2], columns[3], buffers)
+            for i in range(length):
+                group = code_block[i]
+                bad += (group < 0) | (group >= n_groups)
+                group = min(max(group, 0), n_groups - 1)
+                for j in range(_N_SUMS):
+                    partial[task, group, j] += buffers[j, i]
+            task_counts[task, 0] += bad
+            task_counts[task, 1] += infinite
+    sums = np.zeros((n_groups, _N_SUMS))
+    for task in range(n_tasks):
+        sums += partial[task]
+    counts = task_counts.sum(axis=0)
+    return sums, counts[0], counts[1]

@@ -1,0 +1,386 @@
+"""The numba fast path against mpmath and against the reference NumPy path.
+
+The first run compiles each kernel specialization used here (several seconds each) and
+stores it in numba's cache; later runs load them.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+mpmath = pytest.importorskip("mpmath")
+
+from numba import njit  # noqa: E402
+
+import logloss  # noqa: E402
+from logloss import LogLossState, _fast, _fast_math, _state  # noqa: E402
+from logloss._warnings import InfiniteLossWarning  # noqa: E402
+
+N = 50_003  # above _fast.MIN_SIZE, and not a multiple of the kernels' block length
+EPS = np.finfo(np.float64).eps
+
+
+@njit(error_model="numpy")
+def _map_log(x, out):
+    for i in range(x.size):
+        out[i] = _fast_math.log(x[i])
+
+
+@njit(error_model="numpy")
+def _map_log1p(x, out):
+    for i in range(x.size):
+        out[i] = _fast_math.log1p(x[i])
+
+
+@njit(error_model="numpy")
+def _map_exp(x, out):
+    for i in range(x.size):
+        out[i] = _fast_math.exp(x[i])
+
+
+def _apply(kernel, x):
+    out = np.empty_like(x)
+    kernel(x, out)
+    return out
+
+
+def _ulp_distance(a, b):
+    """Return the distance in units in the last place, exact for subnormals and zero."""
+    ia = a.view(np.int64)
+    ib = b.view(np.int64)
+    # Map the sign-magnitude bit patterns to a monotonic integer line.
+    ia = np.where(ia < 0, np.int64(-(2**63)) - ia, ia)
+    ib = np.where(ib < 0, np.int64(-(2**63)) - ib, ib)
+    return np.abs(ia - ib)
+
+
+def _mpmath_map(function, x):
+    mpmath.mp.prec = 120
+    return np.array([float(function(mpmath.mpf(float(v)))) for v in x])
+
+
+def _reference(monkeypatch, function, *args, **kwargs):
+    with monkeypatch.context() as patch:
+        patch.setenv("LOGLOSS_DISABLE_FAST", "1")
+        return function(*args, **kwargs)
+
+
+def _positive_grid(low, high, count, seed):
+    rng = np.random.default_rng(seed)
+    return np.exp(rng.uniform(np.log(low), np.log(high), count))
+
+
+def test_log_matches_mpmath_whole_range():
+    x = np.concatenate(
+        [
+            _positive_grid(5e-324, 1.7e308, 3000, 1),
+            np.random.default_rng(2).uniform(0.5, 2.0, 1000),
+            1.0 + np.random.default_rng(3).uniform(-1e-9, 1e-9, 300),
+            [5e-324, 2.2250738585072014e-308, 2.225073858507201e-308, 1.0, 2.0, 1.7976931348623157e308],
+        ]
+    )
+    assert _ulp_distance(_apply(_map_log, x), _mpmath_map(mpmath.log, x)).max() <= 1
+
+
+def test_log_special_values():
+    x = np.array([0.0, -0.0, np.inf, -1.0, np.nan, -np.inf])
+    result = _apply(_map_log, x)
+    assert result[0] == -np.inf
+    assert result[1] == -np.inf
+    assert result[2] == np.inf
+    assert np.isnan(result[3:]).all()
+
+
+def test_log1p_matches_mpmath():
+    a = np.concatenate(
+        [
+            -_positive_grid(5e-324, 1.0, 2000, 4),
+            _positive_grid(5e-324, 1.0, 2000, 5),
+            np.random.default_rng(6).uniform(-1.0, 1.0, 1000),
+        ]
+    )
+    a = a[a > -1.0]
+    assert _ulp_distance(_apply(_map_log1p, a), _mpmath_map(mpmath.log1p, a)).max() <= 1
+
+
+def test_log1p_ends():
+    result = _apply(_map_log1p, np.array([-1.0, 0.0, -0.0, 1.0, 5e-324]))
+    assert result[0] == -np.inf
+    assert result[1] == 0.0
+    assert result[2] == 0.0
+    assert result[3] == np.log(2.0)
+    assert result[4] == 5e-324
+
+
+def test_exp_matches_mpmath_with_underflow():
+    rng = np.random.default_rng(7)
+    x = np.concatenate(
+        [
+            rng.uniform(-745.2, 709.7, 3000),
+            -np.exp(rng.uniform(-40.0, np.log(745.0), 1500)),
+            rng.uniform(-745.2, -708.0, 1000),  # subnormal results
+        ]
+    )
+    assert _ulp_distance(_apply(_map_exp, x), _mpmath_map(mpmath.exp, x)).max() <= 1
+
+
+def test_exp_special_values():
+    result = _apply(_map_exp, np.array([-np.inf, np.inf, -746.0, 710.0, 0.0, np.nan]))
+    np.testing.assert_array_equal(result[:5], [0.0, np.inf, 0.0, np.inf, 1.0])
+    assert np.isnan(result[5])
+
+
+def _probability_case(seed, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    p = rng.random(N)
+    info = np.finfo(dtype)
+    p[:6] = [0.0, 1.0, info.smallest_subnormal, info.smallest_normal, 1e-17, 1.0 - info.epsneg]
+    y = (rng.random(N) < 0.4).astype(np.float64)
+    y[:6] = [0.0, 1.0, 1.0, 0.0, 0.0, 1.0]
+    y[10:1000] = rng.random(990)  # soft labels
+    return p.astype(dtype), y.astype(dtype)
+
+
+def _weights(seed, dtype=np.float64):
+    weights = np.random.default_rng(seed).exponential(1.0, N).astype(dtype)
+    weights[::97] = 0.0
+    return weights
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("options", [{}, {"pos_weight": 2.5}, {"clip": 1e-7}, {"weights": True}])
+def test_probability_matches_reference(monkeypatch, reduction, options):
+    p, y = _probability_case(11)
+    kwargs = dict(options, reduction=reduction)
+    if kwargs.pop("weights", False):
+        kwargs["weights"] = _weights(12)
+    fast = logloss.binary_cross_entropy(p, y, **kwargs)
+    reference = _reference(monkeypatch, logloss.binary_cross_entropy, p, y, **kwargs)
+    if reduction == "none":
+        np.testing.assert_array_max_ulp(fast, reference, maxulp=4)
+    else:
+        assert type(fast) is np.float64
+        np.testing.assert_allclose(fast, reference, rtol=20 * EPS)
+
+
+def test_probability_float32(monkeypatch):
+    p, y = _probability_case(13, np.float32)
+    fast = logloss.binary_cross_entropy(p, y, reduction="none")
+    reference = _reference(monkeypatch, logloss.binary_cross_entropy, p, y, reduction="none")
+    assert fast.dtype == np.float32
+    np.testing.assert_array_max_ulp(fast, reference, maxulp=1)
+    mean = logloss.binary_cross_entropy(p, y)
+    np.testing.assert_allclose(mean, _reference(monkeypatch, logloss.binary_cross_entropy, p, y), rtol=20 * EPS)
+
+
+def test_probability_keeps_shape():
+    p, y = _probability_case(14)
+    loss = logloss.binary_cross_entropy(p[:50_000].reshape(500, 100), y[:50_000].reshape(500, 100), reduction="none")
+    assert loss.shape == (500, 100)
+
+
+def test_probability_nan_raises_reference_message():
+    p, y = _probability_case(15)
+    p[40_000] = np.nan
+    with pytest.raises(ValueError, match="`y_pred` must not contain NaN, got NaN at index 40000"):
+        logloss.binary_cross_entropy(p, y)
+
+
+def test_label_out_of_range_raises():
+    p, y = _probability_case(16)
+    y[123] = 1.5
+    with pytest.raises(ValueError, match="`y_true` must be in \\[0, 1\\], got 1.5 at index 123"):
+        logloss.binary_cross_entropy(p, y)
+
+
+def test_negative_weight_raises():
+    p, y = _probability_case(17)
+    weights = _weights(18)
+    weights[7] = -1.0
+    with pytest.raises(ValueError, match="`weights` must be non-negative, got -1.0 at index 7"):
+        logloss.binary_cross_entropy(p, y, weights=weights)
+
+
+def test_infinite_loss_warns():
+    p, y = _probability_case(19)
+    p[5], y[5] = 0.0, 1.0
+    with pytest.warns(InfiniteLossWarning, match="1 element has an infinite loss"):
+        assert logloss.binary_cross_entropy(p, y) == np.inf
+
+
+def _logit_case(seed, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0.0, 8.0, N)
+    z[:8] = [np.inf, -np.inf, 40.0, -40.0, 745.5, -745.5, 0.0, 1e-300]
+    y = (rng.random(N) < 0.5).astype(np.float64)
+    y[:8] = [1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+    y[10:1000] = rng.random(990)
+    return z.astype(dtype), y.astype(dtype)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("options", [{}, {"pos_weight": 0.5}, {"weights": True}])
+def test_logits_match_reference(monkeypatch, reduction, options):
+    z, y = _logit_case(21)
+    kwargs = dict(options, reduction=reduction)
+    if kwargs.pop("weights", False):
+        kwargs["weights"] = _weights(22)
+    fast = logloss.binary_cross_entropy_with_logits(z, y, **kwargs)
+    reference = _reference(monkeypatch, logloss.binary_cross_entropy_with_logits, z, y, **kwargs)
+    if reduction == "none":
+        np.testing.assert_array_max_ulp(fast, reference, maxulp=4)
+    else:
+        np.testing.assert_allclose(fast, reference, rtol=20 * EPS)
+
+
+def test_logits_float32(monkeypatch):
+    z, y = _logit_case(23, np.float32)
+    fast = logloss.binary_cross_entropy_with_logits(z, y, reduction="none")
+    reference = _reference(monkeypatch, logloss.binary_cross_entropy_with_logits, z, y, reduction="none")
+    np.testing.assert_array_max_ulp(fast, reference, maxulp=1)
+
+
+def test_logits_tiny_loss_exact():
+    z, y = _logit_case(24)
+    loss = logloss.binary_cross_entropy_with_logits(z, y, reduction="none")
+    assert loss[2] == 4.248354255291589e-18
+    assert loss[0] == 0.0
+    assert loss[4] == _mpmath_map(lambda v: mpmath.log1p(mpmath.exp(-v)), np.array([745.5]))[0]
+
+
+def _expit(z):
+    return np.where(z >= 0, 1.0 / (1.0 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1.0 + np.exp(-np.abs(z))))
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_gradient_with_logits(monkeypatch, reduction):
+    z, y = _logit_case(31)
+    weights = _weights(32)
+    loss, gradient = _fast.loss_and_gradient_with_logits(z, y, weights=weights, pos_weight=1.5, reduction=reduction)
+    reference = _reference(
+        monkeypatch, logloss.binary_cross_entropy_with_logits, z, y, weights=weights, pos_weight=1.5, reduction=reduction
+    )
+    np.testing.assert_allclose(loss, reference, rtol=20 * EPS)
+    negative, positive = weights * (1.0 - y) * _expit(z), weights * 1.5 * y * _expit(-z)
+    scale = 1.0 / weights.sum() if reduction == "mean" else 1.0
+    # Soft labels make the two terms cancel, so the error bound is relative to their size.
+    error = np.abs(gradient - (negative - positive) * scale)
+    assert (error <= 8 * EPS * (negative + positive) * scale).all()
+
+
+def test_gradient_of_probabilities():
+    p, y = _probability_case(33)
+    p, y = p[6:], y[6:]
+    loss, gradient = _fast.loss_and_gradient(p, y, reduction="sum")
+    np.testing.assert_allclose(loss, logloss.binary_cross_entropy(p, y, reduction="sum"), rtol=20 * EPS)
+    slope = np.where(y == 1.0, 0.0, (1.0 - y) / (1.0 - p)) - np.where(y == 0.0, 0.0, y / p)
+    np.testing.assert_allclose(gradient, slope, rtol=4 * EPS)
+
+
+def test_gradient_small_input_returns_none():
+    assert _fast.loss_and_gradient_with_logits(np.zeros(3), np.zeros(3)) is None
+
+
+def _state_sums(state):
+    return np.array([state.sum(name) for name in _state.SUM_FIELDS])
+
+
+@pytest.mark.parametrize("logits", [False, True])
+def test_state_update_matches_reference(monkeypatch, logits):
+    x, y = _logit_case(41) if logits else _probability_case(41)
+    if logits:
+        x[:2] = 0.0  # the reference path's expit is NaN at infinite logits
+    weights = _weights(42)
+    fast, reference = LogLossState(), LogLossState()
+    method = "update_logits" if logits else "update"
+    getattr(fast, method)(x, y, weights=weights)
+    with monkeypatch.context() as patch:
+        patch.setenv("LOGLOSS_DISABLE_FAST", "1")
+        getattr(reference, method)(x, y, weights=weights)
+    np.testing.assert_allclose(_state_sums(fast), _state_sums(reference), rtol=50 * EPS)
+    assert fast.count == reference.count
+
+
+def test_state_counts_clipped_and_infinite(monkeypatch):
+    p, y = _probability_case(43)
+    fast, reference = LogLossState(clip=1e-9), LogLossState(clip=1e-9)
+    fast.update(p, y)
+    with monkeypatch.context() as patch:
+        patch.setenv("LOGLOSS_DISABLE_FAST", "1")
+        reference.update(p, y)
+    assert fast.n_clipped == reference.n_clipped
+    np.testing.assert_allclose(_state_sums(fast), _state_sums(reference), rtol=50 * EPS)
+    unclipped = LogLossState()
+    p[7], y[7] = 1.0, 0.0
+    unclipped.update(p, y)
+    assert unclipped.n_infinite == 1
+
+
+def test_compute_sums_matches_numpy(monkeypatch):
+    p, y = _probability_case(44)
+    loss = logloss.binary_cross_entropy(p, y, reduction="none")
+    weights = _weights(45)
+    fast = _state.compute_sums(p, y, loss, weights)
+    reference = _reference(monkeypatch, _state.compute_sums, p, y, loss, weights)
+    np.testing.assert_allclose(fast[0], reference[0], rtol=50 * EPS)
+    assert fast[1] == reference[1] == 0
+
+
+def test_disabled_by_environment(monkeypatch):
+    monkeypatch.setenv("LOGLOSS_DISABLE_FAST", "1")
+    assert not _fast.available()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _fast.binary_cross_entropy_with_logits(
+            np.zeros(N), np.zeros(N), weights=None, weights_axis=None, pos_weight=None, label_smoothing=0.0,
+            subtract_entropy=False, reduction="mean", axis=None, nan_policy="raise",
+        ) is None
+
+
+@pytest.mark.parametrize("logits", [False, True])
+def test_grouped_state_matches_reference(monkeypatch, logits):
+    from logloss._grouped import GroupedLogLossState
+
+    x, y = _logit_case(51) if logits else _probability_case(51)
+    if logits:
+        x[:2] = 0.0
+    else:
+        x[:2] = 0.5  # keep every loss finite, which the kernel requires
+    keys = np.random.default_rng(52).integers(0, 7, N)
+    weights = _weights(53)
+    fast, reference = GroupedLogLossState(), GroupedLogLossState()
+    method = "update_logits" if logits else "update"
+    getattr(fast, method)(x, y, keys, weights=weights)
+    with monkeypatch.context() as patch:
+        patch.setenv("LOGLOSS_DISABLE_FAST", "1")
+        getattr(reference, method)(x, y, keys, weights=weights)
+    assert sorted(fast.keys()) == sorted(reference.keys())
+    for key in reference.keys():
+        np.testing.assert_allclose(_state_sums(fast.state(key)), _state_sums(reference.state(key)), rtol=1e-13)
+        assert fast.state(key).count == reference.state(key).count
+
+
+def test_score_file_matches_reference(monkeypatch, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    p, y = _probability_case(61)
+    p[:2] = 0.5
+    path = tmp_path / "scores.parquet"
+    pq.write_table(pa.table({"label": y, "prob": p}), path)
+    fast = logloss.score_file(path, label="label", prob="prob", batch_size=40_000)
+    reference = _reference(monkeypatch, logloss.score_file, path, label="label", prob="prob", batch_size=40_000)
+    np.testing.assert_allclose(fast.log_loss, reference.log_loss, rtol=20 * EPS)
+    assert fast.count == reference.count == N
+
+
+def test_score_file_bad_value_names_row(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    p, y = _probability_case(62)
+    p[45_000] = 1.5
+    path = tmp_path / "scores.parquet"
+    pq.write_table(pa.table({"label": y, "prob": p}), path)
+    with pytest.raises(ValueError, match="row 45000"):
+        logloss.score_file(path, label="label", prob="prob", batch_size=40_000)
