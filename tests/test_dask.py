@@ -107,8 +107,8 @@ def test_frame_logits_agree(client, rows, npartitions):
 
 def test_frame_clip_counts(client, rows):
     frame = dd.from_pandas(rows, npartitions=7)
-    state = frame_state(frame, label="y", prob="p", clip=1e-3)
-    assert_states_agree(state, local_state(rows, weight=False, clip=1e-3))
+    state = frame_state(frame, label="y", prob="p", clip=0.05)
+    assert_states_agree(state, local_state(rows, weight=False, clip=0.05))
     assert state.n_clipped > 0
 
 

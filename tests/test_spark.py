@@ -145,8 +145,8 @@ def test_weighted_logits_agree(spark, columns, parquet_path):
 
 def test_clip_counts(spark, columns, parquet_path):
     frame = read_rows(spark, parquet_path, 16)
-    state = frame_state(frame, label="y", prob="p", clip=1e-3)
-    assert_states_agree(state, local_state(columns, weight=False, clip=1e-3))
+    state = frame_state(frame, label="y", prob="p", clip=0.05)
+    assert_states_agree(state, local_state(columns, weight=False, clip=0.05))
     assert state.n_clipped > 0
 
 
@@ -186,8 +186,8 @@ def test_edge_rows_agree(spark):
 def test_edge_rows_clipped(spark):
     rows = {"p": [0.0, 1.0, 1e-300, 1.0 - 2**-53, 0.5, 0.999], "y": [1.0, 0.0, 1.0, 0.0, 0.3, 1.0]}
     arrays = {name: np.array(values) for name, values in rows.items()}
-    state = frame_state(small_frame(spark, rows), label="y", prob="p", clip=1e-3)
-    expected = local_state(arrays, weight=False, clip=1e-3)
+    state = frame_state(small_frame(spark, rows), label="y", prob="p", clip=0.05)
+    expected = local_state(arrays, weight=False, clip=0.05)
     assert state.n_clipped == expected.n_clipped
     assert state.n_infinite == 0
     for name in SUM_NAMES:

@@ -87,7 +87,8 @@ def _row_expressions(columns: FrameColumns, clip):
         if clip is not None:
             # As loss_from_probability: the logarithms' arguments are raised to at least
             # clip, 1 - p is exact for p > 0.5, and the sums use the unclipped p.
-            clipped = (p < clip) | (1.0 - p < clip)
+            # A row counts as clipped when an outcome it observes has a probability below clip.
+            clipped = ((y > 0) & (p < clip)) | ((y < 1) & (1.0 - p < clip))
             log_p = F.ln(F.greatest(p, F.lit(float(clip))))
             log_q = F.when(p > 0.5, F.ln(F.greatest(1.0 - p, F.lit(float(clip))))).otherwise(F.log1p(-p))
         positive = F.when(y == 0, 0.0).otherwise(log_p * y)
