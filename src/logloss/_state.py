@@ -1,7 +1,7 @@
 """The evaluation state: sufficient statistics of log loss that merge by addition.
 
-A state contains float64 sums and integer counts only, never rows, so two states merge by
-adding their fields: the merge is associative and commutative, and any batching of the rows
+A state contains float64 sums and integer counts only, never rows. Two states merge by
+adding their fields, so the merge is associative and commutative. Any batching of the rows
 gives the same state as one pass, up to rounding. Each sum is kept as an unevaluated pair
 ``(high, low)`` with Neumaier's compensated addition, so millions of small updates lose no
 more than a single float64 rounding.
@@ -260,7 +260,7 @@ class LogLossState:
 
 
 # Positive weights must lie in this range so that sums of w**2 * loss**2 over many rows
-# neither overflow nor underflow in float64; scaling all weights by one constant changes no
+# neither overflow nor underflow in float64. Scaling all weights by one constant changes no
 # figure, so a caller can always bring them into it.
 WEIGHT_RANGE = (1e-120, 1e120)
 
