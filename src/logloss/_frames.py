@@ -15,7 +15,7 @@ __all__ = ["FrameColumns", "check_by_columns", "check_frame_columns"]
 
 @dataclass(frozen=True)
 class FrameColumns:
-    """Column names of one evaluation; `is_logit` tells what `prediction` holds."""
+    """Column names of one evaluation; `is_logit` is True when `prediction` names a column of logits."""
 
     label: str
     prediction: str

@@ -97,8 +97,8 @@ class GroupedLogLossState:
     Parameters
     ----------
     clip : float, optional
-        Clip probabilities to ``[clip, 1 - clip]`` in :meth:`update`, as
-        :class:`LogLossState` does; each segment reports how many were clipped.
+        Bound each row's loss by ``-log(clip)`` in :meth:`update`, as
+        :class:`LogLossState` does. Each segment reports how many rows were clipped.
 
     See Also
     --------

@@ -438,7 +438,7 @@ def _check_columns_exist(path: Path, names: Sequence[str], existing: Sequence[st
 
 
 def _scalar_column(path: Path, name: str, column):
-    """Return a raw column, or raise DataFileTypeError when it holds lists, structs or maps."""
+    """Return a raw column, or raise DataFileTypeError when it contains lists, structs or maps."""
     import pyarrow as pa
 
     if pa.types.is_nested(column.type):

@@ -25,7 +25,7 @@ _NEGATIVE_COLOR = "tab:blue"
 _MAX_RUG_ROWS = 5_000
 
 
-# Bins of a plot at most: more could not be told apart and would only use memory.
+# Maximum bins of a plot: more could not be distinguished and would only use memory.
 MAX_PLOT_BINS = 10_000
 
 

@@ -88,7 +88,7 @@ def score_file(
     weight : str, optional
         Column of non-negative sample weights.
     clip : float, optional
-        Clip probabilities to ``[clip, 1 - clip]``, as :class:`LogLossState` does. Not
+        Bound each row's loss by ``-log(clip)``, as :class:`LogLossState` does. Not
         allowed with `logit`.
     batch_size : int, default 65536
         Maximum rows read and scored at a time, at most 2**63 - 1; the result does not

@@ -57,7 +57,7 @@ def probability_loss(probability: np.ndarray, target: np.ndarray, clip: float | 
     """Return the float64 loss of 1-D probabilities, and the mask of rows that `clip` bounded.
 
     A row counts as clipped when the probability of an outcome it observes (``p`` for a target
-    above 0, ``1 - p`` for a target below 1) is below `clip`; the mask is None without `clip`.
+    above 0, ``1 - p`` for a target below 1) is below `clip`. The mask is None without `clip`.
     """
     loss = _elementwise.loss_from_probability(probability, target, None, clip)
     if clip is None:

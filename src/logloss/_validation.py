@@ -50,8 +50,8 @@ def as_numeric_array(values, name: str) -> np.ndarray:
             f"the masked rows"
         )
     if callable(getattr(values, "detach", None)) and callable(getattr(values, "cpu", None)):
-        # A PyTorch tensor that requires grad, or lives on a GPU, refuses np.asarray;
-        # evaluation needs no gradient, so detach it and copy it to host memory.
+        # np.asarray rejects a PyTorch tensor that requires grad or lives on a GPU. Evaluation
+        # needs no gradient, so the tensor is detached and copied to host memory.
         values = values.detach().cpu()
     try:
         array = np.asarray(values)
@@ -131,7 +131,7 @@ def _value_at(array: np.ndarray, flat_index: int) -> str:
 
 
 def check_not_nan(array: np.ndarray, name: str, hint: str = "") -> None:
-    """Raise ValueError if ``array`` holds a NaN, naming the first one's index."""
+    """Raise ValueError if ``array`` contains a NaN, naming the first one's index."""
     if array.dtype.kind in "biu":
         return
     mask = np.isnan(array)
@@ -145,7 +145,7 @@ def check_not_nan(array: np.ndarray, name: str, hint: str = "") -> None:
 
 
 def check_finite(array: np.ndarray, name: str) -> None:
-    """Raise ValueError if ``array`` holds a NaN or an infinity."""
+    """Raise ValueError if ``array`` contains a NaN or an infinity."""
     if array.dtype.kind in "biu":
         return
     mask = ~np.isfinite(array)

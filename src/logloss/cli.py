@@ -336,7 +336,7 @@ MODE_OPTIONS = {
 def _check_mode_options(ctx: click.Context, modes: dict, options: dict) -> None:
     """Raise click.UsageError (exit 2) for an option passed without the mode it applies to.
 
-    The options have defaults, so the parameter source tells whether the user passed them.
+    The options have defaults, so the parameter source shows whether the user passed them.
     """
     for parameter, (option, mode) in options.items():
         passed = ctx.get_parameter_source(parameter) is click.core.ParameterSource.COMMANDLINE

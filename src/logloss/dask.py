@@ -72,10 +72,10 @@ def _groups(items: list, size: int) -> list[list]:
 
 
 def _block_state(y_pred, y_true, weights, *, is_logit: bool, make_state, where: str, columns=None, extra=None):
-    """Return the state of one block; a validation error names the block (and columns).
+    """Return the state of one block. A validation error names the block and its columns.
 
     `make_state` builds an empty state (a LogLossState or a state with the same update
-    methods), and `extra` holds further keywords of its update method, such as ``keys``.
+    methods), and `extra` contains further keywords of its update method, such as ``keys``.
     """
     state = make_state()
     update = state.update_logits if is_logit else state.update
@@ -160,7 +160,7 @@ def frame_state(
         Column or columns that define segments: the state is then a
         :class:`~logloss.GroupedLogLossState` with one state per distinct key.
     clip : float, optional
-        Clip probabilities to ``[clip, 1 - clip]``, as :class:`~logloss.LogLossState`
+        Bound each row's loss by ``-log(clip)``, as :class:`~logloss.LogLossState`
         does. Logits are never clipped.
     split_every : int, default 8
         Fan-in of the tree that merges the partition states.
@@ -274,7 +274,7 @@ def _reduce_frame(frame, columns: FrameColumns, make_state, *, split_every, comp
     """Build one state per partition with `make_state` and merge them in a tree.
 
     With `with_offsets`, each partition's update gets ``offset=``, the position of its first
-    row in the frame; the partition lengths are computed first, in a separate pass.
+    row in the frame. The partition lengths are then computed first, in a separate pass.
     """
     dask = _import_dask()
     split_every = _check_split_every(split_every)

@@ -246,7 +246,7 @@ def frame_state(
         :class:`~logloss.GroupedLogLossState` with one state per distinct key, and NULL
         and NaN keys form the segment None.
     clip : float, optional
-        Clip probabilities to ``[clip, 1 - clip]``, as :class:`~logloss.LogLossState`
+        Bound each row's loss by ``-log(clip)``, as :class:`~logloss.LogLossState`
         does. Logits are never clipped.
     chunk_bits : int, default 12
         Spark sums chunks of at most ``2**chunk_bits`` rows of a partition, and the driver
