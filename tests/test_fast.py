@@ -22,19 +22,19 @@ N = 50_003  # above _fast.MIN_SIZE, and not a multiple of the kernels' block len
 EPS = np.finfo(np.float64).eps
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=_fast_math.FASTMATH)
 def _map_log(x, out):
     for i in range(x.size):
         out[i] = _fast_math.log(x[i])
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=_fast_math.FASTMATH)
 def _map_log1p(x, out):
     for i in range(x.size):
         out[i] = _fast_math.log1p(x[i])
 
 
-@njit(error_model="numpy")
+@njit(error_model="numpy", fastmath=_fast_math.FASTMATH)
 def _map_exp(x, out):
     for i in range(x.size):
         out[i] = _fast_math.exp(x[i])
@@ -54,6 +54,21 @@ def _ulp_distance(a, b):
     ia = np.where(ia < 0, np.int64(-(2**63)) - ia, ia)
     ib = np.where(ib < 0, np.int64(-(2**63)) - ib, ib)
     return np.abs(ia - ib)
+
+
+@pytest.fixture(autouse=True)
+def _kernels_loaded():
+    """Load the kernels first, so that loss calls run them rather than the NumPy engine."""
+    _fast._load_kernels()
+
+
+@pytest.fixture(params=["kernels", "numpy"])
+def engine(request, monkeypatch):
+    """Run a loss test on the kernels, then on the blocked NumPy engine used before them."""
+    if request.param == "numpy":
+        monkeypatch.setattr(_fast, "_kernels", None)
+        monkeypatch.setattr(_fast, "_numpy_elements", 0)
+    return request.param
 
 
 def _mpmath_map(function, x):
@@ -151,7 +166,7 @@ def _weights(seed, dtype=np.float64):
 
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 @pytest.mark.parametrize("options", [{}, {"pos_weight": 2.5}, {"clip": 1e-7}, {"weights": True}])
-def test_probability_matches_reference(monkeypatch, reduction, options):
+def test_probability_matches_reference(engine, monkeypatch, reduction, options):
     p, y = _probability_case(11)
     kwargs = dict(options, reduction=reduction)
     if kwargs.pop("weights", False):
@@ -165,7 +180,7 @@ def test_probability_matches_reference(monkeypatch, reduction, options):
         np.testing.assert_allclose(fast, reference, rtol=20 * EPS)
 
 
-def test_probability_float32(monkeypatch):
+def test_probability_float32(engine, monkeypatch):
     p, y = _probability_case(13, np.float32)
     fast = logloss.binary_cross_entropy(p, y, reduction="none")
     reference = _reference(monkeypatch, logloss.binary_cross_entropy, p, y, reduction="none")
@@ -175,27 +190,27 @@ def test_probability_float32(monkeypatch):
     np.testing.assert_allclose(mean, _reference(monkeypatch, logloss.binary_cross_entropy, p, y), rtol=20 * EPS)
 
 
-def test_probability_keeps_shape():
+def test_probability_keeps_shape(engine):
     p, y = _probability_case(14)
     loss = logloss.binary_cross_entropy(p[:50_000].reshape(500, 100), y[:50_000].reshape(500, 100), reduction="none")
     assert loss.shape == (500, 100)
 
 
-def test_probability_nan_raises_reference_message():
+def test_probability_nan_raises_reference_message(engine):
     p, y = _probability_case(15)
     p[40_000] = np.nan
     with pytest.raises(ValueError, match="`y_pred` must not contain NaN, got NaN at index 40000"):
         logloss.binary_cross_entropy(p, y)
 
 
-def test_label_out_of_range_raises():
+def test_label_out_of_range_raises(engine):
     p, y = _probability_case(16)
     y[123] = 1.5
     with pytest.raises(ValueError, match="`y_true` must be in \\[0, 1\\], got 1.5 at index 123"):
         logloss.binary_cross_entropy(p, y)
 
 
-def test_negative_weight_raises():
+def test_negative_weight_raises(engine):
     p, y = _probability_case(17)
     weights = _weights(18)
     weights[7] = -1.0
@@ -203,7 +218,7 @@ def test_negative_weight_raises():
         logloss.binary_cross_entropy(p, y, weights=weights)
 
 
-def test_infinite_loss_warns():
+def test_infinite_loss_warns(engine):
     p, y = _probability_case(19)
     p[5], y[5] = 0.0, 1.0
     with pytest.warns(InfiniteLossWarning, match="1 element has an infinite loss"):
@@ -222,7 +237,7 @@ def _logit_case(seed, dtype=np.float64):
 
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 @pytest.mark.parametrize("options", [{}, {"pos_weight": 0.5}, {"weights": True}])
-def test_logits_match_reference(monkeypatch, reduction, options):
+def test_logits_match_reference(engine, monkeypatch, reduction, options):
     z, y = _logit_case(21)
     kwargs = dict(options, reduction=reduction)
     if kwargs.pop("weights", False):
@@ -235,14 +250,14 @@ def test_logits_match_reference(monkeypatch, reduction, options):
         np.testing.assert_allclose(fast, reference, rtol=20 * EPS)
 
 
-def test_logits_float32(monkeypatch):
+def test_logits_float32(engine, monkeypatch):
     z, y = _logit_case(23, np.float32)
     fast = logloss.binary_cross_entropy_with_logits(z, y, reduction="none")
     reference = _reference(monkeypatch, logloss.binary_cross_entropy_with_logits, z, y, reduction="none")
     np.testing.assert_array_max_ulp(fast, reference, maxulp=1)
 
 
-def test_logits_tiny_loss_exact():
+def test_logits_tiny_loss_exact(engine):
     z, y = _logit_case(24)
     loss = logloss.binary_cross_entropy_with_logits(z, y, reduction="none")
     assert loss[2] == 4.248354255291589e-18
@@ -384,3 +399,34 @@ def test_score_file_bad_value_names_row(tmp_path):
     pq.write_table(pa.table({"label": y, "prob": p}), path)
     with pytest.raises(ValueError, match="row 45000"):
         logloss.score_file(path, label="label", prob="prob", batch_size=40_000)
+
+
+def test_loss_runs_numpy_until_budget(monkeypatch):
+    monkeypatch.setattr(_fast, "_kernels", None)
+    monkeypatch.setattr(_fast, "_numpy_elements", 0)
+    monkeypatch.setattr(_fast, "NUMPY_BUDGET", 2 * N)
+    p, y = _probability_case(41)
+    y = np.round(y)
+    first = logloss.binary_cross_entropy(p, y)
+    assert _fast._kernels is None
+    assert _fast._numpy_elements == N
+    logloss.binary_cross_entropy_with_logits(p, y)
+    assert _fast._kernels is None
+    assert _fast._numpy_elements == 2 * N
+    third = logloss.binary_cross_entropy(p, y)
+    assert _fast._kernels is not None
+    np.testing.assert_allclose(third, first, rtol=4 * EPS)
+
+
+def test_numpy_engine_matches_mpmath(engine):
+    p = np.random.default_rng(42).uniform(0.0, 1.0, N)
+    p[:4] = [5e-324, 1e-300, 1.0 - EPS / 2, 0.5]
+    y = (np.arange(N) % 2).astype(np.float64)
+    loss = logloss.binary_cross_entropy(p, y, reduction="none")
+    sample = np.arange(0, N, 25)
+    exact = np.empty(sample.size)
+    with mpmath.workprec(120):
+        for i, index in enumerate(sample):
+            value = mpmath.mpf(float(p[index]))
+            exact[i] = float(-mpmath.log(value) if y[index] == 1.0 else -mpmath.log1p(-value))
+    assert _ulp_distance(loss[sample], exact).max() <= 1

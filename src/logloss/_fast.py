@@ -11,6 +11,19 @@ call raises or warns.
 
 numba is imported when a kernel is first needed, so ``import logloss`` does not pay for it.
 Set the environment variable ``LOGLOSS_DISABLE_FAST=1`` to always run the reference path.
+
+When numba pays off: importing numba and loading one cached kernel took about 1.2 s in a
+fresh process, while the kernels save about 17 ns per element over the blocked NumPy
+formulas of ``_fast_numpy`` (19 ns per element for probabilities, 23 ns for logits, on one
+core; both measured with numba 0.68 and NumPy 2.4 on a 2-core AMD EPYC (Zen 4) VM). So
+:func:`binary_cross_entropy` and :func:`binary_cross_entropy_with_logits` run on NumPy
+until the elements they have handled, the current call included, exceed
+``NUMPY_BUDGET`` (2**26, about 1.1 s of NumPy time saved by loading numba), and load the kernels
+then, as in the rent-or-buy problem: the time spent on NumPy before the switch is at most
+about the loading time, so the total stays within about twice the better of the two
+choices. A first call on 10**6 elements takes about 20 ms instead of 1.2 s, and a call on
+more than 2**26 elements loads numba at once. The other functions here, and any call after the
+kernels are loaded, use the kernels for every input of ``MIN_SIZE`` elements or more.
 """
 
 from __future__ import annotations
@@ -47,6 +60,10 @@ _LABEL_DTYPES = (
 )
 _REDUCTIONS = ("none", "sum", "mean")
 _kernels = None
+
+NUMPY_BUDGET = 1 << 26
+# Elements of loss calls run on NumPy in this process while the kernels were not loaded.
+_numpy_elements = 0
 
 
 def available() -> bool:
@@ -93,6 +110,17 @@ def _load_kernels():
 
         _kernels = _Kernels(_fast_kernels)
     return _kernels
+
+
+def _loss_engine(size):
+    """Return the kernels, or the module ``_fast_numpy`` while numba does not yet pay off."""
+    global _numpy_elements
+    if _kernels is None and _numpy_elements + size <= NUMPY_BUDGET:
+        from . import _fast_numpy
+
+        _numpy_elements += size
+        return _fast_numpy
+    return _load_kernels()
 
 
 def _flat(array, dtypes):
@@ -158,12 +186,14 @@ def _loss(kernel_name, predictions, y_true, weights, pos_weight, reduction, *ext
     except LookupError:
         return None
     x, y, w = inputs
-    kernels = _load_kernels()
-    if reduction == "none":
-        out = np.empty(x.size, dtype=x.dtype)
-        sums = getattr(kernels, kernel_name + "_into")(x, y, w, pos_weight_value, *extra, out)
+    engine = _loss_engine(x.size)
+    out = np.empty(x.size, dtype=x.dtype) if reduction == "none" else None
+    if engine is not _kernels:
+        sums = getattr(engine, kernel_name)(x, y, w, pos_weight_value, out)
+    elif out is not None:
+        sums = getattr(engine, kernel_name + "_into")(x, y, w, pos_weight_value, *extra, out)
     else:
-        sums = getattr(kernels, kernel_name)(x, y, w, pos_weight_value, *extra)
+        sums = getattr(engine, kernel_name)(x, y, w, pos_weight_value, *extra)
     sum_wl, sum_w, n_bad, n_infinite = sums
     if n_bad or n_infinite:
         return None
