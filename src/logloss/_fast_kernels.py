@@ -43,7 +43,7 @@ __all__ = [
 
 BLOCK = 4096
 _CHUNK = 128
-_JIT = {"cache": True, "error_model": "numpy", "nogil": True}
+_JIT = {"cache": True, "error_model": "numpy", "nogil": True, "fastmath": fm.FASTMATH}
 _PARALLEL_JIT = {**_JIT, "parallel": True}
 _INLINE_JIT = {**_JIT, "inline": "always"}
 
@@ -163,6 +163,14 @@ def _block_bounds(b, n):
 
 
 @njit(**_INLINE_JIT)
+def _count_infinite(losses, length):
+    infinite = 0
+    for i in range(length):
+        infinite += losses[i] == np.inf
+    return infinite
+
+
+@njit(**_INLINE_JIT)
 def _check_labels(y, length):
     """Return ``(n_bad, n_soft)``: labels outside [0, 1] or NaN, and labels other than 0 and 1."""
     bad = 0
@@ -176,7 +184,7 @@ def _check_labels(y, length):
 
 @njit(**_INLINE_JIT)
 def _probability_block(p, y, length, pos_weight, clip, losses):
-    """Write the losses of one block of probabilities; return the number of invalid ones.
+    """Write the losses of one block of probabilities; return ``(n_bad, n_infinite)``.
 
     With hard labels only one logarithm per element is needed: ``log(p)`` for ``y = 1`` and
     ``log1p(-p)`` for ``y = 0``, both as ``log_with_correction`` of a selected argument, so
@@ -201,12 +209,12 @@ def _probability_block(p, y, length, pos_weight, clip, losses):
             bad += _is_bad_label(probability)
             probability = min(max(probability, clip), 1.0 - clip)
             losses[i] = _probability_term(probability, np.float64(y[i]), pos_weight)
-    return bad
+    return bad, _count_infinite(losses, length)
 
 
 @njit(**_INLINE_JIT)
 def _logit_block(z, y, length, pos_weight, losses, exps):
-    """Write the losses of one block of logits and ``exp(-|z|)``; return the invalid count."""
+    """Write the losses of one block of logits and ``exp(-|z|)``; return ``(n_bad, n_infinite)``."""
     bad = _check_labels(y, length)[0]
     for i in range(length):
         logit = np.float64(z[i])
@@ -214,31 +222,36 @@ def _logit_block(z, y, length, pos_weight, losses, exps):
         e = fm.exp(-abs(logit))
         exps[i] = e
         losses[i] = _logit_term(logit, np.float64(y[i]), pos_weight, fm.log1p(e))
-    return bad
+    return bad, _count_infinite(losses, length)
 
 
 @njit(**_INLINE_JIT)
-def _weigh_block(weights, length, has_weights, losses, weight_buffer):
-    """Multiply the losses by the weights and copy the weights; return the invalid count."""
+def _weigh_block(weights, length, losses, weight_buffer):
+    """Multiply the losses by the weights and copy the weights; return ``(n_bad, n_infinite)``.
+
+    The infinite count replaces the unweighted one, because a weight of 0 clears an
+    infinite loss.
+    """
     bad = 0
-    if has_weights:
-        for i in range(length):
-            w = np.float64(weights[i])
-            bad += _is_bad_weight(w)
-            weight_buffer[i] = w
-            losses[i] = _weighted(losses[i], w)
-    else:
-        for i in range(length):
-            weight_buffer[i] = 1.0
-    return bad
-
-
-@njit(**_INLINE_JIT)
-def _count_infinite(losses, length):
     infinite = 0
     for i in range(length):
-        infinite += losses[i] == np.inf
-    return infinite
+        w = np.float64(weights[i])
+        bad += _is_bad_weight(w)
+        weight_buffer[i] = w
+        loss = _weighted(losses[i], w)
+        infinite += loss == np.inf
+        losses[i] = loss
+    return bad, infinite
+
+
+@njit(**_INLINE_JIT)
+def _weigh_and_count(b, weights, length, has_weights, losses, weight_buffer, bad, infinite, block_counts):
+    """Weigh one block's losses if there are weights and store its counts in ``block_counts``."""
+    if has_weights:
+        weight_bad, infinite = _weigh_block(weights, length, losses, weight_buffer)
+        bad += weight_bad
+    block_counts[b, 0] = bad
+    block_counts[b, 1] = infinite
 
 
 @njit(**_INLINE_JIT)
@@ -294,10 +307,8 @@ def probability_loss(p, y, weights, pos_weight, clip):
         p_block = p[start:stop]
         y_block = y[start:stop]
         weights_block = weights[start:stop]
-        bad = _probability_block(p_block, y_block, length, pos_weight, clip, losses)
-        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
-        block_counts[b, 0] = bad
-        block_counts[b, 1] = _count_infinite(losses, length)
+        bad, infinite = _probability_block(p_block, y_block, length, pos_weight, clip, losses)
+        _weigh_and_count(b, weights_block, length, has_weights, losses, weight_buffer, bad, infinite, block_counts)
         _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
     return _loss_totals(block_sums, block_counts)
 
@@ -325,10 +336,8 @@ def probability_loss_into(p, y, weights, pos_weight, clip, out):
         y_block = y[start:stop]
         weights_block = weights[start:stop]
         out_block = out[start:stop]
-        bad = _probability_block(p_block, y_block, length, pos_weight, clip, losses)
-        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
-        block_counts[b, 0] = bad
-        block_counts[b, 1] = _count_infinite(losses, length)
+        bad, infinite = _probability_block(p_block, y_block, length, pos_weight, clip, losses)
+        _weigh_and_count(b, weights_block, length, has_weights, losses, weight_buffer, bad, infinite, block_counts)
         for i in range(length):
             out_block[i] = losses[i]
         _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
@@ -355,10 +364,8 @@ def logit_loss(z, y, weights, pos_weight):
         z_block = z[start:stop]
         y_block = y[start:stop]
         weights_block = weights[start:stop]
-        bad = _logit_block(z_block, y_block, length, pos_weight, losses, exps)
-        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
-        block_counts[b, 0] = bad
-        block_counts[b, 1] = _count_infinite(losses, length)
+        bad, infinite = _logit_block(z_block, y_block, length, pos_weight, losses, exps)
+        _weigh_and_count(b, weights_block, length, has_weights, losses, weight_buffer, bad, infinite, block_counts)
         _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
     return _loss_totals(block_sums, block_counts)
 
@@ -383,10 +390,8 @@ def logit_loss_into(z, y, weights, pos_weight, out):
         y_block = y[start:stop]
         weights_block = weights[start:stop]
         out_block = out[start:stop]
-        bad = _logit_block(z_block, y_block, length, pos_weight, losses, exps)
-        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
-        block_counts[b, 0] = bad
-        block_counts[b, 1] = _count_infinite(losses, length)
+        bad, infinite = _logit_block(z_block, y_block, length, pos_weight, losses, exps)
+        _weigh_and_count(b, weights_block, length, has_weights, losses, weight_buffer, bad, infinite, block_counts)
         for i in range(length):
             out_block[i] = losses[i]
         _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
@@ -424,8 +429,8 @@ def logit_loss_gradient(z, y, weights, pos_weight, scale, gradient):
         y_block = y[start:stop]
         weights_block = weights[start:stop]
         gradient_block = gradient[start:stop]
-        bad = _logit_block(z_block, y_block, length, pos_weight, losses, exps)
-        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
+        bad, infinite = _logit_block(z_block, y_block, length, pos_weight, losses, exps)
+        _weigh_and_count(b, weights_block, length, has_weights, losses, weight_buffer, bad, infinite, block_counts)
         for i in range(length):
             logit = np.float64(z_block[i])
             label = np.float64(y_block[i])
@@ -435,9 +440,8 @@ def logit_loss_gradient(z, y, weights, pos_weight, scale, gradient):
             sigmoid = big if logit >= 0.0 else small
             complement = small if logit >= 0.0 else big
             slope = (1.0 - label) * sigmoid - (label * complement) * pos_weight
-            gradient_block[i] = (slope * weight_buffer[i]) * scale
-        block_counts[b, 0] = bad
-        block_counts[b, 1] = _count_infinite(losses, length)
+            w = weight_buffer[i] if has_weights else 1.0
+            gradient_block[i] = (slope * w) * scale
         _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
     return _loss_totals(block_sums, block_counts)
 
@@ -466,8 +470,8 @@ def probability_loss_gradient(p, y, weights, pos_weight, scale, gradient):
         y_block = y[start:stop]
         weights_block = weights[start:stop]
         gradient_block = gradient[start:stop]
-        bad = _probability_block(p_block, y_block, length, pos_weight, 0.0, losses)
-        bad += _weigh_block(weights_block, length, has_weights, losses, weight_buffer)
+        bad, infinite = _probability_block(p_block, y_block, length, pos_weight, 0.0, losses)
+        _weigh_and_count(b, weights_block, length, has_weights, losses, weight_buffer, bad, infinite, block_counts)
         for i in range(length):
             probability = np.float64(p_block[i])
             label = np.float64(y_block[i])
@@ -476,9 +480,8 @@ def probability_loss_gradient(p, y, weights, pos_weight, scale, gradient):
             positive_slope = 0.0 if pos_weight == 0.0 else positive_slope * pos_weight
             negative_slope = (1.0 - label) / (1.0 - probability)
             negative_slope = 0.0 if label == 1.0 else negative_slope
-            gradient_block[i] = _weighted(negative_slope - positive_slope, weight_buffer[i]) * scale
-        block_counts[b, 0] = bad
-        block_counts[b, 1] = _count_infinite(losses, length)
+            w = weight_buffer[i] if has_weights else 1.0
+            gradient_block[i] = _weighted(negative_slope - positive_slope, w) * scale
         _store_loss_block(b, length, losses, weight_buffer, has_weights, block_sums)
     return _loss_totals(block_sums, block_counts)
 
@@ -608,7 +611,7 @@ def probability_state_sums(p, y, weights, clip):
         p_block = p[start:stop]
         y_block = y[start:stop]
         weights_block = weights[start:stop]
-        bad = _probability_block(p_block, y_block, length, 1.0, clip, columns[2])
+        bad = _probability_block(p_block, y_block, length, 1.0, clip, columns[2])[0]
         clipped = 0
         for i in range(length):
             probability = np.float64(p_block[i])
@@ -642,7 +645,7 @@ def logit_state_sums(z, y, weights):
         z_block = z[start:stop]
         y_block = y[start:stop]
         weights_block = weights[start:stop]
-        bad = _logit_block(z_block, y_block, length, 1.0, columns[2], columns[4])
+        bad = _logit_block(z_block, y_block, length, 1.0, columns[2], columns[4])[0]
         for i in range(length):
             e = columns[4, i]
             big = 1.0 / (1.0 + e)
@@ -683,13 +686,13 @@ def grouped_state_sums(x, y, weights, codes, n_groups, logits):
             weights_block = weights[start:stop]
             code_block = codes[start:stop]
             if logits:
-                bad = _logit_block(x_block, y_block, length, 1.0, columns[2], columns[4])
+                bad = _logit_block(x_block, y_block, length, 1.0, columns[2], columns[4])[0]
                 for i in range(length):
                     e = columns[4, i]
                     big = 1.0 / (1.0 + e)
                     columns[0, i] = big if x_block[i] >= 0.0 else e * big
             else:
-                bad = _probability_block(x_block, y_block, length, 1.0, 0.0, columns[2])
+                bad = _probability_block(x_block, y_block, length, 1.0, 0.0, columns[2])[0]
                 _copy_block(x_block, length, columns[0])
             _copy_block(y_block, length, columns[1])
             bad += _copy_weights(weights_block, length, has_weights, columns[3])
