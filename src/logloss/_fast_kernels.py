@@ -163,66 +163,58 @@ def _block_bounds(b, n):
 
 
 @njit(**_INLINE_JIT)
-def _count_infinite(losses, length):
-    infinite = 0
-    for i in range(length):
-        infinite += losses[i] == np.inf
-    return infinite
-
-
-@njit(**_INLINE_JIT)
-def _check_labels(y, length):
-    """Return ``(n_bad, n_soft)``: labels outside [0, 1] or NaN, and labels other than 0 and 1."""
-    bad = 0
-    soft = 0
-    for i in range(length):
-        label = np.float64(y[i])
-        bad += _is_bad_label(label)
-        soft += (label != 0.0) & (label != 1.0)
-    return bad, soft
-
-
-@njit(**_INLINE_JIT)
 def _probability_block(p, y, length, pos_weight, clip, losses):
     """Write the losses of one block of probabilities; return ``(n_bad, n_infinite)``.
 
-    With hard labels only one logarithm per element is needed: ``log(p)`` for ``y = 1`` and
-    ``log1p(-p)`` for ``y = 0``, both as ``log_with_correction`` of a selected argument, so
-    the result is bit for bit the one of the general formula.
+    The first loop assumes hard labels, which need one logarithm per element: ``log(p)``
+    for ``y = 1`` and ``log1p(-p)`` for ``y = 0``, both as ``log_with_correction`` of a
+    selected argument, so the result is bit for bit the one of the general formula. It also
+    checks and counts, so a block is read once. Only a block with a label other than 0 and
+    1 is computed again with the general formula.
     """
-    bad, soft = _check_labels(y, length)
-    if soft == 0:
+    bad = 0
+    soft = 0
+    infinite = 0
+    for i in range(length):
+        probability = np.float64(p[i])
+        label = np.float64(y[i])
+        bad += _is_bad_label(probability) + _is_bad_label(label)
+        soft += (label != 0.0) & (label != 1.0)
+        probability = min(max(probability, clip), 1.0 - clip)
+        positive = label == 1.0
+        complement = 1.0 - probability
+        argument = probability if positive else complement
+        correction = 0.0 if positive else -probability - (complement - 1.0)
+        factor = pos_weight if positive else 1.0
+        value = fm.log_with_correction(argument, correction)
+        loss = -(0.0 if factor == 0.0 else value * factor)
+        infinite += loss == np.inf
+        losses[i] = loss
+    if soft != 0:
+        infinite = 0
         for i in range(length):
-            probability = np.float64(p[i])
-            bad += _is_bad_label(probability)
-            probability = min(max(probability, clip), 1.0 - clip)
-            positive = y[i] == 1
-            complement = 1.0 - probability
-            argument = probability if positive else complement
-            correction = 0.0 if positive else -probability - (complement - 1.0)
-            factor = pos_weight if positive else 1.0
-            value = fm.log_with_correction(argument, correction)
-            losses[i] = -(0.0 if factor == 0.0 else value * factor)
-    else:
-        for i in range(length):
-            probability = np.float64(p[i])
-            bad += _is_bad_label(probability)
-            probability = min(max(probability, clip), 1.0 - clip)
-            losses[i] = _probability_term(probability, np.float64(y[i]), pos_weight)
-    return bad, _count_infinite(losses, length)
+            probability = min(max(np.float64(p[i]), clip), 1.0 - clip)
+            loss = _probability_term(probability, np.float64(y[i]), pos_weight)
+            infinite += loss == np.inf
+            losses[i] = loss
+    return bad, infinite
 
 
 @njit(**_INLINE_JIT)
 def _logit_block(z, y, length, pos_weight, losses, exps):
     """Write the losses of one block of logits and ``exp(-|z|)``; return ``(n_bad, n_infinite)``."""
-    bad = _check_labels(y, length)[0]
+    bad = 0
+    infinite = 0
     for i in range(length):
         logit = np.float64(z[i])
-        bad += logit != logit
+        label = np.float64(y[i])
+        bad += (logit != logit) + _is_bad_label(label)
         e = fm.exp(-abs(logit))
         exps[i] = e
-        losses[i] = _logit_term(logit, np.float64(y[i]), pos_weight, fm.log1p(e))
-    return bad, _count_infinite(losses, length)
+        loss = _logit_term(logit, label, pos_weight, fm.log1p(e))
+        infinite += loss == np.inf
+        losses[i] = loss
+    return bad, infinite
 
 
 @njit(**_INLINE_JIT)
