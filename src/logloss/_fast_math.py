@@ -11,6 +11,10 @@ tests compare them with mpmath on dense grids over the whole float64 range, subn
 included.
 
 This module imports numba: import it only after checking that numba is installed.
+
+NOTE: numba's on-disk cache of the ``_fast_kernels`` kernels, which inline these functions,
+is keyed on that file alone. After editing this file, delete
+``__pycache__/_fast_kernels*.nbi`` and ``*.nbc``, or the kernels keep the old code.
 """
 
 from __future__ import annotations
