@@ -16,7 +16,7 @@ from typing import Literal
 import array_api_compat
 import numpy as np
 
-from . import _elementwise, _fast
+from . import _elementwise, _fast, _host
 from ._namespace import (
     accumulation_dtype,
     as_array,
@@ -166,6 +166,10 @@ def binary_cross_entropy(
     """
     options = dict(weights=weights, weights_axis=weights_axis, pos_weight=pos_weight, label_smoothing=label_smoothing,
                    subtract_entropy=subtract_entropy, reduction=reduction, axis=axis, nan_policy=nan_policy)
+    arrays, rest = _split_arguments(y_true, options)
+    exact = _host.route(binary_cross_entropy, y_pred, arrays, dict(rest, clip=clip), reduced=reduction != "none")
+    if exact is not None:
+        return exact
     fast = _fast.binary_cross_entropy(y_pred, y_true, clip=clip, **options)
     if fast is not None:
         return fast
@@ -268,6 +272,10 @@ def binary_cross_entropy_with_logits(
     """
     options = dict(weights=weights, weights_axis=weights_axis, pos_weight=pos_weight, label_smoothing=label_smoothing,
                    subtract_entropy=subtract_entropy, reduction=reduction, axis=axis, nan_policy=nan_policy)
+    arrays, rest = _split_arguments(y_true, options)
+    exact = _host.route(binary_cross_entropy_with_logits, logits, arrays, rest, reduced=reduction != "none")
+    if exact is not None:
+        return exact
     fast = _fast.binary_cross_entropy_with_logits(logits, y_true, **options)
     if fast is not None:
         return fast
@@ -283,6 +291,13 @@ def binary_cross_entropy_with_logits(
     if subtract_entropy:
         loss = _subtract_entropy(xp, loss, prepared)
     return _finish(xp, loss, prepared, reduction, axis, output_dtype(xp, scores, prepared.dtype))
+
+
+def _split_arguments(y_true, options: dict) -> tuple[dict, dict]:
+    """Return the array arguments and the other options of ``options`` for :func:`_host.route`."""
+    arrays = {"y_true": y_true, "weights": options["weights"], "pos_weight": options["pos_weight"]}
+    rest = {name: value for name, value in options.items() if name not in arrays}
+    return arrays, rest
 
 
 def _subtract_entropy(xp, loss, prepared):
@@ -316,7 +331,7 @@ def _finish(xp, loss, prepared, reduction, axis, dtype):
         loss = xp.where(prepared.valid, loss, 0.0)
     # Inactive elements (zero weight, missing label) had their input replaced by a neutral
     # value, so every infinite loss here belongs to an element that counts.
-    eager = is_eager(loss)
+    eager = is_eager(loss) and _host.warnings_enabled()
     if eager and (is_numpy_namespace(xp) or bool(xp.any(xp.isinf(loss)))):
         _warn_infinite(to_numpy(loss))
 
@@ -336,7 +351,8 @@ def _finish(xp, loss, prepared, reduction, axis, dtype):
             return xp.astype(loss, dtype, copy=False)
 
     accumulation = accumulation_dtype(xp, loss)
-    total = xp.sum(xp.astype(loss, accumulation, copy=False), axis=axis) + 0.0
+    with np.errstate(over="ignore"):  # a sum beyond the float64 range is inf, the rounded value
+        total = xp.sum(xp.astype(loss, accumulation, copy=False), axis=axis) + 0.0
     if reduction == "sum":
         return _as_float64(total) if is_numpy_namespace(xp) else total
 
@@ -347,7 +363,7 @@ def _finish(xp, loss, prepared, reduction, axis, dtype):
             "the mean loss is undefined because there is nothing to average (no elements, "
             "or a total weight of 0); returning NaN",
             UndefinedMetricWarning,
-            stacklevel=3,
+            stacklevel=3 + _host.extra_stacklevel(),
         )
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = xp.where(empty, float("nan"), total / xp.where(empty, 1.0, denominator))
@@ -390,5 +406,5 @@ def _warn_infinite(loss) -> None:
             f"negative one), the first at index {format_index(first, loss.shape)}; the result "
             f"is inf. Pass clip= to bound the loss, or check those predictions",
             InfiniteLossWarning,
-            stacklevel=4,
+            stacklevel=4 + _host.extra_stacklevel(),
         )
