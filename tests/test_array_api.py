@@ -498,3 +498,20 @@ def test_jax_jit_log1p_region(jax_x64):
     z = np.linspace(-40.0, 40.0, 20001)
     compiled = jax_x64.jit(lambda a, b: binary_cross_entropy_with_logits(a, b, reduction="none"))
     assert _max_ulp(compiled(jnp.asarray(z), jnp.asarray(y)), binary_cross_entropy_with_logits(z, y, reduction="none")) <= 2.0
+
+
+@pytest.mark.parametrize("library", ["torch", "jax"])
+@pytest.mark.parametrize("name", ["float16", "int32", "bool"])
+def test_other_dtypes_equal_numpy(jax_x64, library, name):
+    p = np.array([0.0, 1.0, 1.0, 0.0, 1.0]).astype(name) if name != "float16" else np.linspace(0.0, 1.0, 101).astype(name)
+    y = np.linspace(0.0, 1.0, p.size)
+    convert = _library_arrays(library)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InfiniteLossWarning)
+        expected = binary_cross_entropy(p, y, reduction="none")
+        actual = _as_numpy(binary_cross_entropy(convert(p), convert(y), reduction="none"))
+    assert actual.dtype == expected.dtype
+    np.testing.assert_array_equal(actual, expected)
+    expected_gradient = binary_cross_entropy_with_logits_grad_hess(p, y)[0]
+    actual_gradient = _as_numpy(binary_cross_entropy_with_logits_grad_hess(convert(p), convert(y))[0])
+    np.testing.assert_array_equal(actual_gradient, expected_gradient)

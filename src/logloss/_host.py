@@ -3,19 +3,20 @@
 NumPy, PyTorch and JAX each ship their own ``exp``, ``log``, ``log1p`` and summation order.
 So one set of formulas run in each library lands a few ulp apart, up to 128 ulp with the
 ``log1p`` of XLA on the CPU (jaxlib 0.10), and XLA flushes subnormal results to 0. So the
-public loss and derivative functions compute concrete float32 and float64 arrays of those
-libraries on the CPU with the NumPy reference path itself: each argument is viewed as a
-NumPy array (``Tensor.numpy()`` after ``detach()`` shares the tensor's memory, and
-``np.asarray`` of a JAX CPU array is a read-only view), the NumPy function runs on the
-views, and its result is returned in the caller's library, dtype and device. The libraries
+public loss and derivative functions compute concrete real arrays of those libraries on
+the CPU with the NumPy reference path itself. Each argument is viewed as a NumPy array:
+``Tensor.numpy()`` after ``detach()`` shares the tensor's memory, and ``np.asarray`` of a
+JAX CPU array is a read-only view. The NumPy function runs on the views, and its result
+is returned in the caller's library, dtype and device. The libraries
 then agree with NumPy bit for bit, numba fast path included, and every validation error
 and warning is the NumPy one.
 
-The route applies when the predictions are a float32 or float64 PyTorch tensor or JAX
-array whose values can be read on the CPU, and every other array argument can be read
-there too. Everything else keeps the array-API formulas in the input's library: other
-dtypes, other devices (CUDA, MPS), CuPy, Dask, JAX tracers (``jit``, ``grad``, ``vmap``),
-``torch.func`` transforms and ``torch.compile``. The route costs the NumPy computation, a
+The route applies when the predictions are a PyTorch tensor or JAX array of a dtype that
+NumPy has (float16, float32, float64, integers, bool) whose values can be read on the CPU,
+and every other array argument can be read there too. Everything else keeps the array-API
+formulas in the input's library: bfloat16 and the float8 types, other devices (CUDA, MPS),
+CuPy, Dask, JAX tracers (``jit``, ``grad``, ``vmap``), ``torch.func`` transforms and
+``torch.compile``. The route costs the NumPy computation, a
 copy of the result into the caller's library, and a copy of each input that the library
 cannot share.
 
@@ -26,13 +27,14 @@ of those formulas (:func:`_exact_with_gradient_of`).
 
 from __future__ import annotations
 
-import contextvars
 import contextlib
+import contextvars
+import functools
 
 import array_api_compat
 import numpy as np
 
-from ._namespace import accumulation_dtype
+from ._namespace import accumulation_dtype, compute_dtype, output_dtype
 
 __all__ = ["extra_stacklevel", "formulas_only", "route", "warnings_enabled"]
 
@@ -69,8 +71,8 @@ def route(function, predictions, arguments: dict, options: dict, *, reduced: boo
 
     ``arguments`` are the array arguments other than the predictions (labels, weights,
     ``pos_weight``) by keyword, ``options`` the remaining keywords. ``reduced`` is True for a
-    sum or mean, which is returned in the accumulation dtype; one value per element is
-    returned in the dtype of the predictions. Returns None where the route
+    sum or mean, returned in the accumulation dtype. Otherwise the result has one value
+    per element, returned in the output dtype of the formulas. Returns None where the route
     does not apply, so the caller runs the array-API formulas.
     """
     if _FORMULA_ONLY.get() or not _routable_predictions(predictions):
@@ -93,7 +95,10 @@ def route(function, predictions, arguments: dict, options: dict, *, reduced: boo
         exact = function(host_predictions, **host_arguments, **options)
 
     xp = array_api_compat.array_namespace(predictions)
-    dtype = accumulation_dtype(xp, predictions) if reduced else predictions.dtype
+    if reduced:
+        dtype = accumulation_dtype(xp, predictions)
+    else:
+        dtype = output_dtype(xp, predictions, compute_dtype(xp, predictions))
     if isinstance(exact, tuple):
         results = tuple(_to_library(xp, part, dtype, predictions) for part in exact)
         if formula is None:
@@ -118,7 +123,8 @@ def _routable_predictions(predictions) -> bool:
 
         if torch.compiler.is_compiling():
             return False
-        return predictions.device.type == "cpu" and predictions.dtype in (torch.float32, torch.float64)
+        # bfloat16 has no NumPy dtype, and Tensor.numpy() rejects it.
+        return predictions.device.type == "cpu" and not predictions.dtype.is_complex and predictions.dtype != torch.bfloat16
     if array_api_compat.is_jax_array(predictions):
         import jax
 
@@ -126,7 +132,9 @@ def _routable_predictions(predictions) -> bool:
             return False
         devices = predictions.devices()
         on_cpu = len(devices) == 1 and next(iter(devices)).platform == "cpu"
-        return on_cpu and predictions.dtype in (np.float32, np.float64)
+        # bfloat16 and the float8 types (NumPy kind "V", from ml_dtypes) keep the formulas,
+        # as they do on PyTorch.
+        return on_cpu and np.dtype(predictions.dtype).kind in "biuf"
     return False
 
 
@@ -144,9 +152,9 @@ def _view(array):
     storage of its own, and a JAX tracer has no values, so both give None.
     """
     if array_api_compat.is_torch_array(array):
-        if array.dtype.is_complex or array.dtype.itemsize < 4 and array.dtype.is_floating_point:
-            return None
-        try:
+        if array.dtype.is_complex:
+            return None  # left to the formulas, which reject it with their message
+        try:  # Tensor.numpy() raises TypeError for bfloat16 and the float8 types
             return array.detach().cpu().numpy()
         except (RuntimeError, TypeError):
             return None
@@ -187,15 +195,17 @@ def _exact_with_gradient_of(formula, exact):
     """Return ``exact`` as a tensor whose gradient is that of the PyTorch tensor ``formula``.
 
     The value is ``exact`` bit for bit, also where it is infinite (where ``exact + (formula
-    - formula.detach())`` would be NaN), and the backward pass hands the incoming gradient
-    to ``formula`` unchanged, so first and higher derivatives are those of the formulas.
+    - formula.detach())`` would be NaN). The backward pass hands the incoming gradient to
+    ``formula`` unchanged, so first and higher derivatives are those of the formulas.
     """
     if not formula.requires_grad:
         return exact
-    return _ExactValue.apply(formula, exact)
+    return _exact_value_function().apply(formula, exact)
 
 
+@functools.cache
 def _exact_value_function():
+    """Return the autograd function of :func:`_exact_with_gradient_of`, defined on first use."""
     import torch
 
     class ExactValue(torch.autograd.Function):
@@ -212,17 +222,3 @@ def _exact_value_function():
             return gradient, None
 
     return ExactValue
-
-
-class _LazyExactValue:
-    """The autograd function of :func:`_exact_with_gradient_of`, defined on first use (imports torch)."""
-
-    _function = None
-
-    def apply(self, formula, exact):
-        if self._function is None:
-            type(self)._function = _exact_value_function()
-        return self._function.apply(formula, exact)
-
-
-_ExactValue = _LazyExactValue()
