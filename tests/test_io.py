@@ -1,4 +1,5 @@
 import gzip
+import json
 import subprocess
 import sys
 
@@ -128,6 +129,40 @@ def test_read_batches_does_not_import_pandas(tmp_path):
     )
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "False"
+
+
+def _score_in_new_process(path, reference_max_rows):
+    """Score `path` in a fresh interpreter; return its figures and whether numba was loaded."""
+    script = (
+        "import json, sys\n"
+        "from logloss import _score_file\n"
+        f"_score_file.REFERENCE_MAX_ROWS = {reference_max_rows}\n"
+        f"result = _score_file.score_file({str(path)!r}, label='label', prob='prob')\n"
+        "print(json.dumps([result.to_dict(), 'numba' in sys.modules]))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return json.loads(completed.stdout)
+
+
+def test_score_file_short_file_skips_numba(tmp_path):
+    from logloss import _fast
+
+    if not _fast.available():
+        pytest.skip("numba is not installed or LOGLOSS_DISABLE_FAST is set")
+    rng = np.random.default_rng(7)
+    rows = 40_000  # above the fast path's minimum batch size
+    prob = rng.random(rows)
+    label = (rng.random(rows) < prob).astype(np.int8)
+    path = write_parquet(tmp_path / "scores.parquet", label=label, prob=prob)
+
+    reference, reference_loaded_numba = _score_in_new_process(path, rows + 1)
+    fast, fast_loaded_numba = _score_in_new_process(path, 0)
+
+    assert not reference_loaded_numba
+    assert fast_loaded_numba
+    assert reference["count"] == fast["count"] == rows
+    for name in FIGURES:
+        assert reference[name] == pytest.approx(fast[name], rel=RTOL)
 
 
 def test_read_batches_rejects_bad_batch_size():
