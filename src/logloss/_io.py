@@ -33,6 +33,11 @@ __all__ = [
     "total_rows",
 ]
 
+# Batches of this size run numba's kernels on one thread (below _fast.PARALLEL_MIN_SIZE).
+# Batches of 2**20 rows run them on every core. On a shared 2-core machine they scored
+# 10**7 rows in 0.12 s instead of 0.19 s once, when a core was free. Under a load of 3 to 4
+# they took 0.35 to 1.1 s instead of 0.2 to 0.34 s, and 0.8 to 3.5 s instead of 0.6 to
+# 0.9 s with --by (logloss score, numba 0.68).
 DEFAULT_BATCH_SIZE = 65_536
 # pyarrow counts rows in int64.
 MAX_BATCH_SIZE = 2**63 - 1
