@@ -79,9 +79,11 @@ def _as_double(column: str) -> str:
 
 
 def _row_expressions(columns: FrameColumns, clip):
-    """Return SQL expressions for the probability, label, weight, loss and clipped flag of each row.
+    """Return SQL expressions for the probability, label, weight and loss of each row, and the
+    conditions that its loss is infinite and that `clip` bounded it.
 
-    Number literals carry the suffix D: Spark reads ``1.0`` as a decimal, ``1.0D`` as a double.
+    The infinite-loss condition reads only the inputs, so that Spark need not compute the
+    loss twice. Number literals carry the suffix D: Spark reads ``1.0`` as a decimal.
     """
     y = _as_double(columns.label)
     w = "1.0D" if columns.weight is None else _as_double(columns.weight)
@@ -95,9 +97,13 @@ def _row_expressions(columns: FrameColumns, clip):
         loss = f"({positive}) + ({negative})"
         p = f"CASE WHEN {z} >= 0 THEN 1.0D / (1.0D + exp(-{z})) ELSE exp({z}) / (1.0D + exp({z})) END"
         clipped = "false"
+        # A finite logit gives a finite loss: greatest(|z|, 0) + tail stays below the maximum double.
+        infinite = f"({z} = {_NEGATIVE_INF} AND {y} > 0) OR ({z} = {_INF} AND {y} < 1)"
     else:
         p = prediction
         clipped = "false"
+        # ln(p) is finite for p > 0, and log1p(-p) for p < 1.
+        infinite = f"({p} = 0 AND {y} > 0) OR ({p} = 1 AND {y} < 1)"
         # Spark's ln and log1p return NULL at 0, where NumPy returns -inf.
         log_p = f"CASE WHEN {p} = 0 THEN {_NEGATIVE_INF} ELSE ln({p}) END"
         log_q = f"CASE WHEN {p} = 1 THEN {_NEGATIVE_INF} ELSE log1p(-{p}) END"
@@ -109,10 +115,11 @@ def _row_expressions(columns: FrameColumns, clip):
             clipped = f"(({y} > 0) AND ({p} < {bound})) OR (({y} < 1) AND (1.0D - {p} < {bound}))"
             log_p = f"ln(greatest({p}, {bound}))"
             log_q = f"CASE WHEN {p} > 0.5D THEN ln(greatest(1.0D - {p}, {bound})) ELSE log1p(-{p}) END"
+            infinite = "false"
         positive = f"CASE WHEN {y} = 0 THEN 0.0D ELSE ({log_p}) * {y} END"
         negative = f"CASE WHEN {y} = 1 THEN 0.0D ELSE ({log_q}) * (1.0D - {y}) END"
         loss = f"-(({positive}) + ({negative}))"
-    return p, y, w, loss, clipped
+    return p, y, w, loss, infinite, clipped
 
 
 def _invalid_conditions(columns: FrameColumns):
@@ -146,32 +153,31 @@ def _project_rows(frame, columns: FrameColumns, clip, checks, chunk_bits: int | 
     that use it, so the loss and the flags are computed in this projection and the
     aggregates only multiply and add the projected columns.
     """
-    p, y, w, loss, clipped = _row_expressions(columns, clip)
+    p, y, w, loss, infinite, clipped = _row_expressions(columns, clip)
     invalid = " OR ".join(f"coalesce({condition}, false)" for condition, *_ in checks)
     # monotonically_increasing_id puts the partition index in the upper 31 bits and the row
     # index within the partition in the lower 33, so this key never spans two partitions.
     chunk = "0" if chunk_bits is None else f"shiftrightunsigned(monotonically_increasing_id(), {chunk_bits})"
-    rows = frame.selectExpr(
+    # As compute_sums: the products use a finite copy of the loss, so inf * 0 never makes a
+    # NaN, and a row of weight 0 adds nothing. frame_state sets the loss sums to inf afterwards.
+    finite_loss = f"CASE WHEN ({infinite}) OR ({w}) = 0 THEN 0.0D ELSE {loss} END"
+    # One projection, because Spark analyzes the plan of every DataFrame that Python builds.
+    return frame.selectExpr(
         *map(_quote, by),
         f"{p} AS {_P}",
         f"{y} AS {_Y}",
         f"{w} AS {_W}",
         f"{loss} AS {_LOSS}",
+        f"{finite_loss} AS {_FINITE_LOSS}",
+        f"({infinite}) AND ({w}) != 0 AS {_INFINITE}",
         f"{clipped} AS {_CLIPPED}",
         f"{invalid} AS {_INVALID}",
         f"{chunk} AS {_CHUNK}",
     )
-    # As compute_sums: the products use a finite copy of the loss, so inf * 0 never makes a
-    # NaN, and a row of weight 0 adds nothing. frame_state sets the loss sums to inf afterwards.
-    return rows.selectExpr(
-        "*",
-        f"CASE WHEN {_LOSS} = {_INF} OR {_W} = 0 THEN 0.0D ELSE {_LOSS} END AS {_FINITE_LOSS}",
-        f"{_LOSS} = {_INF} AND {_W} != 0 AS {_INFINITE}",
-    )
 
 
 # Without weights (w = 1), several sums of SUM_FIELDS are equal, so Spark computes each value
-# once. This maps every sum to the aggregate that holds its value.
+# once. This maps every sum to the aggregate that contains its value.
 _UNWEIGHTED_SOURCES = {
     "w": _COUNT,
     "w2": _COUNT,
@@ -328,8 +334,7 @@ def frame_state(
 
     checks = _invalid_conditions(columns)
     by = check_by_columns(frame.columns, by)
-    selected = frame.selectExpr(*map(_quote, dict.fromkeys([*columns.names, *by])))
-    projected = _project_rows(selected, columns, clip, checks, chunk_bits, by)
+    projected = _project_rows(frame, columns, clip, checks, chunk_bits, by)
     aggregates = _aggregates(weighted=columns.weight is not None, clipped=clip is not None)
     F = _import_functions()
     if chunk_bits is None and not by:
