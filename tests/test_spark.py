@@ -150,6 +150,16 @@ def test_column_names_quoted(spark):
     assert binned.count == 3
 
 
+def test_empty_frame_state(spark):
+    frame = small_frame(spark, {"p": [0.5], "y": [1.0], "w": [2.0]}).limit(0)
+    for chunk_bits in (12, None):
+        for weight in (None, "w"):
+            state = frame_state(frame, label="y", prob="p", weight=weight, chunk_bits=chunk_bits)
+            assert state.count == 0
+            assert state.sum("w") == 0.0
+            assert state.sum("wl") == 0.0
+
+
 def test_plain_aggregate_agrees(spark, columns, parquet_path):
     frame = read_rows(spark, parquet_path, 16)
     state = frame_state(frame, label="y", logit="z", chunk_bits=None)

@@ -357,19 +357,26 @@ def frame_state(
 def _state_from_rows(rows, clip, *, weighted: bool) -> LogLossState:
     """Add up the chunk sums of `rows`, as :func:`_aggregates` names them, exactly into one state."""
     state = LogLossState(clip=clip)
+    # One tuple per aggregate: indexing a Row by name searches its fields each time.
+    values = dict(zip(rows[0].__fields__, zip(*rows, strict=True), strict=True)) if rows else {}
+
+    def total(name):
+        # Spark's sum over no rows is NULL.
+        return [value for value in values.get(name, ()) if value is not None]
+
     sources = {name: name for name in SUM_FIELDS} if weighted else _UNWEIGHTED_SOURCES
-    totals = {source: _exact_sum(row[source] for row in rows) for source in dict.fromkeys(sources.values())}
-    sums = np.array([totals[sources[name]] for name in SUM_FIELDS])
-    n_infinite = sum(row[_N_INFINITE] for row in rows)
+    totals = {source: _exact_sum(total(source)) for source in dict.fromkeys(sources.values())}
+    sums = np.array([totals[sources[name]] for name in SUM_FIELDS], dtype=np.float64)
+    n_infinite = sum(total(_N_INFINITE))
     if n_infinite:
         for i, name in enumerate(SUM_FIELDS):
             if name in _LOSS_SUMS:
                 sums[i] = math.inf
     state.add_sums(
-        sum(row[_COUNT] for row in rows),
+        sum(total(_COUNT)),
         sums,
         n_infinite=n_infinite,
-        n_clipped=0 if clip is None else sum(row[_N_CLIPPED] for row in rows),
+        n_clipped=sum(total(_N_CLIPPED)),
     )
     return state
 
