@@ -312,3 +312,206 @@ def test_dask_weight_overflow_quiet():
     assert hessian.tolist() == [np.inf, 2.5e307]
     assert mean_gradient.tolist() == [-0.25, 0.25]
     assert mean_hessian.tolist() == [0.125, 0.125]
+
+
+def _logit_grid():
+    exponents = np.arange(-1074, 1024, 7, dtype=np.float64)
+    magnitudes = np.concatenate([np.ldexp(1.0, exponents.astype(int)), [1e308, np.finfo(np.float64).max]])
+    steps = np.linspace(-60.0, 60.0, 1201)
+    return np.concatenate([-magnitudes, magnitudes, steps, [0.0, -np.inf, np.inf]])
+
+
+def _probability_grid():
+    eps = np.finfo(np.float64).eps
+    powers = np.ldexp(1.0, np.arange(-1074, 0, 3))
+    near_one = 1.0 - np.ldexp(1.0, -np.arange(1, 54))
+    return np.concatenate([[0.0, 5e-324, 1e-310, 1.0 - eps, 1.0 - eps / 2, 1.0], powers, near_one, np.linspace(0.0, 1.0, 1201)])
+
+
+def _grid_labels(size, kind):
+    rng = np.random.default_rng(7)
+    if kind == "hard":
+        return rng.integers(0, 2, size).astype(np.float64)
+    return rng.uniform(0.0, 1.0, size)
+
+
+def _max_ulp(actual, expected):
+    """Return the largest difference in units of np.spacing(expected); equal values (inf, NaN) count 0."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    equal = (actual == expected) | (np.isnan(actual) & np.isnan(expected))
+    with np.errstate(invalid="ignore", over="ignore"):
+        difference = np.abs(actual - expected) / np.spacing(np.abs(expected))
+    return float(np.max(np.where(equal, 0.0, difference), initial=0.0))
+
+
+def _library_arrays(library):
+    if library == "torch":
+        torch = pytest.importorskip("torch", reason="PyTorch is not installed; see docs/array-libraries.md for a CPU build")
+        return lambda a: torch.asarray(a)
+    jax = pytest.importorskip("jax", reason="JAX is a test dependency for array-library support")
+    return lambda a: jax.numpy.asarray(a)
+
+
+def _as_numpy(result):
+    if isinstance(result, tuple):
+        return tuple(_as_numpy(part) for part in result)
+    if hasattr(result, "detach"):
+        result = result.detach()
+    return np.asarray(result)
+
+
+GRID_OPTIONS = [
+    {},
+    {"pos_weight": 2.5},
+    {"label_smoothing": 0.1, "subtract_entropy": True},
+    {"weights": True, "pos_weight": "columns"},
+    {"nan_policy": "omit"},
+    {"clip": 1e-7},
+]
+
+
+def _grid_call(entry, library, kind, options, reduction, dtype=np.float64):
+    """Return (NumPy result, library result) of one entry point on the dense grid, shape (N / 2, 2)."""
+    x = _logit_grid() if entry.startswith("logits") else _probability_grid()
+    with np.errstate(over="ignore"):  # 1e308 is inf in float32
+        x = x[: x.size // 2 * 2].reshape(-1, 2).astype(dtype)
+    y = _grid_labels(x.size, kind).reshape(x.shape).astype(dtype)
+    kwargs = dict(options)
+    if kwargs.pop("weights", False):
+        kwargs["weights"] = np.linspace(0.0, 3.0, x.shape[0])
+        kwargs["weights_axis"] = 0
+    if kwargs.get("pos_weight") == "columns":
+        kwargs["pos_weight"] = np.array([0.5, 4.0])
+    if kwargs.get("nan_policy") == "omit":
+        y[::5, 0] = np.nan
+    function = {
+        "logits": binary_cross_entropy_with_logits,
+        "probabilities": binary_cross_entropy,
+        "logits_grad_hess": binary_cross_entropy_with_logits_grad_hess,
+        "probabilities_grad_hess": binary_cross_entropy_grad_hess,
+    }[entry]
+    if entry.endswith("grad_hess"):
+        kwargs.pop("subtract_entropy", None)
+    convert = _library_arrays(library)
+    converted = {k: convert(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InfiniteLossWarning)
+        expected = function(x, y, reduction=reduction, **kwargs)
+        actual = function(convert(x), convert(y), reduction=reduction, **converted)
+    return _as_numpy(expected), _as_numpy(actual)
+
+
+def _grid_cases():
+    """Yield (entry, options, reduction) for every option and reduction that an entry point takes."""
+    for entry in ("logits", "probabilities", "logits_grad_hess", "probabilities_grad_hess"):
+        for options in GRID_OPTIONS:
+            if "clip" in options and entry != "probabilities":
+                continue
+            for reduction in ("none", "sum", "mean"):
+                if entry.endswith("grad_hess") and reduction == "none":
+                    continue
+                yield pytest.param(entry, options, reduction, id=f"{entry}-{'-'.join(options) or 'default'}-{reduction}")
+
+
+@pytest.mark.parametrize("library", ["torch", "jax"])
+@pytest.mark.parametrize("kind", ["hard", "soft"])
+@pytest.mark.parametrize(("entry", "options", "reduction"), list(_grid_cases()))
+def test_grid_equals_numpy(jax_x64, library, entry, kind, options, reduction):
+    expected, actual = _grid_call(entry, library, kind, options, reduction)
+    if not isinstance(expected, tuple):
+        expected, actual = (expected,), (actual,)
+    for expected_part, actual_part in zip(expected, actual, strict=True):
+        assert actual_part.dtype == expected_part.dtype
+        assert _max_ulp(actual_part, expected_part) <= 1.0
+
+
+@pytest.mark.parametrize("library", ["torch", "jax"])
+@pytest.mark.parametrize("entry", ["logits", "probabilities"])
+def test_grid_float32_equals_numpy(jax_x64, library, entry):
+    for reduction in ("none", "mean"):
+        expected, actual = _grid_call(entry, library, "soft", {"pos_weight": 2.5}, reduction, dtype=np.float32)
+        assert actual.dtype == expected.dtype
+        assert _max_ulp(actual, expected) <= 1.0
+
+
+def test_grid_axis_equals_numpy(jax_x64, torch):
+    z = _logit_grid()[:1200].reshape(40, 30)
+    y = _grid_labels(z.size, "soft").reshape(z.shape)
+    for axis in (0, 1, (0, 1)):
+        expected = binary_cross_entropy_with_logits(z, y, axis=axis, reduction="sum")
+        from_torch = binary_cross_entropy_with_logits(torch.asarray(z), torch.asarray(y), axis=axis, reduction="sum")
+        from_jax = binary_cross_entropy_with_logits(jax_x64.numpy.asarray(z), jax_x64.numpy.asarray(y), axis=axis, reduction="sum")
+        np.testing.assert_array_equal(from_torch.numpy(), expected)
+        np.testing.assert_array_equal(np.asarray(from_jax), expected)
+
+
+def test_torch_requires_grad_exact_value(torch):
+    # Soft labels strictly inside (0, 1): at a hard label the xlogy convention zeroes the
+    # gradient in y of the term that vanishes.
+    soft = np.linspace(0.1, 0.9, Z.size)
+    z = torch.asarray(Z, requires_grad=True)
+    y = torch.asarray(soft, requires_grad=True)
+    weights = torch.asarray(np.linspace(0.5, 2.0, Z.size), requires_grad=True)
+    loss = binary_cross_entropy_with_logits(z, y, weights=weights, pos_weight=1.5, reduction="sum")
+    assert loss.item() == float(binary_cross_entropy_with_logits(Z, soft, weights=np.linspace(0.5, 2.0, Z.size), pos_weight=1.5, reduction="sum"))
+    loss.backward()
+    gradient, _ = binary_cross_entropy_with_logits_grad_hess(Z, soft, weights=np.linspace(0.5, 2.0, Z.size), pos_weight=1.5)
+    np.testing.assert_allclose(z.grad.numpy(), gradient, rtol=RTOL, atol=1e-300)
+    # d/dy of w (1.5 y softplus(-z) + (1 - y) softplus(z)) = w (1.5 softplus(-z) - softplus(z)).
+    softplus = np.logaddexp(0.0, Z)
+    softplus_negative = np.logaddexp(0.0, -Z)
+    np.testing.assert_allclose(y.grad.numpy(), np.linspace(0.5, 2.0, Z.size) * (1.5 * softplus_negative - softplus), rtol=RTOL)
+    np.testing.assert_allclose(weights.grad.numpy(), binary_cross_entropy_with_logits(Z, soft, pos_weight=1.5, reduction="none"), rtol=RTOL)
+
+
+def test_torch_requires_grad_infinite_loss(torch):
+    p = torch.asarray([0.0, 0.3], dtype=torch.float64, requires_grad=True)
+    with pytest.warns(InfiniteLossWarning):
+        loss = binary_cross_entropy(p, torch.asarray([1.0, 0.0]), reduction="sum")
+    loss.backward()
+    assert loss.item() == np.inf
+    assert p.grad[0].item() == -np.inf
+    assert p.grad[1].item() == pytest.approx(1 / 0.7, rel=RTOL)
+
+
+def test_torch_func_grad_matches_analytic(torch):
+    y = torch.asarray(Y)
+    gradient = torch.func.grad(lambda z: binary_cross_entropy_with_logits(z, y, reduction="sum"))(torch.asarray(Z))
+    expected, _ = binary_cross_entropy_with_logits_grad_hess(Z, Y)
+    np.testing.assert_allclose(gradient.numpy(), expected, rtol=RTOL, atol=1e-300)
+
+
+def test_torch_warning_points_at_caller(torch):
+    with pytest.warns(InfiniteLossWarning) as record:
+        binary_cross_entropy(torch.asarray([0.0, 0.5]), torch.asarray([1, 1]))
+    assert record[0].filename == __file__
+
+
+def test_jax_jit_log1p_region(jax_x64):
+    # XLA's log1p is up to 128 ulp off near -0.414; the traced formulas avoid it.
+    p = np.linspace(0.25, 0.5, 20001)
+    y = np.zeros_like(p)
+    jnp = jax_x64.numpy
+    compiled = jax_x64.jit(lambda a, b: binary_cross_entropy(a, b, reduction="none"))
+    assert _max_ulp(compiled(jnp.asarray(p), jnp.asarray(y)), binary_cross_entropy(p, y, reduction="none")) <= 1.0
+    z = np.linspace(-40.0, 40.0, 20001)
+    compiled = jax_x64.jit(lambda a, b: binary_cross_entropy_with_logits(a, b, reduction="none"))
+    assert _max_ulp(compiled(jnp.asarray(z), jnp.asarray(y)), binary_cross_entropy_with_logits(z, y, reduction="none")) <= 2.0
+
+
+@pytest.mark.parametrize("library", ["torch", "jax"])
+@pytest.mark.parametrize("name", ["float16", "int32", "bool"])
+def test_other_dtypes_equal_numpy(jax_x64, library, name):
+    p = np.array([0.0, 1.0, 1.0, 0.0, 1.0]).astype(name) if name != "float16" else np.linspace(0.0, 1.0, 101).astype(name)
+    y = np.linspace(0.0, 1.0, p.size)
+    convert = _library_arrays(library)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InfiniteLossWarning)
+        expected = binary_cross_entropy(p, y, reduction="none")
+        actual = _as_numpy(binary_cross_entropy(convert(p), convert(y), reduction="none"))
+    assert actual.dtype == expected.dtype
+    np.testing.assert_array_equal(actual, expected)
+    expected_gradient = binary_cross_entropy_with_logits_grad_hess(p, y)[0]
+    actual_gradient = _as_numpy(binary_cross_entropy_with_logits_grad_hess(convert(p), convert(y))[0])
+    np.testing.assert_array_equal(actual_gradient, expected_gradient)

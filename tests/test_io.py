@@ -1,4 +1,7 @@
 import gzip
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -91,6 +94,74 @@ def test_read_batches_parquet_zero_copy():
     # A view of pyarrow's buffer is read-only and owns no data.
     assert not batch.columns["prob"].flags.owndata
     assert not batch.columns["prob"].flags.writeable
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        pa.array(np.arange(-50, 50, dtype=np.int16)),
+        pa.array(np.linspace(0.0, 1.0, 100)),
+        pa.array(np.linspace(0.0, 1.0, 100, dtype=np.float32)),
+        pa.array(np.arange(100) % 3 == 0),
+        pa.array(np.arange(100, dtype=np.uint64) + 2**63),
+    ],
+    ids=["int16", "float64", "float32", "bool", "uint64"],
+)
+def test_numpy_view_matches_to_numpy(array):
+    # Slices start inside a byte of the boolean bitmap and inside the data buffer.
+    for piece in (array, array.slice(3), array.slice(11, 70), array.slice(100)):
+        view = _io.numpy_view(piece)
+        expected = piece.to_numpy(zero_copy_only=False)
+        assert view.dtype == expected.dtype
+        np.testing.assert_array_equal(view, expected)
+        if not pa.types.is_boolean(piece.type):
+            assert not view.flags.writeable
+
+
+def test_read_batches_does_not_import_pandas(tmp_path):
+    # pyarrow's to_numpy imports pandas, which added 0.26 s to 1 s to a first call.
+    path = write_parquet(tmp_path / "scores.parquet", label=np.array([0, 1], dtype=np.int8), prob=[0.2, 0.7])
+    script = (
+        "import sys\n"
+        "from logloss._io import read_batches\n"
+        f"batches = list(read_batches({str(path)!r}, ['label', 'prob']))\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "False"
+
+
+def _score_in_new_process(path, reference_max_rows):
+    """Score `path` in a fresh interpreter; return its figures and whether numba was loaded."""
+    script = (
+        "import json, sys\n"
+        "from logloss import _score_file\n"
+        f"_score_file.REFERENCE_MAX_ROWS = {reference_max_rows}\n"
+        f"result = _score_file.score_file({str(path)!r}, label='label', prob='prob')\n"
+        "print(json.dumps([result.to_dict(), 'numba' in sys.modules]))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return json.loads(completed.stdout)
+
+
+def test_score_file_short_file_skips_numba(tmp_path):
+    from logloss import _fast
+
+    if not _fast.available():
+        pytest.skip("numba is not installed or LOGLOSS_DISABLE_FAST is set")
+    rng = np.random.default_rng(7)
+    rows = 40_000  # above the fast path's minimum batch size
+    prob = rng.random(rows)
+    label = (rng.random(rows) < prob).astype(np.int8)
+    path = write_parquet(tmp_path / "scores.parquet", label=label, prob=prob)
+
+    figures, loaded_numba = _score_in_new_process(path, rows + 1)
+
+    assert not loaded_numba
+    expected = score_file(path, label="label", prob="prob").to_dict()
+    assert figures["count"] == expected["count"] == rows
+    for name in FIGURES:
+        assert figures[name] == pytest.approx(expected[name], rel=RTOL)
 
 
 def test_read_batches_rejects_bad_batch_size():

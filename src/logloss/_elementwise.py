@@ -11,8 +11,9 @@ about 0.5 ulp of the exact value (``scripts/accuracy.py``). The ``*_terms`` func
 the formulas themselves, in the dtype they are given. Dask arrays are computed block by
 block through the same functions (:func:`map_dask_blocks`).
 
-The formulas use only ``where``, arithmetic, ``exp``, ``log`` and ``log1p``, so they run on
-any array-API library and autograd can differentiate them. Wherever a masked branch of
+The formulas use only ``where``, arithmetic, ``exp``, ``log`` and ``log1p`` (on JAX, partly
+replaced by ``log`` and an optimization barrier, see :func:`_log1p`), so they run on any
+array-API library and autograd can differentiate them. Wherever a masked branch of
 ``where`` could be infinite, its input is replaced first (the "double where"), so the
 gradient of the unused branch is 0 rather than ``0 * inf = NaN``.
 """
@@ -136,19 +137,40 @@ def loss_from_probability_terms(p, y, pos_weight, clip: float | None = None, xp=
 
     p_negative = xp.where(no_negative, 0.0, p)
     if clip is None:
-        negative = xp.log1p(-p_negative)
+        negative = _log1p(-p_negative, xp)
     else:
         upper = p_negative > 0.5
         complement = 1.0 - xp.where(upper, p_negative, 0.0)
         clipped_upper = xp.log(xp.where(complement < clip, clip, complement))
-        negative = xp.where(upper, clipped_upper, xp.log1p(-xp.where(upper, 0.0, p_negative)))
+        negative = xp.where(upper, clipped_upper, _log1p(-xp.where(upper, 0.0, p_negative), xp))
     negative = xp.where(no_negative, 0.0, negative * (1.0 - y))
     return -(positive + negative)
 
 
+def _log1p(x, xp):
+    """Return ``log1p(x)`` for ``x`` in [-1, 1], within about 1 ulp on JAX too.
+
+    XLA's CPU ``log1p`` (jaxlib 0.10) is up to 128 ulp off for x in [-0.5, -0.25) and about
+    2 ulp for x > 0. There this computes ``log(u) + (x - (u - 1)) / u`` with ``u = 1 + x``:
+    ``u - 1`` is exact, so the second term restores the rounding error of ``u``. The
+    optimization barrier keeps XLA from simplifying ``(1 + x) - 1`` to ``x``. Measured
+    against long-double ``log1p`` on 410,001 points in [-1, 1], eager and under ``jit``, the
+    result is within 1.0 ulp (``jnp.log1p``: 128). Other libraries use their own ``log1p``.
+    """
+    if not array_api_compat.is_jax_namespace(xp):
+        return xp.log1p(x)
+    import jax
+
+    corrected = ((x >= -0.5) & (x < -0.25)) | ((x > 0) & (x <= 1))
+    safe = xp.where(corrected, x, 0.5)  # double where: no NaN gradient from the unused branch
+    u = jax.lax.optimization_barrier(1.0 + safe)
+    restored = xp.log(u) + (safe - (u - 1.0)) / u
+    return xp.where(corrected, restored, xp.log1p(xp.where(corrected, 0.0, x)))
+
+
 def _log1p_exp_negative_abs(z, xp):
     """Return ``t = log1p(exp(-|z|))``; its derivative is ``-sigmoid(-|z|) * sign(z)`` with sign(0) = 1."""
-    return xp.log1p(xp.exp(xp.where(z >= 0, -z, z)))
+    return _log1p(xp.exp(xp.where(z >= 0, -z, z)), xp)
 
 
 def softplus(z, xp=np):

@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from . import _elementwise
+from . import _elementwise, _host
 from ._namespace import accumulation_dtype, as_array, is_numpy_namespace, output_dtype, xp_check
 from ._options import check_axis, check_reduction, prepare, scale_to_max
 from ._validation import check_in_unit_interval, check_not_nan
@@ -103,6 +103,10 @@ def binary_cross_entropy_grad_hess(
     >>> gradient.tolist(), hessian.tolist()
     ([-1.0, 1.0, -2.0], [1.0, 1.0, 4.0])
     """
+    arrays = {"y_true": y_true, "weights": weights, "pos_weight": pos_weight}
+    exact = _host.route(binary_cross_entropy_grad_hess, y_pred, arrays, _options(locals()), reduced=False)
+    if exact is not None:
+        return exact
     xp, predictions = as_array(y_pred, "y_pred")
     xp_check(check_not_nan, xp, predictions, "y_pred", _LOGIT_HINT)
     xp_check(check_in_unit_interval, xp, predictions, "y_pred", _LOGIT_HINT)
@@ -188,6 +192,10 @@ def binary_cross_entropy_with_logits_grad_hess(
     >>> float(gradient[0])
     -5.551115123125776e-17
     """
+    arrays = {"y_true": y_true, "weights": weights, "pos_weight": pos_weight}
+    exact = _host.route(binary_cross_entropy_with_logits_grad_hess, logits, arrays, _options(locals()), reduced=False)
+    if exact is not None:
+        return exact
     xp, scores = as_array(logits, "logits")
     xp_check(check_not_nan, xp, scores, "logits")
     check_reduction(reduction, ("sum", "mean"))
@@ -197,6 +205,12 @@ def binary_cross_entropy_with_logits_grad_hess(
     z = prepared.neutralize(xp.astype(scores, prepared.dtype), 0.0)
     gradient, hessian = _elementwise.grad_hess_from_logit(z, prepared.target, prepared.pos_weight, xp)
     return _finish(xp, gradient, hessian, prepared, reduction, axis, output_dtype(xp, scores, prepared.dtype))
+
+
+def _options(arguments: dict) -> dict:
+    """Return the keyword options among a public function's ``locals()``, for :func:`_host.route`."""
+    names = ("weights_axis", "label_smoothing", "reduction", "axis", "nan_policy")
+    return {name: arguments[name] for name in names}
 
 
 def _finish(xp, gradient, hessian, prepared, reduction, axis, dtype):

@@ -140,6 +140,8 @@ def _unsupported(name: str, values, error: Exception) -> TypeError:
 
 
 def _encode_with_pyarrow(column, pa) -> tuple[np.ndarray, list]:
+    from ._io import numpy_view
+
     if pa.types.is_timestamp(column.type) or pa.types.is_duration(column.type):
         # to_pylist() fails on nanoseconds that datetime cannot hold; NumPy keeps them.
         return _encode_with_numpy(column.to_numpy(zero_copy_only=False))
@@ -152,7 +154,7 @@ def _encode_with_pyarrow(column, pa) -> tuple[np.ndarray, list]:
         # Python's dict and tuple compare them equal, so both would land in one segment.
         column = pc.add(column, pa.scalar(0.0, column.type))
     encoded = column.dictionary_encode(null_encoding="encode")
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    codes = numpy_view(encoded.indices).astype(np.int64)
     return codes, encoded.dictionary.to_pylist()
 
 

@@ -3,7 +3,8 @@
 For NumPy input (and lists) both entry points compute every element in float64, whatever the
 input dtype, and accumulate sums in float64 with NumPy's pairwise summation. Arrays of
 PyTorch, JAX, CuPy and Dask stay in their library and on their device, with the dtype policy
-of ``_namespace``. The elementwise formulas are in ``_elementwise``; this module validates
+of ``_namespace``; concrete PyTorch and JAX arrays on the CPU (of any real dtype but
+bfloat16 and float8) are computed by the NumPy path on a host view (``_host``), so every library gets the same bits. The elementwise formulas are in ``_elementwise``; this module validates
 arguments, applies weights and reduces.
 """
 
@@ -16,7 +17,7 @@ from typing import Literal
 import array_api_compat
 import numpy as np
 
-from . import _elementwise, _fast
+from . import _elementwise, _fast, _host
 from ._namespace import (
     accumulation_dtype,
     as_array,
@@ -69,7 +70,8 @@ def binary_cross_entropy(
         Predicted probabilities of the positive class, in [0, 1]. Integer and boolean arrays
         are accepted. Any shape. A PyTorch, JAX, CuPy or Dask array stays in its library and
         on its device, and autograd flows through the loss; the other arguments are converted
-        to that library. Under ``jax.jit`` the checks of values are skipped (see
+        to that library. A PyTorch or JAX array on the CPU (any real dtype but
+        bfloat16 and float8) gets the NumPy result bit for bit. Under ``jax.jit`` the checks of values are skipped (see
         ``docs/array-libraries.md`` for the dtype policy).
     y_true : array_like
         Targets in [0, 1] of the same shape as `y_pred`: hard labels 0 and 1 (integer,
@@ -166,6 +168,10 @@ def binary_cross_entropy(
     """
     options = dict(weights=weights, weights_axis=weights_axis, pos_weight=pos_weight, label_smoothing=label_smoothing,
                    subtract_entropy=subtract_entropy, reduction=reduction, axis=axis, nan_policy=nan_policy)
+    arrays, rest = _split_arguments(y_true, options)
+    exact = _host.route(binary_cross_entropy, y_pred, arrays, dict(rest, clip=clip), reduced=reduction != "none")
+    if exact is not None:
+        return exact
     fast = _fast.binary_cross_entropy(y_pred, y_true, clip=clip, **options)
     if fast is not None:
         return fast
@@ -268,6 +274,10 @@ def binary_cross_entropy_with_logits(
     """
     options = dict(weights=weights, weights_axis=weights_axis, pos_weight=pos_weight, label_smoothing=label_smoothing,
                    subtract_entropy=subtract_entropy, reduction=reduction, axis=axis, nan_policy=nan_policy)
+    arrays, rest = _split_arguments(y_true, options)
+    exact = _host.route(binary_cross_entropy_with_logits, logits, arrays, rest, reduced=reduction != "none")
+    if exact is not None:
+        return exact
     fast = _fast.binary_cross_entropy_with_logits(logits, y_true, **options)
     if fast is not None:
         return fast
@@ -283,6 +293,13 @@ def binary_cross_entropy_with_logits(
     if subtract_entropy:
         loss = _subtract_entropy(xp, loss, prepared)
     return _finish(xp, loss, prepared, reduction, axis, output_dtype(xp, scores, prepared.dtype))
+
+
+def _split_arguments(y_true, options: dict) -> tuple[dict, dict]:
+    """Return the array arguments and the other options of ``options`` for :func:`_host.route`."""
+    arrays = {"y_true": y_true, "weights": options["weights"], "pos_weight": options["pos_weight"]}
+    rest = {name: value for name, value in options.items() if name not in arrays}
+    return arrays, rest
 
 
 def _subtract_entropy(xp, loss, prepared):
@@ -316,7 +333,7 @@ def _finish(xp, loss, prepared, reduction, axis, dtype):
         loss = xp.where(prepared.valid, loss, 0.0)
     # Inactive elements (zero weight, missing label) had their input replaced by a neutral
     # value, so every infinite loss here belongs to an element that counts.
-    eager = is_eager(loss)
+    eager = is_eager(loss) and _host.warnings_enabled()
     if eager and (is_numpy_namespace(xp) or bool(xp.any(xp.isinf(loss)))):
         _warn_infinite(to_numpy(loss))
 
@@ -336,7 +353,8 @@ def _finish(xp, loss, prepared, reduction, axis, dtype):
             return xp.astype(loss, dtype, copy=False)
 
     accumulation = accumulation_dtype(xp, loss)
-    total = xp.sum(xp.astype(loss, accumulation, copy=False), axis=axis) + 0.0
+    with np.errstate(over="ignore"):  # a sum beyond the float64 range is inf, the rounded value
+        total = xp.sum(xp.astype(loss, accumulation, copy=False), axis=axis) + 0.0
     if reduction == "sum":
         return _as_float64(total) if is_numpy_namespace(xp) else total
 
@@ -347,7 +365,7 @@ def _finish(xp, loss, prepared, reduction, axis, dtype):
             "the mean loss is undefined because there is nothing to average (no elements, "
             "or a total weight of 0); returning NaN",
             UndefinedMetricWarning,
-            stacklevel=3,
+            stacklevel=3 + _host.extra_stacklevel(),
         )
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = xp.where(empty, float("nan"), total / xp.where(empty, 1.0, denominator))
@@ -390,5 +408,5 @@ def _warn_infinite(loss) -> None:
             f"negative one), the first at index {format_index(first, loss.shape)}; the result "
             f"is inf. Pass clip= to bound the loss, or check those predictions",
             InfiniteLossWarning,
-            stacklevel=4,
+            stacklevel=4 + _host.extra_stacklevel(),
         )

@@ -7,7 +7,9 @@ device. Each is computed in a type of about twice its precision where the librar
 float32 and integers in float64, float16 and bfloat16 in float32, float64 in float64. So a
 float32 result is the float64 value rounded once, within about 0.5 ulp. Without float64 (JAX
 without ``jax_enable_x64``, PyTorch on MPS) float32 is computed in float32. Sums are
-accumulated in float64 where the library allows it.
+accumulated in float64 where the library allows it. Concrete PyTorch and JAX
+arrays on the CPU of a dtype that NumPy has (not bfloat16) skip all this: ``_host`` computes them with the NumPy path on a
+host view, so that they get the NumPy result bit for bit.
 
 Checks that need concrete values (NaN, range, sign) move one boolean to the host; when it is
 true, the offending array is copied to NumPy to build the same message as for NumPy input.
