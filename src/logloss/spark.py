@@ -393,18 +393,11 @@ def _segment_key(row, by: tuple[str, ...]):
 
 def _grouped_state(states: dict, clip, *, n_key_columns: int):
     """Return a GroupedLogLossState holding the given state of each segment key."""
-    from ._grouped import GroupedLogLossState
+    from ._grouped import grouped_state_from_sums
 
-    # NOTE: fills the state's fields directly, because GroupedLogLossState has no public
-    # constructor from per-segment sums; keep in step with _grouped.py.
-    grouped = GroupedLogLossState(clip=clip)
-    grouped._n_key_columns = n_key_columns
-    positions = grouped._rows_for(list(states))
-    for position, state in zip(positions, states.values(), strict=True):
-        grouped._high[position] = state._high
-        grouped._low[position] = state._low
-        grouped._counts[position] = (state.count, state.n_infinite, state.n_clipped)
-    return grouped
+    sums = [[state.sum(name) for name in SUM_FIELDS] for state in states.values()]
+    counts = [(state.count, state.n_infinite, state.n_clipped) for state in states.values()]
+    return grouped_state_from_sums(list(states), sums, counts, clip=clip, n_key_columns=n_key_columns)
 
 
 def frame_decomposition_state(
@@ -426,7 +419,7 @@ def frame_decomposition_state(
     the decomposition.
     """
     F = _import_functions()
-    from ._binned import BinnedDecompositionState
+    from ._binned import BinnedDecompositionState, binned_state_from_sums
 
     columns = _check_spark_frame(frame, label=label, prob=prob, logit=logit, weight=weight)
     state = BinnedDecompositionState(n_bins=n_bins, logit_limit=logit_limit)
@@ -463,16 +456,15 @@ def frame_decomposition_state(
     if any(row[_N_INVALID] for row in rows):
         _raise_first_invalid(frame, checks)
 
-    # NOTE: fills the state's arrays directly, because BinnedDecompositionState has no
-    # public way to add per-bin sums; keep in step with _binned.py.
-    for row in rows:
-        state._bin_counts[row[_BIN]] = row[_COUNT]
-        for field, name in enumerate(("w", "wy", "wp", "wl")):
-            state._high[field, row[_BIN]] = row[name]
-    state._add_squared_weight(_exact_sum(row["w2"] for row in rows))
-    state.count = sum(row[_COUNT] for row in rows)
-    state.n_infinite = sum(row[_N_INFINITE] for row in rows)
-    return state
+    return binned_state_from_sums(
+        [row[_BIN] for row in rows],
+        [row[_COUNT] for row in rows],
+        [[row[name] for row in rows] for name in ("w", "wy", "wp", "wl")],
+        squared_weight=_exact_sum(row["w2"] for row in rows),
+        n_infinite=sum(row[_N_INFINITE] for row in rows),
+        n_bins=state.n_bins,
+        logit_limit=state.logit_limit,
+    )
 
 
 def evaluate_frame(frame, **options) -> LogLossResult:
