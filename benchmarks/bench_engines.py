@@ -182,7 +182,9 @@ def main() -> None:
             timings = (bench_dask if engine == "dask" else bench_spark)(path, arguments.repeat, rows)
             baseline = timings["hand-written map_partitions" if engine == "dask" else "hand-written SQL avg"]
             for name, seconds in timings.items():
-                print(f"  {name:<30} {seconds:8.3f} s  {seconds / baseline:5.2f}x hand-written")
+                # Rows read from Parquet compare with the hand-written reduction that reads it too.
+                reference = timings["hand-written SQL avg, from Parquet"] if "from Parquet" in name else baseline
+                print(f"  {name:<36} {seconds:8.3f} s  {seconds / reference:5.2f}x hand-written")
             ours = timings[f"logloss.{engine}"] / baseline
             print(f"  bar: logloss.{engine} at most {BAR}x hand-written: {'met' if ours <= BAR else 'NOT met'} ({ours:.2f}x)")
     print(f"after: {describe_machine()}")

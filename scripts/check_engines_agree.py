@@ -2,9 +2,10 @@
 
 Writes random rows to a Parquet file and scores them three ways: with LogLossState on NumPy
 arrays, with logloss.dask on 1, 7 and 64 partitions (a two-worker LocalCluster on
-127.0.0.1), and with logloss.spark on 1 and 16 partitions (local[2]). Prints, per engine and
-case, the largest relative difference of the figures and sums from the NumPy values, and
-exits with status 1 when one exceeds the bar.
+127.0.0.1), and with logloss.spark on 1 and 16 partitions (local[2]), with the default
+chunks and with chunk_bits=None. Prints, per engine and case, the largest relative
+difference of the figures and sums from the NumPy values, and exits with status 1 when one
+exceeds the bar.
 
 Usage: python scripts/check_engines_agree.py [--rows 1000000] [--tolerance 1e-12]
 """
@@ -153,6 +154,10 @@ def spark_states(path: Path, options):
             frame = frame.coalesce(1) if npartitions == 1 else frame.repartition(npartitions)
             for case, state in engine_states(logloss.spark, frame, options):
                 yield f"spark, {npartitions} partitions", case, state
+            # The plain aggregate, without the chunks that keep the sums exact.
+            for case in ("probability", "probability, weighted", "logit, weighted"):
+                state = logloss.spark.frame_state(frame, label="y", chunk_bits=None, **options[case][1])
+                yield f"spark, {npartitions} partitions, chunk_bits=None", case, state
     finally:
         spark.stop()
 

@@ -131,6 +131,35 @@ def test_logits_agree(spark, columns, parquet_path, npartitions):
     assert_states_agree(state, local_state(columns, logit=True, weight=False))
 
 
+def test_unweighted_probabilities_agree(spark, columns, parquet_path):
+    frame = read_rows(spark, parquet_path, 16)
+    for chunk_bits in (12, None):
+        state = frame_state(frame, label="y", prob="p", chunk_bits=chunk_bits)
+        assert_states_agree(state, local_state(columns, weight=False))
+
+
+def test_column_names_quoted(spark):
+    rows = {"p": [0.9, 0.2, 0.5], "y": [1.0, 0.0, 1.0], "w": [1.0, 2.0, 0.5]}
+    arrays = {name: np.array(values) for name, values in rows.items()}
+    frame = small_frame(spark, rows).toDF("pred `score`", "label.y", "weight w")
+    state = frame_state(frame, label="label.y", prob="pred `score`", weight="weight w")
+    assert_states_agree(state, local_state(arrays))
+    grouped = frame_state(frame, label="label.y", prob="pred `score`", by="weight w")
+    assert grouped.state(2.0).count == 1
+    binned = frame_decomposition_state(frame, label="label.y", prob="pred `score`", weight="weight w")
+    assert binned.count == 3
+
+
+def test_empty_frame_state(spark):
+    frame = small_frame(spark, {"p": [0.5], "y": [1.0], "w": [2.0]}).limit(0)
+    for chunk_bits in (12, None):
+        for weight in (None, "w"):
+            state = frame_state(frame, label="y", prob="p", weight=weight, chunk_bits=chunk_bits)
+            assert state.count == 0
+            assert state.sum("w") == 0.0
+            assert state.sum("wl") == 0.0
+
+
 def test_plain_aggregate_agrees(spark, columns, parquet_path):
     frame = read_rows(spark, parquet_path, 16)
     state = frame_state(frame, label="y", logit="z", chunk_bits=None)

@@ -21,7 +21,7 @@ from ._decompose import Decomposition, assemble
 from ._state import LogLossState, compensated_add, expit
 from ._validation import as_numeric_array, check_in_unit_interval, check_not_nan
 
-__all__ = ["BinnedDecompositionState", "binned_error_bound"]
+__all__ = ["BinnedDecompositionState", "binned_error_bound", "binned_state_from_sums"]
 
 _LOGIT_HINT = "; for raw model scores (logits), call update_logits instead"
 _FIELDS = ("w", "wy", "wp", "wl")
@@ -277,3 +277,23 @@ def _logit_and_loss(probability: np.ndarray, target: np.ndarray) -> tuple[np.nda
     loss += negative
     np.negative(loss, out=loss)
     return z, loss
+
+
+def binned_state_from_sums(
+    bins, counts, sums, *, squared_weight: float, n_infinite: int, n_bins: int, logit_limit: float
+) -> BinnedDecompositionState:
+    """Return a BinnedDecompositionState from sums that another engine computed per bin.
+
+    `bins` are distinct bin indices: 0 below the logit range, 1 to `n_bins` inside it and
+    ``n_bins + 1`` above it. `counts` are the rows in each bin. `sums` has shape
+    ``(4, len(bins))``, the sums of w, w*y, w*p and w*loss in each bin. `squared_weight` is
+    the sum of w**2 over all rows.
+    """
+    state = BinnedDecompositionState(n_bins=n_bins, logit_limit=logit_limit)
+    bins = np.asarray(bins, dtype=np.intp)
+    state._bin_counts[bins] = np.asarray(counts, dtype=np.int64)
+    state._high[:, bins] = np.asarray(sums, dtype=np.float64).reshape(len(_FIELDS), bins.size)
+    state._add_squared_weight(float(squared_weight))
+    state.count = int(state._bin_counts.sum())
+    state.n_infinite = int(n_infinite)
+    return state

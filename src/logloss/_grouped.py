@@ -20,7 +20,7 @@ from ._state import SUM_FIELDS, LogLossResult, LogLossState, binary_entropy, com
 from ._validation import as_numeric_array, check_in_unit_interval, check_not_nan
 from ._warnings import UndefinedMetricWarning
 
-__all__ = ["GroupedLogLossState"]
+__all__ = ["GroupedLogLossState", "grouped_state_from_sums"]
 
 _CHUNK_ROWS = 1 << 16
 _LOGIT_HINT = "; for raw model scores (logits), call update_logits instead"
@@ -504,3 +504,19 @@ def _sortable_key(key):
         else:
             sortable.append((0, type(part).__name__, part))
     return tuple(sortable)
+
+
+def grouped_state_from_sums(keys: list, sums, counts, *, clip: float | None, n_key_columns: int) -> GroupedLogLossState:
+    """Return a GroupedLogLossState from sums that another engine computed per segment.
+
+    `sums` has one row per key, ordered as ``SUM_FIELDS``, and `counts` one row per key of
+    (rows, rows with an infinite loss, clipped rows). Keys are as ``update`` forms them:
+    a value for one key column, a tuple of `n_key_columns` values for several.
+    """
+    keys = list(keys)
+    state = GroupedLogLossState(clip=clip)
+    state._n_key_columns = n_key_columns
+    sums = np.asarray(sums, dtype=np.float64).reshape(len(keys), len(SUM_FIELDS))
+    counts = np.asarray(counts, dtype=np.int64).reshape(len(keys), 3)
+    state._add_group_sums(keys, sums, counts)
+    return state

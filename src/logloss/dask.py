@@ -112,13 +112,18 @@ def _column_values(part, column: str) -> np.ndarray:
         return series.to_numpy()
 
 
-def _partition_state(part, columns: FrameColumns, make_state, index: int, by=(), offset=None):
+def _partition_state(part, columns: FrameColumns, make_state, by, offsets, partition_info=None):
+    """Return the state of one pandas partition. Dask passes `partition_info`, with its index.
+
+    `offsets` contains the position of each partition's first row in the frame, or is None.
+    """
+    index = partition_info["number"]
     weights = None if columns.weight is None else _column_values(part, columns.weight)
     extra = {}
     if by:
         extra["keys"] = part[by[0]] if len(by) == 1 else tuple(part[name] for name in by)
-    if offset is not None:
-        extra["offset"] = offset
+    if offsets is not None:
+        extra["offset"] = offsets[index]
     return _block_state(
         _column_values(part, columns.prediction),
         _column_values(part, columns.label),
@@ -276,19 +281,19 @@ def _reduce_frame(frame, columns: FrameColumns, make_state, *, split_every, comp
     With `with_offsets`, each partition's update gets ``offset=``, the position of its first
     row in the frame. The partition lengths are then computed first, in a separate pass.
     """
-    dask = _import_dask()
     split_every = _check_split_every(split_every)
     selected = frame[list(dict.fromkeys([*columns.names, *by]))]
-    parts = selected.to_delayed(optimize_graph=True)
-    offsets = [None] * len(parts)
+    offsets = None
     if with_offsets:
         lengths = selected.map_partitions(len).compute()
-        offsets = [int(start) for start in np.concatenate([[0], np.cumsum(lengths)[:-1]])]
-    states = [
-        dask.delayed(_partition_state, pure=True)(part, columns, make_state, index, tuple(by), offsets[index])
-        for index, part in enumerate(parts)
-    ]
-    merged = _tree_merge(states, split_every, make_state)
+        offsets = tuple(int(start) for start in np.concatenate([[0], np.cumsum(lengths)[:-1]]))
+    # Dask fuses the column selection (or the Parquet read narrowed to these columns) with
+    # the state's update into one task per partition, so no partition copy moves between
+    # tasks. The states are objects, not frames, so their metadata is not enforced.
+    states = selected.map_partitions(
+        _partition_state, columns, make_state, tuple(by), offsets, meta=(None, "object"), enforce_metadata=False
+    ).to_delayed(optimize_graph=True)
+    merged = _tree_merge(list(states), split_every, make_state)
     return merged.compute() if compute else merged
 
 

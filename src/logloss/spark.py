@@ -9,8 +9,8 @@ those of the NumPy path: ``log1p`` for the negative term, ``log1p(exp(-|z|))`` a
 Spark adds doubles one after the other, which loses up to ``n * eps`` of a sum over ``n``
 rows. To stay within a few ulps of the NumPy path, the rows are summed in chunks of
 ``2**chunk_bits`` consecutive rows of a partition, and the driver adds the chunk sums with
-``math.fsum``, which rounds once. Only the chunk sums (18 numbers per chunk) reach the
-driver.
+``math.fsum``, which rounds once. Only the chunk sums (at most 18 numbers per chunk) reach
+the driver.
 
 Needs the ``spark`` extra: ``pip install 'logloss[spark]'`` and a Java runtime.
 """
@@ -35,6 +35,7 @@ _CHUNK = "_logloss_chunk"
 _BIN = "_logloss_bin"
 # Names of the projected row values, chosen not to collide with the `by` columns.
 _P, _Y, _W, _LOSS = "_logloss_p", "_logloss_y", "_logloss_w", "_logloss_loss"
+_FINITE_LOSS, _INFINITE = "_logloss_finite_loss", "_logloss_infinite"
 _CLIPPED, _INVALID = "_logloss_clipped", "_logloss_invalid"
 # The sums that involve the loss: inf as soon as one row of positive weight has an infinite loss.
 _LOSS_SUMS = frozenset({"wl", "wl2", "w2l", "w2l2", "w2ly"})
@@ -62,62 +63,85 @@ def _check_numeric_types(frame, columns: FrameColumns) -> None:
             )
 
 
+# The expressions are Spark SQL text: building a Column object costs one call into the JVM
+# per operator, which took longer than the aggregation itself on small frames.
+_INF = "CAST('Infinity' AS DOUBLE)"
+_NEGATIVE_INF = "CAST('-Infinity' AS DOUBLE)"
+
+
+def _quote(name: str) -> str:
+    """Return a column name as a Spark SQL identifier."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _as_double(column: str) -> str:
+    return f"CAST({_quote(column)} AS DOUBLE)"
+
+
 def _row_expressions(columns: FrameColumns, clip):
-    """Return Spark columns for the probability, label, weight and loss of each row."""
-    F = _import_functions()
-    y = F.col(columns.label).cast("double")
-    w = F.lit(1.0) if columns.weight is None else F.col(columns.weight).cast("double")
-    prediction = F.col(columns.prediction).cast("double")
-    inf = F.lit(math.inf)
+    """Return SQL expressions for the probability, label, weight and loss of each row, and the
+    conditions that its loss is infinite and that `clip` bounded it.
+
+    The infinite-loss condition reads only the inputs, so that Spark need not compute the
+    loss twice. Number literals carry the suffix D: Spark reads ``1.0`` as a decimal.
+    """
+    y = _as_double(columns.label)
+    w = "1.0D" if columns.weight is None else _as_double(columns.weight)
+    prediction = _as_double(columns.prediction)
 
     if columns.is_logit:
         z = prediction
-        tail = F.log1p(F.exp(-F.abs(z)))
-        positive = F.when(y == 0, 0.0).otherwise((F.greatest(-z, F.lit(0.0)) + tail) * y)
-        negative = F.when(y == 1, 0.0).otherwise((F.greatest(z, F.lit(0.0)) + tail) * (1.0 - y))
-        loss = positive + negative
-        p = F.when(z >= 0, 1.0 / (1.0 + F.exp(-z))).otherwise(F.exp(z) / (1.0 + F.exp(z)))
-        clipped = F.lit(False)
+        tail = f"log1p(exp(-abs({z})))"
+        positive = f"CASE WHEN {y} = 0 THEN 0.0D ELSE (greatest(-{z}, 0.0D) + {tail}) * {y} END"
+        negative = f"CASE WHEN {y} = 1 THEN 0.0D ELSE (greatest({z}, 0.0D) + {tail}) * (1.0D - {y}) END"
+        loss = f"({positive}) + ({negative})"
+        p = f"CASE WHEN {z} >= 0 THEN 1.0D / (1.0D + exp(-{z})) ELSE exp({z}) / (1.0D + exp({z})) END"
+        clipped = "false"
+        # A finite logit gives a finite loss: greatest(|z|, 0) + tail stays below the maximum double.
+        infinite = f"({z} = {_NEGATIVE_INF} AND {y} > 0) OR ({z} = {_INF} AND {y} < 1)"
     else:
         p = prediction
-        clipped = F.lit(False)
+        clipped = "false"
+        # ln(p) is finite for p > 0, and log1p(-p) for p < 1.
+        infinite = f"({p} = 0 AND {y} > 0) OR ({p} = 1 AND {y} < 1)"
         # Spark's ln and log1p return NULL at 0, where NumPy returns -inf.
-        log_p = F.when(p == 0, -inf).otherwise(F.ln(p))
-        log_q = F.when(p == 1, -inf).otherwise(F.log1p(-p))
+        log_p = f"CASE WHEN {p} = 0 THEN {_NEGATIVE_INF} ELSE ln({p}) END"
+        log_q = f"CASE WHEN {p} = 1 THEN {_NEGATIVE_INF} ELSE log1p(-{p}) END"
         if clip is not None:
             # As loss_from_probability: the logarithms' arguments are raised to at least
             # clip, 1 - p is exact for p > 0.5, and the sums use the unclipped p.
             # A row counts as clipped when an outcome it observes has a probability below clip.
-            clipped = ((y > 0) & (p < clip)) | ((y < 1) & (1.0 - p < clip))
-            log_p = F.ln(F.greatest(p, F.lit(float(clip))))
-            log_q = F.when(p > 0.5, F.ln(F.greatest(1.0 - p, F.lit(float(clip))))).otherwise(F.log1p(-p))
-        positive = F.when(y == 0, 0.0).otherwise(log_p * y)
-        negative = F.when(y == 1, 0.0).otherwise(log_q * (1.0 - y))
-        loss = -(positive + negative)
-    return p, y, w, loss, clipped
+            bound = f"{float(clip)!r}D"
+            clipped = f"(({y} > 0) AND ({p} < {bound})) OR (({y} < 1) AND (1.0D - {p} < {bound}))"
+            log_p = f"ln(greatest({p}, {bound}))"
+            log_q = f"CASE WHEN {p} > 0.5D THEN ln(greatest(1.0D - {p}, {bound})) ELSE log1p(-{p}) END"
+            infinite = "false"
+        positive = f"CASE WHEN {y} = 0 THEN 0.0D ELSE ({log_p}) * {y} END"
+        negative = f"CASE WHEN {y} = 1 THEN 0.0D ELSE ({log_q}) * (1.0D - {y}) END"
+        loss = f"-(({positive}) + ({negative}))"
+    return p, y, w, loss, infinite, clipped
 
 
 def _invalid_conditions(columns: FrameColumns):
-    """Return (condition, column, rule, hint) tuples; a row meeting a condition is invalid."""
-    F = _import_functions()
-    prediction = F.col(columns.prediction).cast("double")
-    y = F.col(columns.label).cast("double")
+    """Return (condition, column, rule, hint) tuples. A row that meets the SQL condition is invalid."""
+    prediction = _as_double(columns.prediction)
+    y = _as_double(columns.label)
     hint = "" if columns.is_logit else _LOGIT_HINT
     checks = [
-        (prediction.isNull(), columns.prediction, "not contain NULL", ""),
-        (F.isnan(prediction), columns.prediction, "not contain NaN", hint),
-        (y.isNull(), columns.label, "not contain NULL", ""),
-        (F.isnan(y), columns.label, "not contain NaN", ""),
-        ((y < 0) | (y > 1), columns.label, "be in [0, 1]", ""),
+        (f"{prediction} IS NULL", columns.prediction, "not contain NULL", ""),
+        (f"isnan({prediction})", columns.prediction, "not contain NaN", hint),
+        (f"{y} IS NULL", columns.label, "not contain NULL", ""),
+        (f"isnan({y})", columns.label, "not contain NaN", ""),
+        (f"{y} < 0 OR {y} > 1", columns.label, "be in [0, 1]", ""),
     ]
     if not columns.is_logit:
-        checks.append(((prediction < 0) | (prediction > 1), columns.prediction, "be in [0, 1]", hint))
+        checks.append((f"{prediction} < 0 OR {prediction} > 1", columns.prediction, "be in [0, 1]", hint))
     if columns.weight is not None:
-        w = F.col(columns.weight).cast("double")
+        w = _as_double(columns.weight)
         checks += [
-            (w.isNull(), columns.weight, "not contain NULL", ""),
-            (F.isnan(w) | (F.abs(w) == math.inf), columns.weight, "be finite", ""),
-            (w < 0, columns.weight, "be non-negative", ""),
+            (f"{w} IS NULL", columns.weight, "not contain NULL", ""),
+            (f"isnan({w}) OR abs({w}) = {_INF}", columns.weight, "be finite", ""),
+            (f"{w} < 0", columns.weight, "be non-negative", ""),
         ]
     return checks
 
@@ -129,61 +153,90 @@ def _project_rows(frame, columns: FrameColumns, clip, checks, chunk_bits: int | 
     that use it, so the loss and the flags are computed in this projection and the
     aggregates only multiply and add the projected columns.
     """
-    F = _import_functions()
-    p, y, w, loss, clipped = _row_expressions(columns, clip)
-    invalid = F.lit(False)
-    for condition, *_ in checks:
-        invalid = invalid | F.coalesce(condition, F.lit(False))
+    p, y, w, loss, infinite, clipped = _row_expressions(columns, clip)
+    invalid = " OR ".join(f"coalesce({condition}, false)" for condition, *_ in checks)
     # monotonically_increasing_id puts the partition index in the upper 31 bits and the row
     # index within the partition in the lower 33, so this key never spans two partitions.
-    if chunk_bits is None:
-        chunk = F.lit(0)
-    else:
-        chunk = F.shiftrightunsigned(F.monotonically_increasing_id(), chunk_bits)
-    return frame.select(
-        *by,
-        p.alias(_P),
-        y.alias(_Y),
-        w.alias(_W),
-        loss.alias(_LOSS),
-        clipped.alias(_CLIPPED),
-        invalid.alias(_INVALID),
-        chunk.alias(_CHUNK),
+    chunk = "0" if chunk_bits is None else f"shiftrightunsigned(monotonically_increasing_id(), {chunk_bits})"
+    # As compute_sums: the products use a finite copy of the loss, so inf * 0 never makes a
+    # NaN, and a row of weight 0 adds nothing. frame_state sets the loss sums to inf afterwards.
+    finite_loss = f"CASE WHEN ({infinite}) OR ({w}) = 0 THEN 0.0D ELSE {loss} END"
+    # One projection, because Spark analyzes the plan of every DataFrame that Python builds.
+    return frame.selectExpr(
+        *map(_quote, by),
+        f"{p} AS {_P}",
+        f"{y} AS {_Y}",
+        f"{w} AS {_W}",
+        f"{loss} AS {_LOSS}",
+        f"{finite_loss} AS {_FINITE_LOSS}",
+        f"({infinite}) AND ({w}) != 0 AS {_INFINITE}",
+        f"{clipped} AS {_CLIPPED}",
+        f"{invalid} AS {_INVALID}",
+        f"{chunk} AS {_CHUNK}",
     )
 
 
-def _aggregates():
-    """Return the aggregate columns over the projected rows: the count, the sums, the counts."""
-    F = _import_functions()
-    p, y, w, loss = F.col(_P), F.col(_Y), F.col(_W), F.col(_LOSS)
-    # As compute_sums: products use a finite copy of the loss, so inf * 0 never makes a NaN,
-    # and a row of weight 0 adds nothing. frame_state sets the loss sums to inf afterwards.
-    finite_loss = F.when((loss == math.inf) | (w == 0), 0.0).otherwise(loss)
-    w2 = w * w
-    wl = w * finite_loss
-    w2l = w2 * finite_loss
-    w2p = w2 * p
-    terms = {
-        "w": w,
-        "w2": w2,
-        "wy": w * y,
-        "wp": w * p,
-        "wl": wl,
-        "wl2": wl * finite_loss,
-        "w2l": w2l,
-        "w2l2": w2l * finite_loss,
-        "w2y": w2 * y,
-        "w2y2": (w2 * y) * y,
-        "w2p": w2p,
-        "w2p2": w2p * p,
-        "w2ly": w2l * y,
-        "w2py": w2p * y,
-    }
-    aggregates = [F.count(F.lit(1)).alias(_COUNT)]
-    aggregates += [F.sum(terms[name]).alias(name) for name in SUM_FIELDS]
-    aggregates.append(F.count(F.when((loss == math.inf) & (w != 0), 1)).alias(_N_INFINITE))
-    aggregates.append(F.count(F.when(F.col(_CLIPPED), 1)).alias(_N_CLIPPED))
-    aggregates.append(F.count(F.when(F.col(_INVALID), 1)).alias(_N_INVALID))
+# Without weights (w = 1), several sums of SUM_FIELDS are equal, so Spark computes each value
+# once. This maps every sum to the aggregate that contains its value.
+_UNWEIGHTED_SOURCES = {
+    "w": _COUNT,
+    "w2": _COUNT,
+    "wy": "wy",
+    "wp": "wp",
+    "wl": "wl",
+    "wl2": "wl2",
+    "w2l": "wl",
+    "w2l2": "wl2",
+    "w2y": "wy",
+    "w2y2": "w2y2",
+    "w2p": "wp",
+    "w2p2": "w2p2",
+    "w2ly": "w2ly",
+    "w2py": "w2py",
+}
+
+
+def _aggregates(*, weighted: bool, clipped: bool) -> list[str]:
+    """Return the SQL aggregates over the projected rows: the count, the sums, the counts.
+
+    Without `weighted`, only the sums named in ``_UNWEIGHTED_SOURCES`` are computed, and
+    without `clipped` the clipped-row count is left out (``_state_from_rows`` reads 0).
+    """
+    p, y, w, loss = _P, _Y, _W, _FINITE_LOSS
+    if weighted:
+        terms = {
+            "w": w,
+            "w2": f"{w} * {w}",
+            "wy": f"{w} * {y}",
+            "wp": f"{w} * {p}",
+            "wl": f"{w} * {loss}",
+            "wl2": f"{w} * {loss} * {loss}",
+            "w2l": f"{w} * {w} * {loss}",
+            "w2l2": f"{w} * {w} * {loss} * {loss}",
+            "w2y": f"{w} * {w} * {y}",
+            "w2y2": f"{w} * {w} * {y} * {y}",
+            "w2p": f"{w} * {w} * {p}",
+            "w2p2": f"{w} * {w} * {p} * {p}",
+            "w2ly": f"{w} * {w} * {loss} * {y}",
+            "w2py": f"{w} * {w} * {p} * {y}",
+        }
+    else:
+        terms = {
+            "wy": y,
+            "wp": p,
+            "wl": loss,
+            "wl2": f"{loss} * {loss}",
+            "w2y2": f"{y} * {y}",
+            "w2p2": f"{p} * {p}",
+            "w2ly": f"{loss} * {y}",
+            "w2py": f"{p} * {y}",
+        }
+    aggregates = [f"count(1) AS {_COUNT}"]
+    aggregates += [f"sum({term}) AS {name}" for name, term in terms.items()]
+    aggregates.append(f"count(CASE WHEN {_INFINITE} THEN 1 END) AS {_N_INFINITE}")
+    if clipped:
+        aggregates.append(f"count(CASE WHEN {_CLIPPED} THEN 1 END) AS {_N_CLIPPED}")
+    aggregates.append(f"count(CASE WHEN {_INVALID} THEN 1 END) AS {_N_INVALID}")
     return aggregates
 
 
@@ -198,11 +251,10 @@ def _exact_sum(values) -> float:
 
 def _raise_first_invalid(frame, checks) -> None:
     """Count the rows failing each check, in a second job, and raise for the first check."""
-    F = _import_functions()
-    counts = frame.agg(*[F.count(F.when(condition, 1)) for condition, *_ in checks]).first()
+    counts = frame.selectExpr(*[f"count(CASE WHEN {condition} THEN 1 END)" for condition, *_ in checks]).first()
     for (condition, column, rule, hint), count in zip(checks, counts, strict=True):
         if count:
-            value = frame.filter(condition).select(column).first()[0]
+            value = frame.filter(condition).selectExpr(_quote(column)).first()[0]
             raise ValueError(f"column {column!r} must {rule}, got {value!r} ({count} such rows in all){hint}")
 
 
@@ -282,39 +334,49 @@ def frame_state(
 
     checks = _invalid_conditions(columns)
     by = check_by_columns(frame.columns, by)
-    selected = frame.select(*dict.fromkeys([*columns.names, *by]))
-    projected = _project_rows(selected, columns, clip, checks, chunk_bits, by)
+    projected = _project_rows(frame, columns, clip, checks, chunk_bits, by)
+    aggregates = _aggregates(weighted=columns.weight is not None, clipped=clip is not None)
+    F = _import_functions()
     if chunk_bits is None and not by:
-        rows = projected.agg(*_aggregates()).collect()
+        rows = projected.selectExpr(*aggregates).collect()
     else:
         keys = [*by] if chunk_bits is None else [*by, _CHUNK]
-        rows = projected.groupBy(*keys).agg(*_aggregates()).collect()
+        rows = projected.groupBy(*[F.col(_quote(key)) for key in keys]).agg(*map(F.expr, aggregates)).collect()
     if any(row[_N_INVALID] for row in rows):
         _raise_first_invalid(frame, checks)
 
     if not by:
-        return _state_from_rows(rows, clip)
+        return _state_from_rows(rows, clip, weighted=columns.weight is not None)
     segments = {}
     for row in rows:
         segments.setdefault(_segment_key(row, by), []).append(row)
-    states = {key: _state_from_rows(segment, clip) for key, segment in segments.items()}
+    states = {key: _state_from_rows(segment, clip, weighted=columns.weight is not None) for key, segment in segments.items()}
     return _grouped_state(states, clip, n_key_columns=len(by))
 
 
-def _state_from_rows(rows, clip) -> LogLossState:
-    """Add up the chunk sums of `rows` exactly into one state."""
+def _state_from_rows(rows, clip, *, weighted: bool) -> LogLossState:
+    """Add up the chunk sums of `rows`, as :func:`_aggregates` names them, exactly into one state."""
     state = LogLossState(clip=clip)
-    sums = np.array([_exact_sum(row[name] for row in rows) for name in SUM_FIELDS])
-    n_infinite = sum(row[_N_INFINITE] for row in rows)
+    # One tuple per aggregate: indexing a Row by name searches its fields each time.
+    values = dict(zip(rows[0].__fields__, zip(*rows, strict=True), strict=True)) if rows else {}
+
+    def total(name):
+        # Spark's sum over no rows is NULL.
+        return [value for value in values.get(name, ()) if value is not None]
+
+    sources = {name: name for name in SUM_FIELDS} if weighted else _UNWEIGHTED_SOURCES
+    totals = {source: _exact_sum(total(source)) for source in dict.fromkeys(sources.values())}
+    sums = np.array([totals[sources[name]] for name in SUM_FIELDS], dtype=np.float64)
+    n_infinite = sum(total(_N_INFINITE))
     if n_infinite:
         for i, name in enumerate(SUM_FIELDS):
             if name in _LOSS_SUMS:
                 sums[i] = math.inf
     state.add_sums(
-        sum(row[_COUNT] for row in rows),
+        sum(total(_COUNT)),
         sums,
         n_infinite=n_infinite,
-        n_clipped=sum(row[_N_CLIPPED] for row in rows),
+        n_clipped=sum(total(_N_CLIPPED)),
     )
     return state
 
@@ -331,18 +393,11 @@ def _segment_key(row, by: tuple[str, ...]):
 
 def _grouped_state(states: dict, clip, *, n_key_columns: int):
     """Return a GroupedLogLossState holding the given state of each segment key."""
-    from ._grouped import GroupedLogLossState
+    from ._grouped import grouped_state_from_sums
 
-    # NOTE: fills the state's fields directly, because GroupedLogLossState has no public
-    # constructor from per-segment sums; keep in step with _grouped.py.
-    grouped = GroupedLogLossState(clip=clip)
-    grouped._n_key_columns = n_key_columns
-    positions = grouped._rows_for(list(states))
-    for position, state in zip(positions, states.values(), strict=True):
-        grouped._high[position] = state._high
-        grouped._low[position] = state._low
-        grouped._counts[position] = (state.count, state.n_infinite, state.n_clipped)
-    return grouped
+    sums = [[state.sum(name) for name in SUM_FIELDS] for state in states.values()]
+    counts = [(state.count, state.n_infinite, state.n_clipped) for state in states.values()]
+    return grouped_state_from_sums(list(states), sums, counts, clip=clip, n_key_columns=n_key_columns)
 
 
 def frame_decomposition_state(
@@ -364,12 +419,12 @@ def frame_decomposition_state(
     the decomposition.
     """
     F = _import_functions()
-    from ._binned import BinnedDecompositionState
+    from ._binned import BinnedDecompositionState, binned_state_from_sums
 
     columns = _check_spark_frame(frame, label=label, prob=prob, logit=logit, weight=weight)
     state = BinnedDecompositionState(n_bins=n_bins, logit_limit=logit_limit)
     checks = _invalid_conditions(columns)
-    prediction = F.col(columns.prediction).cast("double")
+    prediction = F.col(_quote(columns.prediction)).cast("double")
     if columns.is_logit:
         z = prediction
     else:
@@ -379,7 +434,7 @@ def frame_decomposition_state(
     scale = state.n_bins / (2.0 * state.logit_limit)
     scaled = z * scale + (state.logit_limit * scale + 1.0)
     bin_index = F.least(F.greatest(scaled, F.lit(0.0)), F.lit(state.n_bins + 1.0)).cast("int")
-    with_bins = frame.select(bin_index.alias(_BIN), *columns.names)
+    with_bins = frame.select(bin_index.alias(_BIN), *[F.col(_quote(name)) for name in columns.names])
     binned = _project_rows(with_bins, columns, None, checks, None, by=(_BIN,))
 
     w, y, p, loss = F.col(_W), F.col(_Y), F.col(_P), F.col(_LOSS)
@@ -401,16 +456,15 @@ def frame_decomposition_state(
     if any(row[_N_INVALID] for row in rows):
         _raise_first_invalid(frame, checks)
 
-    # NOTE: fills the state's arrays directly, because BinnedDecompositionState has no
-    # public way to add per-bin sums; keep in step with _binned.py.
-    for row in rows:
-        state._bin_counts[row[_BIN]] = row[_COUNT]
-        for field, name in enumerate(("w", "wy", "wp", "wl")):
-            state._high[field, row[_BIN]] = row[name]
-    state._add_squared_weight(_exact_sum(row["w2"] for row in rows))
-    state.count = sum(row[_COUNT] for row in rows)
-    state.n_infinite = sum(row[_N_INFINITE] for row in rows)
-    return state
+    return binned_state_from_sums(
+        [row[_BIN] for row in rows],
+        [row[_COUNT] for row in rows],
+        [[row[name] for row in rows] for name in ("w", "wy", "wp", "wl")],
+        squared_weight=_exact_sum(row["w2"] for row in rows),
+        n_infinite=sum(row[_N_INFINITE] for row in rows),
+        n_bins=state.n_bins,
+        logit_limit=state.logit_limit,
+    )
 
 
 def evaluate_frame(frame, **options) -> LogLossResult:
