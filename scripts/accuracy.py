@@ -20,7 +20,9 @@ Rivals, on the same grid where they accept the dtype: the NumPy one-liner
 ``log_loss`` (probabilities only, per element, default clipping), PyTorch's
 ``binary_cross_entropy`` and ``binary_cross_entropy_with_logits`` (gradients by autograd),
 and JAX with the ``log_sigmoid`` formula that optax uses (gradients by ``jax.grad``).
-"logloss (torch)" is logloss on PyTorch tensors (its array-API path).
+"logloss (torch formulas)" is logloss on PyTorch tensors with the host route turned off
+(``logloss._host.formulas_only``): the array-API formulas that run on other devices and
+under tracing. On the CPU, PyTorch tensors otherwise get the "logloss" column's values.
 
 Run from the repository root: ``uv run --group test python scripts/accuracy.py``; it writes
 ``docs/accuracy.md`` (``--output`` to change) and takes about a minute.
@@ -40,6 +42,7 @@ import mpmath
 import numpy as np
 
 import logloss
+from logloss import _host
 
 mpmath.mp.dps = 40
 DTYPES = {
@@ -215,7 +218,7 @@ def logloss_torch(entry, x, y):
     dtype = _torch_dtype(torch, x.dtype)
     inputs = torch.tensor(x.astype(np.float64), dtype=dtype)
     target = torch.tensor(y.astype(np.float64), dtype=dtype)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _host.formulas_only():
         warnings.simplefilter("ignore", logloss.InfiniteLossWarning)
         if entry == "probability":
             loss = logloss.binary_cross_entropy(inputs, target, reduction="none")
@@ -252,7 +255,7 @@ def jax_log_sigmoid(entry, x, y):
 
 IMPLEMENTATIONS = {
     "logloss": logloss_numpy,
-    "logloss (torch)": logloss_torch,
+    "logloss (torch formulas)": logloss_torch,
     "NumPy one-liner": numpy_one_liner,
     "scikit-learn log_loss": sklearn_log_loss,
     "PyTorch": torch_functional,
@@ -334,9 +337,11 @@ def main() -> None:
         "- \"logloss\" is the NumPy path. It evaluates every formula in long double where that",
         "  type is wider than float64 (x86-64 Linux) and rounds once, so float64 results are",
         "  within about 0.5 ulp. Without a wider long double (ARM macOS, Windows) it runs the",
-        "  same formulas in float64, with the errors of the \"logloss (torch)\" float64 rows.",
-        "- \"logloss (torch)\" computes float32 in float64 and half types in float32, but",
-        "  float64 in float64, where the rounding of PyTorch's exp, log and log1p shows",
+        "  same formulas in float64, with the errors of the \"logloss (torch formulas)\" float64 rows.",
+        "- PyTorch tensors on the CPU go through the NumPy path and get the \"logloss\" values.",
+        "  \"logloss (torch formulas)\" turns that route off to show the array-API formulas that",
+        "  run on other devices and under tracing. They compute float32 in float64 and half types",
+        "  in float32, but float64 in float64, where the rounding of PyTorch's exp, log and log1p shows",
         "  (about 1.3 ulp in the loss, 2 in the gradient and 3 in the Hessian for hard labels). For soft labels near the optimum the float64",
         "  gradient is a difference of two terms, so its relative error grows near 0.",
         "- The rivals' `inf` entries come from clipping (scikit-learn clips at the dtype's eps,",
