@@ -1,3 +1,4 @@
+import gzip
 import io
 import json
 import shutil
@@ -335,3 +336,22 @@ def test_segments_rich_markup_in_keys(tmp_path):
     assert "[red]a" in result.stdout
     assert "b[/]" in result.stdout
     assert "log loss by [bold]seg" in result.stdout
+
+
+def test_subprocess_truncated_gzip_exits_1(tmp_path):
+    # A reader left open at exit aborted (exit 134) or hung in about 1 run of 3.
+    compressed = gzip.compress(("label,p\n" + "1,0.5\n0,0.25\n" * 100_000).encode())
+    path = tmp_path / "t.csv.gz"
+    path.write_bytes(compressed[: len(compressed) // 2])
+    for _ in range(5):
+        completed = subprocess.run([logloss_command(), "score", str(path), "--prob", "p"], capture_output=True, text=True, timeout=60)
+        assert completed.returncode == 1, completed.stderr
+        assert "cannot read the file" in completed.stderr
+
+
+def test_error_weight_out_of_range_names_row(tmp_path):
+    weights = np.ones(5000)
+    weights[4466] = 1e200
+    path = write_parquet(tmp_path / "w.parquet", label=np.zeros(5000), prob=np.full(5000, 0.5), w=weights)
+    result = run(path, "--prob", "prob", "--weight", "w", "--batch-size", "1000")
+    assert_data_error(result, "w.parquet: column `w` must contain weights of 0 or between 1e-120 and 1e+120, got 1e+200 at row 4466 (0-based)")

@@ -177,3 +177,25 @@ def test_by_list_column_fails(tmp_path):
     assert result.exit_code == 1, result.output
     assert f"logloss: error: {path}: column `l` must hold scalar values to group by, got type list<" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_by_csv_keys_read_as_text(tmp_path):
+    path = tmp_path / "zip.csv"
+    path.write_text("label,p,zip\n1,0.9,02134\n1,0.1,2134\n0,0.5,01\n0,0.5,1\n1,0.5,1.0\n0,0.5,\n")
+    rows = run_json(path, "--prob", "p", "--by", "zip")["segments"]["rows"]
+    counts = {row["segment"]["zip"]: row["count"] for row in rows}
+    assert counts == {"02134": 1, "2134": 1, "01": 1, "1": 1, "1.0": 1, "": 1}
+
+
+def test_by_csv_text_key_after_first_block(tmp_path):
+    # pyarrow infers types from the first 1 MiB block, where these keys are all numbers.
+    path = tmp_path / "late.csv"
+    path.write_text("label,p,seg\n" + "1,0.5,0\n0,0.5,1\n" * 80_000 + "1,0.5,abc\n")
+    rows = run_json(path, "--prob", "p", "--by", "seg", "--sort", "segment")["segments"]["rows"]
+    assert [(row["segment"]["seg"], row["count"]) for row in rows] == [("0", 80_000), ("1", 80_000), ("abc", 1)]
+
+
+def test_by_parquet_keeps_stored_type(segmented_file):
+    path, _ = segmented_file
+    rows = run_json(path, "--prob", "prob", "--by", "tier")["segments"]["rows"]
+    assert {row["segment"]["tier"] for row in rows} == {0, 1}

@@ -279,6 +279,22 @@ def test_error_nan_probability(tmp_path):
         score_file(path, label="label", prob="p")
 
 
+@pytest.mark.parametrize("weight", ["1e-200", "1e200"])
+def test_error_weight_out_of_range(tmp_path, weight):
+    rows = ["1,0.5,1"] * 4466 + [f"0,0.5,{weight}", "0,0.5,0"]
+    path = write_csv(tmp_path / "w.csv", "label,prob,w", rows)
+    with pytest.raises(DataFileError, match=r"w\.csv: column `w` must contain weights of 0 or between 1e-120 and 1e\+120, got .* at row 4466 \(0-based\)") as caught:
+        score_file(path, label="label", prob="prob", weight="w", batch_size=1000)
+    assert (caught.value.column, caught.value.row) == ("w", 4466)
+
+
+def test_read_batches_string_columns_csv(tmp_path):
+    path = write_csv(tmp_path / "k.csv", "label,zip,id", ["1,02134,7", "0,,", "1,1.0,8"])
+    (batch,) = read_batches(path, ["label"], raw_columns=["id"], string_columns=["zip"])
+    assert batch.raw["zip"].to_pylist() == ["02134", "", "1.0"]
+    assert batch.raw["id"].to_pylist() == [7, None, 8]
+
+
 def test_error_negative_weight(tmp_path):
     path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0]), p=np.full(2, 0.5), w=np.array([1.0, -1.0]))
     with pytest.raises(DataFileError, match=r"column `w` must contain non-negative weights, got -1.0 at row 1"):

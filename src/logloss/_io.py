@@ -178,7 +178,12 @@ def total_rows(path) -> int | None:
 
 
 def read_batches(
-    path, columns: Sequence[str], *, raw_columns: Sequence[str] = (), batch_size: int = DEFAULT_BATCH_SIZE
+    path,
+    columns: Sequence[str],
+    *,
+    raw_columns: Sequence[str] = (),
+    string_columns: Sequence[str] = (),
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Iterator[ColumnBatch]:
     """Yield the numeric `columns` of a CSV or Parquet file in batches of at most `batch_size` rows.
 
@@ -192,6 +197,10 @@ def read_batches(
     raw_columns : sequence of str, optional
         Names of further columns of any type, such as group keys, passed on unchecked as
         pyarrow arrays in ``ColumnBatch.raw``. A name also in `columns` is read as numeric only.
+    string_columns : sequence of str, optional
+        Further raw columns, such as segment keys and row ids, that a CSV file reads as
+        strings, so that each distinct text is one value ("02134" and "2134" stay apart, and
+        an empty cell is the empty string, not null). Parquet keeps its stored types.
     batch_size : int, default 65536
         Maximum rows per batch, at most 2**63 - 1.
 
@@ -228,11 +237,12 @@ def read_batches(
     kind = detect_format(path)
     path = check_file(path)
     numeric = list(dict.fromkeys(columns))
-    raw = [name for name in dict.fromkeys(raw_columns) if name not in numeric]
+    raw = [name for name in dict.fromkeys([*raw_columns, *string_columns]) if name not in numeric]
     if kind == "parquet":
         record_batches = _read_parquet(path, numeric + raw, batch_size)
     else:
-        record_batches = _read_csv(path, numeric, raw)
+        strings = [name for name in raw if name in string_columns]
+        record_batches = _read_csv(path, numeric, raw, strings)
     return _convert(path, record_batches, numeric, raw, batch_size)
 
 
@@ -266,14 +276,21 @@ class _CsvSource:
 
     def __init__(self, path: Path):
         self.path = path
-        self.files = []
+        # Every file, stream and reader opened, closed in reverse order by close(). A reader
+        # left to the garbage collector can be destroyed during interpreter shutdown, while
+        # pyarrow's thread pools stop, which aborted or hung the process.
+        self.resources = []
         # pyarrow detects compression from a lower-case suffix only, so it is passed explicitly.
         self.compression = "gzip" if path.name.lower().endswith(".gz") else None
         self.no_final_newline = False
 
     def close(self) -> None:
-        for file in self.files:
-            file.close()
+        while self.resources:
+            resource = self.resources.pop()
+            try:
+                resource.close()
+            except Exception:  # noqa: BLE001 - the error being raised, if any, matters more
+                pass
 
     def _stream(self):
         import pyarrow as pa
@@ -281,8 +298,10 @@ class _CsvSource:
         # A Python file object, not the path, so that a name that is not UTF-8 can be opened.
         # pyarrow closes it with the stream, so each stream gets its own.
         file = open(self.path, "rb")
-        self.files.append(file)
-        return pa.input_stream(file, compression=self.compression)
+        self.resources.append(file)
+        stream = pa.input_stream(file, compression=self.compression)
+        self.resources.append(stream)
+        return stream
 
     def open_csv(self, parse_options=None, **convert):
         """Return a pyarrow CSV stream reader over the whole file."""
@@ -295,7 +314,17 @@ class _CsvSource:
             stream = pa.BufferReader(stream.read() + b"\n")
         read_options = pa_csv.ReadOptions(block_size=CSV_BLOCK_SIZE, use_threads=False)
         convert_options = pa_csv.ConvertOptions(**convert)
-        return pa_csv.open_csv(stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
+        reader = pa_csv.open_csv(stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
+        self.resources.append(reader)
+        return reader
+
+    def schema(self, parse_options=None):
+        """Return the schema of a reader opened only for it, and close the reader."""
+        reader = self.open_csv(parse_options)
+        try:
+            return reader.schema
+        finally:
+            reader.close()
 
     def header(self):
         """Return the schema pyarrow infers from the first block; names may repeat."""
@@ -307,7 +336,7 @@ class _CsvSource:
         # that a column is not found, which lists its one column name.
         lenient = pa_csv.ParseOptions(invalid_row_handler=lambda row: "skip")
         try:
-            return self.open_csv(lenient).schema
+            return self.schema(lenient)
         except pa.ArrowInvalid as error:
             if "Empty CSV file" not in str(error):
                 raise
@@ -321,10 +350,10 @@ class _CsvSource:
         if len(text) > CSV_BLOCK_SIZE or b"\n" in text or b"\r" in text:
             raise empty_error
         self.no_final_newline = True
-        return self.open_csv(lenient).schema
+        return self.schema(lenient)
 
 
-def _read_csv(path: Path, numeric: list[str], raw: list[str]) -> Iterator:
+def _read_csv(path: Path, numeric: list[str], raw: list[str], strings: list[str]) -> Iterator:
     import pyarrow as pa
 
     source = _CsvSource(path)
@@ -342,6 +371,9 @@ def _read_csv(path: Path, numeric: list[str], raw: list[str]) -> Iterator:
             for name in numeric
             if pa.types.is_integer(first_block.field(name).type) or pa.types.is_null(first_block.field(name).type)
         }
+        # Inference from the first block would read the keys "02134" and "2134" as one number,
+        # and reject a later key that is not a number.
+        column_types.update({name: pa.string() for name in strings})
         try:
             reader = source.open_csv(include_columns=numeric + raw, column_types=column_types)
         except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
@@ -458,13 +490,17 @@ def _scalar_column(path: Path, name: str, column):
 
 def _convert(path: Path, record_batches, numeric: list[str], raw: list[str], batch_size: int) -> Iterator[ColumnBatch]:
     start = 0
-    for record_batch in record_batches:
-        for offset in range(0, record_batch.num_rows, batch_size):
-            piece = record_batch.slice(offset, batch_size)
-            columns = {name: _to_numpy(path, name, piece.column(name), start) for name in numeric}
-            raw_arrays = {name: _scalar_column(path, name, piece.column(name)) for name in raw}
-            yield ColumnBatch(start=start, columns=columns, length=piece.num_rows, raw=raw_arrays)
-            start += piece.num_rows
+    try:
+        for record_batch in record_batches:
+            for offset in range(0, record_batch.num_rows, batch_size):
+                piece = record_batch.slice(offset, batch_size)
+                columns = {name: _to_numpy(path, name, piece.column(name), start) for name in numeric}
+                raw_arrays = {name: _scalar_column(path, name, piece.column(name)) for name in raw}
+                yield ColumnBatch(start=start, columns=columns, length=piece.num_rows, raw=raw_arrays)
+                start += piece.num_rows
+    finally:
+        # Closing this generator, or an error here, closes the file now, not at garbage collection.
+        record_batches.close()
 
 
 def _to_numpy(path: Path, name: str, array, start: int) -> np.ndarray:

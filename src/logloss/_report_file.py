@@ -8,6 +8,7 @@ checked as ``logloss score`` checks them, then joined into arrays.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import closing
 
 import numpy as np
 
@@ -48,14 +49,17 @@ def read_report_columns(
     numeric = [label, prediction] + ([weight] if weight is not None else [])
     parts: dict[str, list] = {"prediction": [], "label": [], "weight": []}
     keys: dict[str, list] = {name: [] for name in by}
-    for batch in read_batches(path, numeric, raw_columns=list(by), batch_size=batch_size):
-        predictions, labels, weights = checked_columns(path, batch, prediction, scale, label, weight)
-        parts["prediction"].append(np.asarray(predictions, dtype=np.float64))
-        parts["label"].append(np.asarray(labels, dtype=np.float64))
-        if weights is not None:
-            parts["weight"].append(np.asarray(weights, dtype=np.float64))
-        for name in by:
-            keys[name].append(_key_column(batch, name))
+    # Segment keys are compared as text, so a CSV file reads them as strings.
+    batches = read_batches(path, numeric, string_columns=list(by), batch_size=batch_size)
+    with closing(batches):
+        for batch in batches:
+            predictions, labels, weights = checked_columns(path, batch, prediction, scale, label, weight)
+            parts["prediction"].append(np.asarray(predictions, dtype=np.float64))
+            parts["label"].append(np.asarray(labels, dtype=np.float64))
+            if weights is not None:
+                parts["weight"].append(np.asarray(weights, dtype=np.float64))
+            for name in by:
+                keys[name].append(_key_column(batch, name))
 
     def joined(name: str) -> np.ndarray:
         return np.concatenate(parts[name]) if parts[name] else np.empty(0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from ._io import (
     read_batches,
     total_rows,
 )
-from ._state import LogLossResult, LogLossState
+from ._state import WEIGHT_RANGE, LogLossResult, LogLossState
 
 __all__ = ["FileScore", "add_rows", "checked_columns", "scan_file", "score_file"]
 
@@ -155,12 +156,14 @@ def scan_file(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: ProgressCallback | None = None,
     raw_columns: Sequence[str] = (),
+    string_columns: Sequence[str] = (),
     on_batch: Callable | None = None,
 ) -> FileScore:
     """Read a file batch by batch into a :class:`LogLossState`; see :func:`score_file`.
 
     Unlike :func:`score_file` it returns the state and the first row with an infinite loss.
-    `raw_columns` are read unchecked into ``ColumnBatch.raw``, and `on_batch`, when given,
+    `raw_columns` are read unchecked into ``ColumnBatch.raw``, as are `string_columns`,
+    which a CSV file reads as strings (see :func:`._io.read_batches`), and `on_batch`, when given,
     is called as ``on_batch(batch, predictions, labels, weights)`` with each checked batch.
     A file of fewer than ``REFERENCE_MAX_ROWS`` rows is read in batches below
     ``_fast.MIN_SIZE`` rows, unless an earlier call loaded numba's kernels.
@@ -187,19 +190,25 @@ def scan_file(
     scale, prediction = ("prob", prob) if prob is not None else ("logit", logit)
     columns = [label, prediction] + ([weight] if weight is not None else [])
     state = LogLossState(clip=clip)
-    batches = read_batches(path, columns, raw_columns=raw_columns, batch_size=batch_size)
+    batches = read_batches(
+        path, columns, raw_columns=raw_columns, string_columns=string_columns, batch_size=batch_size
+    )
     total = total_rows(path) if progress is not None else None
     first_infinite_row = None
     rows_read = 0
-    for batch in batches:
-        predictions, labels, weights, first_infinite = _add_batch(state, path, batch, prediction, scale, label, weight)
-        if on_batch is not None:
-            on_batch(batch, predictions, labels, weights)
-        if first_infinite_row is None:
-            first_infinite_row = first_infinite
-        rows_read += len(batch)
-        if progress is not None:
-            progress(rows_read, total)
+    # closing() closes the file when a batch is rejected, not when the generator is collected.
+    with closing(batches):
+        for batch in batches:
+            predictions, labels, weights, first_infinite = _add_batch(
+                state, path, batch, prediction, scale, label, weight
+            )
+            if on_batch is not None:
+                on_batch(batch, predictions, labels, weights)
+            if first_infinite_row is None:
+                first_infinite_row = first_infinite
+            rows_read += len(batch)
+            if progress is not None:
+                progress(rows_read, total)
 
     return FileScore(
         path=str(path),
@@ -357,6 +366,14 @@ def _weights(path, batch, name):
         mask = values < 0
         if mask.any():
             _reject(path, batch, name, mask, "contain non-negative weights")
+    # Checked here so that the error names the file and row; LogLossState checks it again.
+    low, high = WEIGHT_RANGE
+    mask = (values != 0) & ((values < low) | (values > high))
+    if mask.any():
+        _reject(
+            path, batch, name, mask, f"contain weights of 0 or between {low:g} and {high:g}",
+            "; divide all weights by one constant, which changes no figure",
+        )
     return values
 
 

@@ -11,9 +11,11 @@ imported inside the functions that use them.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import sys
+import traceback
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -347,7 +349,24 @@ def _check_mode_options(ctx: click.Context, modes: dict, options: dict) -> None:
 def fail(error: Exception) -> NoReturn:
     """Print a data or file error on stderr and exit with status 1."""
     click.echo(f"logloss: error: {error}", err=True)
+    _release_frames(error)
     sys.exit(1)
+
+
+def _release_frames(error: BaseException) -> None:
+    """Free what the frames of `error` and of its causes hold, pyarrow readers included.
+
+    Otherwise SystemExit keeps `error` as its context until interpreter shutdown, where
+    destroying a pyarrow CSV reader while pyarrow's thread pools stop aborted the process
+    ("terminate called without an active exception") or hung it.
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        traceback.clear_frames(error.__traceback__)
+        error.__traceback__ = None
+        error = error.__cause__ or error.__context__
+    gc.collect()
 
 
 def resolve_score_request(file, label, prob, logit, weight, clip, batch_size, **details) -> ScoreRequest:
@@ -439,7 +458,11 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
         for callback in callbacks:
             callback(*batch)
 
-    raw_columns = request.by + (collector.raw_columns if collector is not None else ())
+    raw_columns = collector.raw_columns if collector is not None else ()
+    # Segment keys and row ids are compared as text, so a CSV file reads them as strings.
+    string_columns = request.by
+    if collector is not None and collector.id_column is not None:
+        string_columns += (collector.id_column,)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scan = scan_file(
@@ -450,6 +473,7 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
             batch_size=request.batch_size,
             progress=progress,
             raw_columns=raw_columns,
+            string_columns=string_columns,
             on_batch=on_batch if callbacks else None,
             **columns,
         )
