@@ -333,6 +333,39 @@ def test_state_counts_clipped_and_infinite(monkeypatch):
     assert unclipped.n_infinite == 1
 
 
+@pytest.mark.parametrize("logits", [False, True])
+@pytest.mark.parametrize("dtypes", [(np.float64, np.float64), (np.float32, np.float32), (np.float64, np.int8)])
+def test_state_sums_unweighted_equal_unit_weights(logits, dtypes):
+    prediction_dtype, label_dtype = dtypes
+    x, y = _logit_case(46, prediction_dtype) if logits else _probability_case(46, prediction_dtype)
+    y = np.round(y).astype(label_dtype) if label_dtype == np.int8 else y
+    ones = np.ones(N, dtype=prediction_dtype)
+    unweighted = _fast.state_sums(x, y, None, logits=logits)
+    weighted = _fast.state_sums(x, y, ones, logits=logits)
+    assert unweighted is not None
+    np.testing.assert_array_equal(unweighted.view(np.int64), weighted.view(np.int64))
+
+
+@pytest.mark.parametrize("logits", [False, True])
+def test_grouped_sums_unweighted_equal_unit_weights(logits):
+    x, y = _logit_case(47) if logits else _probability_case(47)
+    x[:2] = 0.0 if logits else 0.5
+    codes = np.random.default_rng(48).integers(0, 5, N)
+    unweighted = _fast.grouped_state_sums(x, y, None, codes, 5, logits=logits)
+    weighted = _fast.grouped_state_sums(x, y, np.ones(N), codes, 5, logits=logits)
+    assert unweighted is not None
+    np.testing.assert_array_equal(unweighted.view(np.int64), weighted.view(np.int64))
+
+
+def test_sums_from_arrays_unweighted_equal_unit_weights():
+    p, y = _probability_case(49)
+    loss = logloss.binary_cross_entropy(p, y, reduction="none")
+    unweighted = _fast.state_sums_from_arrays(p, y, loss, None)
+    weighted = _fast.state_sums_from_arrays(p, y, loss, np.ones(N))
+    assert unweighted is not None
+    np.testing.assert_array_equal(unweighted[0].view(np.int64), weighted[0].view(np.int64))
+
+
 def test_compute_sums_matches_numpy(monkeypatch):
     p, y = _probability_case(44)
     loss = logloss.binary_cross_entropy(p, y, reduction="none")

@@ -484,15 +484,74 @@ def probability_loss_gradient(p, y, weights, pos_weight, scale, gradient):
 _N_SUMS = 14
 
 
+# Without weights (w = 1) the 14 sums reduce to the row count and 8 distinct sums, in this
+# order: y, p, l, l**2, y**2, p**2, l*y, p*y. _FIELD_SOURCE maps each field of SUM_FIELDS to
+# its distinct sum, 0 being the row count. Multiplying by w = 1 is exact, so the weighted
+# kernel with all weights 1 returns the same bits.
+_N_DISTINCT = 8
+_FIELD_SOURCE = (0, 0, 1, 2, 3, 4, 3, 4, 1, 5, 2, 6, 7, 8)
+
+
 @njit(**_INLINE_JIT)
-def _state_block(length, probabilities, labels, losses, weight_buffer, buffers, block_sums, b):
-    """Store the 14 per-row terms of ``SUM_FIELDS`` and their block sums; return the
-    number of infinite losses."""
+def _state_block(length, probabilities, labels, losses, weight_buffer, has_weights, buffers, block_sums, b):
+    """Store the block sums of the 14 fields of ``SUM_FIELDS``; return the number of
+    infinite losses.
+
+    ``labels`` may have any dtype of the kernels' labels. ``weight_buffer`` is read only if
+    ``has_weights``.
+    """
+    if not has_weights:
+        return _unweighted_state_block(length, probabilities, labels, losses, buffers, block_sums, b)
     infinite = _state_terms(length, probabilities, labels, losses, weight_buffer, buffers)
     for j in range(_N_SUMS):
-        for i in range(length, BLOCK):
-            buffers[j, i] = 0.0
+        _clear_tail(buffers[j], length)
         block_sums[b, j] = _buffer_sum(buffers[j])
+    return infinite
+
+
+@njit(**_INLINE_JIT)
+def _unweighted_terms(length, probabilities, labels, losses, buffers):
+    """Store the 8 distinct per-row terms of unweighted rows in ``buffers[:8]``; return the
+    number of infinite losses."""
+    infinite = 0
+    for i in range(length):
+        p = probabilities[i]
+        y = np.float64(labels[i])
+        loss = losses[i]
+        infinite += loss == np.inf
+        buffers[0, i] = y
+        buffers[1, i] = p
+        buffers[2, i] = loss
+        buffers[3, i] = loss * loss
+        buffers[4, i] = y * y
+        buffers[5, i] = p * p
+        buffers[6, i] = loss * y
+        buffers[7, i] = p * y
+    return infinite
+
+
+@njit(**_INLINE_JIT)
+def _unweighted_state_block(length, probabilities, labels, losses, buffers, block_sums, b):
+    """Store the block sums of the 14 fields for unweighted rows; return the number of
+    infinite losses."""
+    infinite = _unweighted_terms(length, probabilities, labels, losses, buffers)
+    for j in range(_N_DISTINCT):
+        _clear_tail(buffers[j], length)
+    row = block_sums[b]
+    row[0] = length
+    row[1] = length
+    row[2] = _buffer_sum(buffers[0])
+    row[3] = _buffer_sum(buffers[1])
+    row[4] = _buffer_sum(buffers[2])
+    row[5] = _buffer_sum(buffers[3])
+    row[6] = row[4]
+    row[7] = row[5]
+    row[8] = row[2]
+    row[9] = _buffer_sum(buffers[4])
+    row[10] = row[3]
+    row[11] = _buffer_sum(buffers[5])
+    row[12] = _buffer_sum(buffers[6])
+    row[13] = _buffer_sum(buffers[7])
     return infinite
 
 
@@ -504,7 +563,7 @@ def _state_terms(length, probabilities, labels, losses, weight_buffer, buffers):
     for i in range(length):
         w = weight_buffer[i]
         p = probabilities[i]
-        y = labels[i]
+        y = np.float64(labels[i])
         loss = 0.0 if w == 0.0 else losses[i]
         infinite += loss == np.inf
         w2 = w * w
@@ -529,7 +588,7 @@ def _state_terms(length, probabilities, labels, losses, weight_buffer, buffers):
 
 @njit(**_INLINE_JIT)
 def _copy_weights(weights, length, has_weights, weight_buffer):
-    """Copy one block of weights (or ones) to ``weight_buffer``; return the invalid count.
+    """Copy one block of weights to ``weight_buffer`` if ``has_weights``; return the invalid count.
 
     A weight is invalid for the state also when it is positive but outside
     ``_state.WEIGHT_RANGE``, [1e-120, 1e120].
@@ -540,9 +599,6 @@ def _copy_weights(weights, length, has_weights, weight_buffer):
             w = np.float64(weights[i])
             bad += _is_bad_weight(w) | ((w != 0.0) & ((w < 1e-120) | (w > 1e120)))
             weight_buffer[i] = w
-    else:
-        for i in range(length):
-            weight_buffer[i] = 1.0
     return bad
 
 
@@ -573,10 +629,9 @@ def state_sums_from_arrays(p, y, loss, weights):
         loss_block = loss[start:stop]
         weights_block = weights[start:stop]
         _copy_block(p_block, length, columns[0])
-        _copy_block(y_block, length, columns[1])
         _copy_block(loss_block, length, columns[2])
         _copy_weights(weights_block, length, has_weights, columns[3])
-        block_infinite[b] = _state_block(length, columns[0], columns[1], columns[2], columns[3], buffers, block_sums, b)
+        block_infinite[b] = _state_block(length, columns[0], y_block, columns[2], columns[3], has_weights, buffers, block_sums, b)
     return _compensated_total(block_sums), block_infinite.sum()
 
 
@@ -609,9 +664,8 @@ def probability_state_sums(p, y, weights, clip):
             probability = np.float64(p_block[i])
             clipped += (probability < clip) | (probability > 1.0 - clip)
             columns[0, i] = min(max(probability, clip), 1.0 - clip)
-        _copy_block(y_block, length, columns[1])
         bad += _copy_weights(weights_block, length, has_weights, columns[3])
-        infinite = _state_block(length, columns[0], columns[1], columns[2], columns[3], buffers, block_sums, b)
+        infinite = _state_block(length, columns[0], y_block, columns[2], columns[3], has_weights, buffers, block_sums, b)
         block_counts[b, 0] = bad
         block_counts[b, 1] = infinite
         block_counts[b, 2] = clipped
@@ -642,9 +696,8 @@ def logit_state_sums(z, y, weights):
             e = columns[4, i]
             big = 1.0 / (1.0 + e)
             columns[0, i] = big if z_block[i] >= 0.0 else e * big
-        _copy_block(y_block, length, columns[1])
         bad += _copy_weights(weights_block, length, has_weights, columns[3])
-        infinite = _state_block(length, columns[0], columns[1], columns[2], columns[3], buffers, block_sums, b)
+        infinite = _state_block(length, columns[0], y_block, columns[2], columns[3], has_weights, buffers, block_sums, b)
         block_counts[b, 0] = bad
         block_counts[b, 1] = infinite
     counts = block_counts.sum(axis=0)
@@ -665,7 +718,9 @@ def grouped_state_sums(x, y, weights, codes, n_groups, logits):
     n_blocks = (n + BLOCK - 1) // BLOCK
     n_tasks = max(min(n_blocks, 16), 1)
     per_task = (n_blocks + n_tasks - 1) // n_tasks
-    partial = np.zeros((n_tasks, n_groups, _N_SUMS))
+    # Without weights each task adds the row count and the 8 distinct sums only.
+    n_accumulated = _N_SUMS if has_weights else _N_DISTINCT + 1
+    partial = np.zeros((n_tasks, n_groups, n_accumulated))
     task_counts = np.zeros((n_tasks, 2), dtype=np.int64)
     for task in prange(n_tasks):
         buffers = np.empty((_N_SUMS, BLOCK))
@@ -686,19 +741,32 @@ def grouped_state_sums(x, y, weights, codes, n_groups, logits):
             else:
                 bad = _probability_block(x_block, y_block, length, 1.0, 0.0, columns[2])[0]
                 _copy_block(x_block, length, columns[0])
-            _copy_block(y_block, length, columns[1])
             bad += _copy_weights(weights_block, length, has_weights, columns[3])
-            infinite = _state_terms(length, columns[0], columns[1], columns[2], columns[3], buffers)
+            if has_weights:
+                infinite = _state_terms(length, columns[0], y_block, columns[2], columns[3], buffers)
+            else:
+                infinite = _unweighted_terms(length, columns[0], y_block, columns[2], buffers)
             for i in range(length):
                 group = code_block[i]
                 bad += (group < 0) | (group >= n_groups)
                 group = min(max(group, 0), n_groups - 1)
-                for j in range(_N_SUMS):
-                    partial[task, group, j] += buffers[j, i]
+                if has_weights:
+                    for j in range(_N_SUMS):
+                        partial[task, group, j] += buffers[j, i]
+                else:
+                    partial[task, group, 0] += 1.0
+                    for j in range(_N_DISTINCT):
+                        partial[task, group, j + 1] += buffers[j, i]
             task_counts[task, 0] += bad
             task_counts[task, 1] += infinite
-    sums = np.zeros((n_groups, _N_SUMS))
+    totals = np.zeros((n_groups, n_accumulated))
     for task in range(n_tasks):
-        sums += partial[task]
+        totals += partial[task]
+    if has_weights:
+        sums = totals
+    else:
+        sums = np.empty((n_groups, _N_SUMS))
+        for j in range(_N_SUMS):
+            sums[:, j] = totals[:, _FIELD_SOURCE[j]]
     counts = task_counts.sum(axis=0)
     return sums, counts[0], counts[1]
