@@ -261,6 +261,11 @@ def test_integer_and_boolean_columns(spark):
             r"column `w` must be non-negative, got -2.0",
         ),
         (
+            {"p": [0.5, 0.5, 0.5], "y": [1.0, 0.0, 1.0], "w": [0.0, 1e-200, 1e300]},
+            {"weight": "w"},
+            r"column `w` must be 0 or between 1e-120 and 1e\+120, got 1e-200 \(2 such rows in all\); divide",
+        ),
+        (
             {"p": [0.5, 0.5], "y": [1.0, 0.0], "w": [1.0, math.inf]},
             {"weight": "w"},
             r"column `w` must be finite, got inf",

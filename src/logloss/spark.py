@@ -24,10 +24,13 @@ import numpy as np
 
 from ._entry import EXTRA_HINT
 from ._frames import FrameColumns, check_by_columns, check_frame_columns
-from ._state import SUM_FIELDS, LogLossResult, LogLossState
+from ._state import SUM_FIELDS, WEIGHT_RANGE, LogLossResult, LogLossState
 from ._validation import NAN_HINT
 
 __all__ = ["evaluate_frame", "frame_decomposition_state", "frame_state"]
+
+# The local state's range for positive weights, so that sums of squares stay in float64.
+_WEIGHT_LOW, _WEIGHT_HIGH = WEIGHT_RANGE
 
 # Names of the aggregate columns; the sums keep the names of SUM_FIELDS.
 _COUNT = "_logloss_count"
@@ -145,6 +148,12 @@ def _invalid_conditions(columns: FrameColumns):
             (f"{w} IS NULL", columns.weight, "not contain NULL", ""),
             (f"isnan({w}) OR abs({w}) = {_INF}", columns.weight, "be finite", ""),
             (f"{w} < 0", columns.weight, "be non-negative", ""),
+            (
+                f"{w} > 0 AND ({w} < {_WEIGHT_LOW!r} OR {w} > {_WEIGHT_HIGH!r})",
+                columns.weight,
+                f"be 0 or between {_WEIGHT_LOW:g} and {_WEIGHT_HIGH:g}",
+                "; divide all weights by one constant, which changes no figure",
+            ),
         ]
     return checks
 
