@@ -57,6 +57,23 @@ def test_torch_loss_matches_numpy(torch, options):
     np.testing.assert_allclose(actual.numpy(), expected, rtol=3 * np.finfo(np.float64).eps, atol=0)
 
 
+def test_torch_float8_widens_to_float32(torch):
+    # float8_e4m3fn has no infinity: an infinite or large loss must not become NaN or 448.
+    z = torch.tensor([-300.0, 1.0]).to(torch.float8_e4m3fn)
+    loss = binary_cross_entropy_with_logits(z, torch.tensor([1.0, 0.0]), weights=torch.tensor([2.0, 1.0]), reduction="none")
+    assert loss.dtype == torch.float32
+    assert loss[0].item() == 2 * 288.0  # -300 is stored as -288 in float8_e4m3fn
+
+
+def test_jax_float8_infinite_loss(jax_x64):
+    jnp = jax_x64.numpy
+    p = jnp.array([0.0, 0.5], dtype=jnp.float8_e4m3fn)
+    with pytest.warns(InfiniteLossWarning):
+        loss = binary_cross_entropy(p, jnp.array([1.0, 0.0]), reduction="none")
+    assert loss.dtype == jnp.float32
+    assert np.isinf(np.asarray(loss)[0])
+
+
 def test_torch_reduction_float64(torch):
     z = torch.asarray(Z, dtype=torch.float32)
     total = binary_cross_entropy_with_logits(z, torch.asarray(Y), reduction="sum")

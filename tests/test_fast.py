@@ -225,6 +225,17 @@ def test_infinite_loss_warns(engine):
         assert logloss.binary_cross_entropy(p, y) == np.inf
 
 
+@pytest.mark.parametrize("weight", [5e-324, 1e-320, 1e-200, 1e200, 1e304])
+@pytest.mark.parametrize("logits", [False, True])
+def test_extreme_weights_match_reference(engine, weight, logits):
+    # The reference path divides the weights by their largest before the weighted mean.
+    x = np.full(N, 0.0 if logits else 0.5)
+    y = np.ones(N)
+    function = logloss.binary_cross_entropy_with_logits if logits else logloss.binary_cross_entropy
+    result = function(x, y, weights=np.full(N, weight))
+    assert result == pytest.approx(np.log(2.0), rel=4 * np.finfo(np.float64).eps)
+
+
 def _logit_case(seed, dtype=np.float64):
     rng = np.random.default_rng(seed)
     z = rng.normal(0.0, 8.0, N)

@@ -197,6 +197,8 @@ def _loss(kernel_name, predictions, y_true, weights, pos_weight, reduction, *ext
     sum_wl, sum_w, n_bad, n_infinite = sums
     if n_bad or n_infinite:
         return None
+    if reduction != "none" and not _sums_in_range(sum_wl, sum_w, x.size, weighted=w.size > 0):
+        return None
     if reduction == "none":
         return out.reshape(predictions.shape)
     if reduction == "sum":
@@ -204,6 +206,21 @@ def _loss(kernel_name, predictions, y_true, weights, pos_weight, reduction, *ext
     if sum_w == 0.0:
         return None
     return np.float64(sum_wl / sum_w)
+
+
+# The kernels multiply raw weights; the reference path divides them by their largest first
+# (``_options.scale_to_max``). The two agree while the largest weight lies in this range,
+# which holds when ``n * _WEIGHT_LOW <= sum(w) <= _WEIGHT_HIGH``, since the largest weight
+# lies between ``sum(w) / n`` and ``sum(w)``.
+_WEIGHT_LOW = 1e-150
+_WEIGHT_HIGH = 1e150
+
+
+def _sums_in_range(sum_wl, sum_w, size, *, weighted) -> bool:
+    """Return False when the kernel's sums may differ from the reference path's."""
+    if not (np.isfinite(sum_wl) and np.isfinite(sum_w)):
+        return False
+    return not weighted or sum_w == 0.0 or size * _WEIGHT_LOW <= sum_w <= _WEIGHT_HIGH
 
 
 def binary_cross_entropy(
@@ -240,13 +257,13 @@ def _loss_and_gradient(kernel_name, x, y_true, weights, pos_weight, reduction, m
     scale = 1.0
     if reduction == "mean":
         total_weight = float(np.sum(w, dtype=np.float64)) if w.size else float(flat_x.size)
-        if not total_weight > 0.0:
+        if not total_weight > 0.0 or not _sums_in_range(0.0, total_weight, flat_x.size, weighted=w.size > 0):
             return None
         scale = 1.0 / total_weight
     gradient = np.empty(flat_x.size, dtype=flat_x.dtype)
     kernel = getattr(_load_kernels(), kernel_name)
     sum_wl, sum_w, n_bad, n_infinite = kernel(flat_x, y, w, pos_weight_value, scale, gradient)
-    if n_bad or n_infinite:
+    if n_bad or n_infinite or not _sums_in_range(sum_wl, sum_w, flat_x.size, weighted=w.size > 0):
         return None
     loss = np.float64(sum_wl) if reduction == "sum" else np.float64(sum_wl / sum_w)
     return loss, gradient.reshape(x.shape)

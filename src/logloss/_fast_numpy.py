@@ -47,18 +47,30 @@ def _loss_sums(formula, check_x, x, y, weights, pos_weight, out):
         n_bad += check_x(x_block) + _count_bad_unit(y_block)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             losses = formula(x_block, y_block, pos_weight_value)
-        if has_weights:
-            w_block = weights[start:stop].astype(np.float64, copy=False)
-            n_bad += w_block.size - int(np.count_nonzero((w_block >= 0.0) & (w_block < np.inf)))
-            losses = multiply_weights(losses, w_block)
-            weight_sums.append(float(np.sum(w_block)))
-        n_infinite += int(np.count_nonzero(losses == np.inf))
-        loss_sums.append(float(np.sum(losses)))
-        if out is not None:
-            with np.errstate(over="ignore"):  # a float32 output rounds losses beyond its range to inf
+        # Weights near the float64 limits can overflow a product or a sum. The totals then
+        # come back inf, and ``_fast`` hands the call to the reference path, which scales them.
+        with np.errstate(over="ignore"):
+            if has_weights:
+                w_block = weights[start:stop].astype(np.float64, copy=False)
+                n_bad += w_block.size - int(np.count_nonzero((w_block >= 0.0) & (w_block < np.inf)))
+                losses = multiply_weights(losses, w_block)
+                weight_sums.append(float(np.sum(w_block)))
+            n_infinite += int(np.count_nonzero(losses == np.inf))
+            loss_sums.append(float(np.sum(losses)))
+            if out is not None:  # a float32 output rounds losses beyond its range to inf
                 out[start:stop] = losses
-    sum_w = math.fsum(weight_sums) if has_weights else float(x.size)
-    return math.fsum(loss_sums) if n_infinite == 0 else math.inf, sum_w, n_bad, n_infinite
+    sum_w = _total(weight_sums) if has_weights else float(x.size)
+    return _total(loss_sums) if n_infinite == 0 else math.inf, sum_w, n_bad, n_infinite
+
+
+def _total(values) -> float:
+    """Return the exact sum of finite ``values``, or inf when it leaves the float64 range."""
+    if not all(math.isfinite(value) for value in values):
+        return math.inf
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return math.inf
 
 
 def _count_nan(block) -> int:

@@ -125,6 +125,9 @@ def output_dtype(xp, array, computed):
     if is_numpy_namespace(xp):
         return _validation.output_dtype(array)
     if xp.isdtype(array.dtype, "real floating"):
+        # As for NumPy: most 8-bit float types have no infinity, so results widen to float32.
+        if xp.finfo(array.dtype).bits <= 8:
+            return xp.float32
         return array.dtype
     return computed
 
