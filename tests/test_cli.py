@@ -61,6 +61,36 @@ def test_score_bundled_json_matches_loss():
     assert report["result"]["first_infinite_row"] is None
 
 
+def test_score_json_keys():
+    report = run_json()
+    expected = ["file", "bundled", "columns", "clip", "engine", "row_numbering", "result", "warnings"]
+    assert list(report) == expected
+    assert report["engine"] == "local"
+
+
+@pytest.mark.parametrize(
+    ("engine", "module", "library"), [("dask", "dask.dataframe", "Dask"), ("spark", "pyspark.sql", "PySpark")]
+)
+def test_engine_missing_extra_hint(monkeypatch, engine, module, library):
+    # A None entry in sys.modules makes the import raise ImportError, as a missing package does.
+    package = module.split(".")[0]
+    monkeypatch.setitem(sys.modules, package, None)
+    monkeypatch.setitem(sys.modules, module, None)
+    result = run("--engine", engine)
+    assert result.exit_code == 1
+    assert f"logloss: error: --engine {engine} needs {library} (" in result.output
+    assert f"`uv run --extra {engine} ...`" in result.output
+    assert f"`pip install '/path/to/logloss[{engine}]'`" in result.output
+
+
+def test_decompose_missing_extra_hint(monkeypatch):
+    monkeypatch.setitem(sys.modules, "scipy", None)
+    result = run("--decompose")
+    assert result.exit_code == 1
+    assert "logloss: error: --decompose needs scipy (" in result.output
+    assert "`uv run --extra eval ...`" in result.output
+
+
 def test_score_bundled_logit():
     data = load_caravan()
     report = run_json("--logit", "logit")

@@ -111,6 +111,28 @@ def test_decompose_exact_matches_library():
     assert figures["error_bound"] is None
 
 
+def test_json_keys_segments_and_decomposition():
+    report = run_json("--by", "customer_type", "--decompose")
+    assert list(report)[-2:] == ["segments", "decomposition"]
+    assert list(report["segments"]) == ["by", "ne_baseline", "sort", "min_segment_size", "rows"]
+    assert list(report["segments"]["rows"][0])[0] == "segment"
+    expected = [
+        "score",
+        "miscalibration",
+        "discrimination",
+        "uncertainty",
+        "normalized_entropy",
+        "method",
+        "base_rate",
+        "count",
+        "weight_sum",
+        "n_infinite",
+        "error_bound",
+        "exact_max_rows",
+    ]
+    assert sorted(report["decomposition"]) == sorted(expected)
+
+
 def test_decompose_binned_above_exact_max_rows():
     data = load_caravan()
     report = run_json("--decompose", "--exact-max-rows", "1000", "--batch-size", "500")

@@ -2,6 +2,7 @@
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -47,7 +48,9 @@ def client():
         processes=False,
         protocol="tcp://",
         host="127.0.0.1",
-        dashboard_address=None,
+        # The scheduler serves HTTP even without a dashboard, on port 8787 unless told
+        # otherwise; port 0 picks a free one, so parallel test runs do not collide.
+        dashboard_address="127.0.0.1:0",
     )
     with cluster, distributed.Client(cluster) as session_client:
         yield session_client
@@ -131,14 +134,14 @@ def test_frame_nullable_label_rejected(client, rows):
     broken = rows.head(100).astype({"y": "Float64"})
     broken.loc[57, "y"] = pd.NA
     frame = dd.from_pandas(broken, npartitions=2)
-    with pytest.raises(ValueError, match=r"column 'y' must not contain NaN, got NaN at index 7 .*partition 1"):
+    with pytest.raises(ValueError, match=r"column `y` must not contain NaN, got NaN at index 7 .*impute.*partition 1"):
         frame_state(frame, label="y", prob="p")
 
 
 def test_frame_probability_out_of_range(client, rows):
     broken = rows.head(100).copy()
     broken.loc[3, "p"] = 1.5
-    with pytest.raises(ValueError, match=r"column 'p' must be in \[0, 1\], got 1.5 .*pass logit= instead"):
+    with pytest.raises(ValueError, match=r"column `p` must be in \[0, 1\], got 1.5 .*pass logit= instead"):
         frame_state(dd.from_pandas(broken, npartitions=3), label="y", prob="p")
 
 
@@ -206,6 +209,34 @@ def test_array_negative_weight_names_block(client):
     weights[9] = -1.0
     with pytest.raises(ValueError, match=r"`weights` must be non-negative, got -1.0 at index 1 \(in block 2;"):
         array_state(y_pred, np.ones(10), weights=weights)
+
+
+def test_frame_nan_prediction_hint(client, rows):
+    broken = rows.head(100).copy()
+    broken.loc[3, "p"] = np.nan
+    with pytest.raises(ValueError, match=r"column `p` must not contain NaN.*drop those rows or impute") as caught:
+        frame_state(dd.from_pandas(broken, npartitions=3), label="y", prob="p")
+    assert "logit" not in str(caught.value)
+
+
+def test_array_out_of_range_hint(client):
+    y_pred = da.from_array(np.array([0.5, 1.5, 0.2]), chunks=2)
+    with pytest.raises(ValueError, match=r"got 1.5 .*call array_state_with_logits instead \(in block 0;"):
+        array_state(y_pred, np.ones(3))
+
+
+def test_array_nan_hint(client):
+    y_pred = da.from_array(np.array([0.5, np.nan, 0.2]), chunks=2)
+    with pytest.raises(ValueError, match=r"`y_pred` must not contain NaN.*impute") as caught:
+        array_state(y_pred, np.ones(3))
+    assert "logit" not in str(caught.value)
+
+
+def test_missing_dask_install_hint(monkeypatch):
+    # A None entry in sys.modules makes the import raise ImportError, as a missing package does.
+    monkeypatch.setitem(sys.modules, "dask", None)
+    with pytest.raises(ImportError, match=r"`uv sync --extra dask`.*`pip install '/path/to/logloss\[dask\]'`"):
+        array_state(np.full(3, 0.5), np.ones(3))
 
 
 def test_array_numpy_predictions_rejected():

@@ -368,6 +368,17 @@ def test_grouped_sums_unweighted_equal_unit_weights(logits):
     np.testing.assert_array_equal(unweighted.view(np.int64), weighted.view(np.int64))
 
 
+
+@pytest.mark.parametrize("n", [1, 127, 129, 4095, 4096 + 3 * 128 + 5])
+def test_state_kernel_unweighted_odd_lengths(n):
+    # The unweighted kernel sums chunks without buffers; unit weights take the buffer path.
+    p, y = _probability_case(50)
+    p, y = p[:n].copy(), y[:n].copy()
+    kernels = _fast._load_kernels()
+    unweighted = kernels.probability_state_sums(p, y, np.empty(0), 0.0)[0]
+    weighted = kernels.probability_state_sums(p, y, np.ones(n), 0.0)[0]
+    np.testing.assert_array_equal(unweighted.view(np.int64), weighted.view(np.int64))
+
 def test_sums_from_arrays_unweighted_equal_unit_weights():
     p, y = _probability_case(49)
     loss = logloss.binary_cross_entropy(p, y, reduction="none")

@@ -244,20 +244,31 @@ def test_integer_and_boolean_columns(spark):
         (
             {"p": [0.5, 1.5], "y": [1.0, 0.0]},
             {},
-            r"column 'p' must be in \[0, 1\], got 1.5 \(1 such rows in all\); .*logit=",
+            r"column `p` must be in \[0, 1\], got 1.5 \(1 such row in all\); .*logit=",
         ),
-        ({"p": [0.5, None], "y": [1.0, 0.0]}, {}, r"column 'p' must not contain NULL, got None"),
-        ({"p": [0.5, float("nan")], "y": [1.0, 0.0]}, {}, r"column 'p' must not contain NaN, got nan"),
-        ({"p": [0.5, 0.5], "y": [1.0, -1.0]}, {}, r"column 'y' must be in \[0, 1\], got -1.0"),
+        (
+            {"p": [1.5, -0.5, 0.5], "y": [1.0, 0.0, 1.0]},
+            {},
+            r"column `p` must be in \[0, 1\], got 1.5 \(2 such rows in all\)",
+        ),
+        ({"p": [0.5, None], "y": [1.0, 0.0]}, {}, r"column `p` must not contain NULL, got None.*impute"),
+        ({"p": [0.5, float("nan")], "y": [1.0, 0.0]}, {}, r"column `p` must not contain NaN, got nan \(1 such row in all\); drop those rows or impute the missing values first$"),
+        ({"p": [0.5, 0.5], "y": [1.0, float("nan")]}, {}, r"column `y` must not contain NaN, got nan .*impute"),
+        ({"p": [0.5, 0.5], "y": [1.0, -1.0]}, {}, r"column `y` must be in \[0, 1\], got -1.0"),
         (
             {"p": [0.5, 0.5], "y": [1.0, 0.0], "w": [1.0, -2.0]},
             {"weight": "w"},
-            r"column 'w' must be non-negative, got -2.0",
+            r"column `w` must be non-negative, got -2.0",
+        ),
+        (
+            {"p": [0.5, 0.5, 0.5], "y": [1.0, 0.0, 1.0], "w": [0.0, 1e-200, 1e300]},
+            {"weight": "w"},
+            r"column `w` must be 0 or between 1e-120 and 1e\+120, got 1e-200 \(2 such rows in all\); divide",
         ),
         (
             {"p": [0.5, 0.5], "y": [1.0, 0.0], "w": [1.0, math.inf]},
             {"weight": "w"},
-            r"column 'w' must be finite, got inf",
+            r"column `w` must be finite, got inf",
         ),
     ],
 )
@@ -269,7 +280,7 @@ def test_invalid_values_rejected(spark, rows, arguments, message):
 
 def test_string_column_rejected(spark):
     frame = small_frame(spark, {"p": ["0.5"], "y": [1.0]})
-    with pytest.raises(TypeError, match="column 'p' must have a numeric or boolean type, got string"):
+    with pytest.raises(TypeError, match="column `p` must have a numeric or boolean type, got string"):
         frame_state(frame, label="y", prob="p")
 
 
@@ -313,7 +324,7 @@ def test_cli_engine_spark_bad_value(spark, tmp_path):
     pq.write_table(pa.table({"p": [0.5, 1.5], "y": [1.0, 0.0]}), path)
     output = CliRunner().invoke(cli, ["score", str(path), "--engine", "spark", "--label", "y", "--prob", "p"])
     assert output.exit_code == 1
-    assert "logloss: error: column 'p' must be in [0, 1], got 1.5" in output.output
+    assert "logloss: error: column `p` must be in [0, 1], got 1.5" in output.output
 
 
 @pytest.mark.parametrize("npartitions", [1, 16])

@@ -19,7 +19,7 @@ import numpy as np
 from . import _elementwise
 from ._decompose import Decomposition, assemble
 from ._state import LogLossState, compensated_add, expit
-from ._validation import as_numeric_array, check_in_unit_interval, check_not_nan
+from ._validation import NAN_HINT, as_numeric_array, check_in_unit_interval, check_not_nan
 
 __all__ = ["BinnedDecompositionState", "binned_error_bound", "binned_state_from_sums"]
 
@@ -141,7 +141,7 @@ class BinnedDecompositionState:
             Non-negative sample weights, of the same shape. Default: all 1.
         """
         predictions = as_numeric_array(y_pred, "y_pred")
-        check_not_nan(predictions, "y_pred", _LOGIT_HINT)
+        check_not_nan(predictions, "y_pred", NAN_HINT)
         check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
         target, weight = LogLossState()._check_labels_and_weights(predictions, y_true, weights)
         probability = predictions.astype(np.float64, copy=False).ravel()
@@ -157,7 +157,7 @@ class BinnedDecompositionState:
     def update_logits(self, logits, y_true, *, weights=None) -> None:
         """Add rows given as logits (log-odds); see :meth:`update` for the parameters."""
         scores = as_numeric_array(logits, "logits")
-        check_not_nan(scores, "logits")
+        check_not_nan(scores, "logits", NAN_HINT)
         target, weight = LogLossState()._check_labels_and_weights(scores, y_true, weights)
         logit = scores.astype(np.float64, copy=False).ravel()
         for start in range(0, logit.size, _CHUNK_ROWS):

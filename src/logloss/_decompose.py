@@ -28,7 +28,7 @@ import numpy as np
 
 from . import _elementwise
 from ._state import LogLossState, binary_entropy, expit
-from ._validation import as_numeric_array, check_in_unit_interval, check_not_nan
+from ._validation import NAN_HINT, as_numeric_array, check_in_unit_interval, check_not_nan
 from ._warnings import UndefinedMetricWarning
 
 __all__ = ["Decomposition", "decompose", "decompose_with_logits"]
@@ -177,7 +177,7 @@ def decompose(y_pred, y_true, *, weights=None) -> Decomposition:
     [0.0, 0.5, 1.0]
     """
     predictions = as_numeric_array(y_pred, "y_pred")
-    check_not_nan(predictions, "y_pred", _LOGIT_HINT)
+    check_not_nan(predictions, "y_pred", NAN_HINT)
     check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
     target, weight = LogLossState()._check_labels_and_weights(predictions, y_true, weights)
     probability = predictions.astype(np.float64).ravel()
@@ -201,7 +201,7 @@ def decompose_with_logits(logits, y_true, *, weights=None) -> Decomposition:
     True
     """
     scores = as_numeric_array(logits, "logits")
-    check_not_nan(scores, "logits")
+    check_not_nan(scores, "logits", NAN_HINT)
     target, weight = LogLossState()._check_labels_and_weights(scores, y_true, weights)
     z = scores.astype(np.float64, copy=False).ravel()
     loss = _elementwise.loss_from_logit(z, target, None)

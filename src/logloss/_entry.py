@@ -2,10 +2,12 @@
 
 import sys
 
-# How to install an optional extra, from a clone (uv) or from a package index (pip).
+# How to install an optional extra. logloss is on no package index, so pip installs it
+# from a local path, never by name.
 EXTRA_HINT = (
     "install the `{extra}` extra: in a clone of logloss, run the command with "
-    "`uv run --extra {extra} ...`; elsewhere, `pip install 'logloss[{extra}]'`"
+    "`uv run --extra {extra} ...` (or run `uv sync --extra {extra}`); in another project, "
+    "`pip install '/path/to/logloss[{extra}]'`"
 )
 
 

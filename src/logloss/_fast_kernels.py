@@ -46,6 +46,10 @@ _CHUNK = 128
 _JIT = {"cache": True, "error_model": "numpy", "nogil": True, "fastmath": fm.FASTMATH}
 _PARALLEL_JIT = {**_JIT, "parallel": True}
 _INLINE_JIT = {**_JIT, "inline": "always"}
+# Without "contract": a sum of products must round each product, as a stored buffer does.
+# numba applies the caller's flags to an inlined function, so these functions are not
+# inlined by numba (LLVM still inlines them, keeping each instruction's flags).
+_UNFUSED_JIT = {**_JIT, "fastmath": False}
 
 
 # ---------------------------------------------------------------------------------------
@@ -78,12 +82,79 @@ def _buffer_sum(buffer):
     chunks = buffer  # chunk c is summed before index c is overwritten, because c <= 128 * c
     for c in range(BLOCK // _CHUNK):
         chunks[c] = _chunk_sum(buffer, c * _CHUNK)
+    return _tree_sum(chunks)
+
+
+@njit(**_INLINE_JIT)
+def _tree_sum(chunks):
+    """Return the binary-tree sum of the 32 chunk sums at the start of ``chunks``, which it
+    overwrites."""
     width = BLOCK // _CHUNK
     while width > 1:
         width //= 2
         for c in range(width):
             chunks[c] = chunks[2 * c] + chunks[2 * c + 1]
     return chunks[0]
+
+
+@njit(**_INLINE_JIT)
+def _chunk_value_sum(a, start, length):
+    """Return ``_chunk_sum`` of ``a[start:start + 128]`` as float64, with the elements at or
+    past ``length`` counted as 0.0, without storing the values."""
+    if start >= length:
+        return 0.0
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    if start + _CHUNK <= length:
+        for i in range(start, start + _CHUNK, 8):
+            a0 += np.float64(a[i])
+            a1 += np.float64(a[i + 1])
+            a2 += np.float64(a[i + 2])
+            a3 += np.float64(a[i + 3])
+            a4 += np.float64(a[i + 4])
+            a5 += np.float64(a[i + 5])
+            a6 += np.float64(a[i + 6])
+            a7 += np.float64(a[i + 7])
+    else:
+        for i in range(start, start + _CHUNK, 8):
+            a0 += np.float64(a[i]) if i < length else 0.0
+            a1 += np.float64(a[i + 1]) if i + 1 < length else 0.0
+            a2 += np.float64(a[i + 2]) if i + 2 < length else 0.0
+            a3 += np.float64(a[i + 3]) if i + 3 < length else 0.0
+            a4 += np.float64(a[i + 4]) if i + 4 < length else 0.0
+            a5 += np.float64(a[i + 5]) if i + 5 < length else 0.0
+            a6 += np.float64(a[i + 6]) if i + 6 < length else 0.0
+            a7 += np.float64(a[i + 7]) if i + 7 < length else 0.0
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+
+
+@njit(**_UNFUSED_JIT)
+def _chunk_product_sum(a, b, start, length):
+    """Return ``_chunk_sum`` of the float64 products ``a[i] * b[i]`` over one chunk, as
+    ``_chunk_value_sum`` does for values; each product is rounded before it is added."""
+    if start >= length:
+        return 0.0
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    if start + _CHUNK <= length:
+        for i in range(start, start + _CHUNK, 8):
+            a0 += np.float64(a[i]) * np.float64(b[i])
+            a1 += np.float64(a[i + 1]) * np.float64(b[i + 1])
+            a2 += np.float64(a[i + 2]) * np.float64(b[i + 2])
+            a3 += np.float64(a[i + 3]) * np.float64(b[i + 3])
+            a4 += np.float64(a[i + 4]) * np.float64(b[i + 4])
+            a5 += np.float64(a[i + 5]) * np.float64(b[i + 5])
+            a6 += np.float64(a[i + 6]) * np.float64(b[i + 6])
+            a7 += np.float64(a[i + 7]) * np.float64(b[i + 7])
+    else:
+        for i in range(start, start + _CHUNK, 8):
+            a0 += np.float64(a[i]) * np.float64(b[i]) if i < length else 0.0
+            a1 += np.float64(a[i + 1]) * np.float64(b[i + 1]) if i + 1 < length else 0.0
+            a2 += np.float64(a[i + 2]) * np.float64(b[i + 2]) if i + 2 < length else 0.0
+            a3 += np.float64(a[i + 3]) * np.float64(b[i + 3]) if i + 3 < length else 0.0
+            a4 += np.float64(a[i + 4]) * np.float64(b[i + 4]) if i + 4 < length else 0.0
+            a5 += np.float64(a[i + 5]) * np.float64(b[i + 5]) if i + 5 < length else 0.0
+            a6 += np.float64(a[i + 6]) * np.float64(b[i + 6]) if i + 6 < length else 0.0
+            a7 += np.float64(a[i + 7]) * np.float64(b[i + 7]) if i + 7 < length else 0.0
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
 
 
 @njit(**_JIT)
@@ -533,25 +604,40 @@ def _unweighted_terms(length, probabilities, labels, losses, buffers):
 @njit(**_INLINE_JIT)
 def _unweighted_state_block(length, probabilities, labels, losses, buffers, block_sums, b):
     """Store the block sums of the 14 fields for unweighted rows; return the number of
-    infinite losses."""
-    infinite = _unweighted_terms(length, probabilities, labels, losses, buffers)
-    for j in range(_N_DISTINCT):
-        _clear_tail(buffers[j], length)
+    infinite losses.
+
+    Each chunk's terms go straight into its lane accumulators, in the order of
+    ``_unweighted_terms`` and ``_buffer_sum``. The sums therefore keep their bits.
+    ``buffers[j]`` holds only the 32 chunk sums of term j.
+    """
+    infinite = 0
+    for i in range(length):
+        infinite += losses[i] == np.inf
+    for c in range(BLOCK // _CHUNK):
+        start = c * _CHUNK
+        buffers[0, c] = _chunk_value_sum(labels, start, length)
+        buffers[1, c] = _chunk_value_sum(probabilities, start, length)
+        buffers[2, c] = _chunk_value_sum(losses, start, length)
+        buffers[3, c] = _chunk_product_sum(losses, losses, start, length)
+        buffers[4, c] = _chunk_product_sum(labels, labels, start, length)
+        buffers[5, c] = _chunk_product_sum(probabilities, probabilities, start, length)
+        buffers[6, c] = _chunk_product_sum(losses, labels, start, length)
+        buffers[7, c] = _chunk_product_sum(probabilities, labels, start, length)
     row = block_sums[b]
     row[0] = length
     row[1] = length
-    row[2] = _buffer_sum(buffers[0])
-    row[3] = _buffer_sum(buffers[1])
-    row[4] = _buffer_sum(buffers[2])
-    row[5] = _buffer_sum(buffers[3])
+    row[2] = _tree_sum(buffers[0])
+    row[3] = _tree_sum(buffers[1])
+    row[4] = _tree_sum(buffers[2])
+    row[5] = _tree_sum(buffers[3])
     row[6] = row[4]
     row[7] = row[5]
     row[8] = row[2]
-    row[9] = _buffer_sum(buffers[4])
+    row[9] = _tree_sum(buffers[4])
     row[10] = row[3]
-    row[11] = _buffer_sum(buffers[5])
-    row[12] = _buffer_sum(buffers[6])
-    row[13] = _buffer_sum(buffers[7])
+    row[11] = _tree_sum(buffers[5])
+    row[12] = _tree_sum(buffers[6])
+    row[13] = _tree_sum(buffers[7])
     return infinite
 
 

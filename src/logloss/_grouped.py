@@ -17,7 +17,7 @@ import numpy as np
 from . import _elementwise, _fast
 from ._keys import encode_keys, split_key_columns
 from ._state import SUM_FIELDS, LogLossResult, LogLossState, binary_entropy, compensated_add, expit, probability_loss
-from ._validation import as_numeric_array, check_in_unit_interval, check_not_nan
+from ._validation import NAN_HINT, as_numeric_array, check_in_unit_interval, check_not_nan
 from ._warnings import UndefinedMetricWarning
 
 __all__ = ["GroupedLogLossState", "grouped_state_from_sums"]
@@ -194,7 +194,7 @@ class GroupedLogLossState:
         if self.clip is None and self._add_fast(y_pred, y_true, keys, weights, logits=False):
             return
         predictions = as_numeric_array(y_pred, "y_pred")
-        check_not_nan(predictions, "y_pred", _LOGIT_HINT)
+        check_not_nan(predictions, "y_pred", NAN_HINT)
         check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
         target, weight = _check_labels_and_weights(predictions, y_true, weights)
         codes, group_keys = self._encode_keys(keys, predictions.size)
@@ -207,7 +207,7 @@ class GroupedLogLossState:
         if self._add_fast(logits, y_true, keys, weights, logits=True):
             return
         scores = as_numeric_array(logits, "logits")
-        check_not_nan(scores, "logits")
+        check_not_nan(scores, "logits", NAN_HINT)
         target, weight = _check_labels_and_weights(scores, y_true, weights)
         codes, group_keys = self._encode_keys(keys, scores.size)
         z = scores.astype(np.float64, copy=False).ravel()

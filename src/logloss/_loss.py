@@ -30,7 +30,7 @@ from ._namespace import (
 from ._options import check_axis
 from ._options import check_reduction as _check_reduction
 from ._options import prepare, reduced_count, scale_to_max
-from ._validation import check_in_unit_interval, check_not_nan, format_index
+from ._validation import NAN_HINT, check_in_unit_interval, check_not_nan, format_index
 from ._warnings import InfiniteLossWarning, UndefinedMetricWarning
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits"]
@@ -177,7 +177,7 @@ def binary_cross_entropy(
         return fast
     xp, predictions = as_array(y_pred, "y_pred")
     _check_flags(subtract_entropy=subtract_entropy)
-    xp_check(check_not_nan, xp, predictions, "y_pred", _LOGIT_HINT)
+    xp_check(check_not_nan, xp, predictions, "y_pred", NAN_HINT)
     xp_check(check_in_unit_interval, xp, predictions, "y_pred", _LOGIT_HINT)
     _check_clip(clip)
     _check_reduction(reduction)
@@ -283,7 +283,7 @@ def binary_cross_entropy_with_logits(
         return fast
     xp, scores = as_array(logits, "logits")
     _check_flags(subtract_entropy=subtract_entropy)
-    xp_check(check_not_nan, xp, scores, "logits")
+    xp_check(check_not_nan, xp, scores, "logits", NAN_HINT)
     _check_reduction(reduction)
     axis = check_axis(axis, scores.ndim)
     prepared = prepare(xp, scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)

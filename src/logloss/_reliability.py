@@ -14,6 +14,7 @@ import numpy as np
 
 from ._decompose import isotonic_fit
 from ._validation import (
+    NAN_HINT,
     as_numeric_array,
     check_in_unit_interval,
     check_not_nan,
@@ -37,11 +38,11 @@ _LOGIT_HINT = "; for raw model scores (logits), apply the logistic function firs
 def check_rows(y_pred, y_true, weights=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate the rows and return them as 1-D float64 arrays, weights all 1 by default."""
     predictions = as_numeric_array(y_pred, "y_pred")
-    check_not_nan(predictions, "y_pred", _LOGIT_HINT)
+    check_not_nan(predictions, "y_pred", NAN_HINT)
     check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
     labels = as_numeric_array(y_true, "y_true")
     check_same_shape(labels, "y_true", predictions.shape, "y_pred")
-    check_not_nan(labels, "y_true")
+    check_not_nan(labels, "y_true", NAN_HINT)
     check_in_unit_interval(labels, "y_true")
     if weights is None:
         weight = np.ones(predictions.size)

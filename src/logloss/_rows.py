@@ -14,6 +14,7 @@ import numpy as np
 from . import _elementwise
 from ._state import _LOGIT_HINT, _check_weight_range, compute_sums, expit, probability_loss
 from ._validation import (
+    NAN_HINT,
     as_numeric_array,
     check_in_unit_interval,
     check_not_nan,
@@ -46,7 +47,7 @@ def labels_and_weights(shape, y_true, weights, prediction_name: str = "y_pred"):
     """Check `y_true` and `weights` against the predictions' `shape`; return flat float64."""
     labels = as_numeric_array(y_true, "y_true")
     check_same_shape(labels, "y_true", shape, prediction_name)
-    check_not_nan(labels, "y_true")
+    check_not_nan(labels, "y_true", NAN_HINT)
     check_in_unit_interval(labels, "y_true")
     weight = None
     if weights is not None:
@@ -61,7 +62,7 @@ def labels_and_weights(shape, y_true, weights, prediction_name: str = "y_pred"):
 def check_probabilities(y_pred, name: str) -> np.ndarray:
     """Return `y_pred` as an array after the NaN and [0, 1] checks."""
     predictions = as_numeric_array(y_pred, name)
-    check_not_nan(predictions, name, _LOGIT_HINT)
+    check_not_nan(predictions, name, NAN_HINT)
     check_in_unit_interval(predictions, name, _LOGIT_HINT)
     return predictions
 
@@ -69,7 +70,7 @@ def check_probabilities(y_pred, name: str) -> np.ndarray:
 def check_logits(logits, name: str) -> np.ndarray:
     """Return `logits` as an array after the NaN check; infinite logits are allowed."""
     scores = as_numeric_array(logits, name)
-    check_not_nan(scores, name)
+    check_not_nan(scores, name, NAN_HINT)
     return scores
 
 

@@ -24,6 +24,7 @@ from ._io import (
     total_rows,
 )
 from ._state import WEIGHT_RANGE, LogLossResult, LogLossState
+from ._validation import NAN_HINT
 
 __all__ = ["FileScore", "add_rows", "checked_columns", "scan_file", "score_file"]
 
@@ -330,7 +331,8 @@ def _check_not_nan(path, batch, name, hint=""):
 
 
 def _check_unit_interval(path, batch, name, description: str, hint=""):
-    values = _check_not_nan(path, batch, name, hint)
+    # `hint` is for values outside [0, 1] only: a NaN is no sign of logits.
+    values = _check_not_nan(path, batch, name, NAN_HINT)
     if values.dtype.kind != "b":
         mask = (values < 0) | (values > 1)
         if mask.any():

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _elementwise, _fast
 from ._validation import (
+    NAN_HINT,
     as_numeric_array,
     format_index,
     check_in_unit_interval,
@@ -168,7 +169,7 @@ class LogLossState:
         if self.clip is None and self._add_fast(y_pred, y_true, weights, logits=False):
             return
         predictions = as_numeric_array(y_pred, "y_pred")
-        check_not_nan(predictions, "y_pred", _LOGIT_HINT)
+        check_not_nan(predictions, "y_pred", NAN_HINT)
         check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
         target, weight = self._check_labels_and_weights(predictions, y_true, weights)
         probability = predictions.astype(np.float64, copy=False).ravel()
@@ -181,7 +182,7 @@ class LogLossState:
         if self._add_fast(logits, y_true, weights, logits=True):
             return
         scores = as_numeric_array(logits, "logits")
-        check_not_nan(scores, "logits")
+        check_not_nan(scores, "logits", NAN_HINT)
         target, weight = self._check_labels_and_weights(scores, y_true, weights)
         z = scores.astype(np.float64, copy=False).ravel()
         loss = _elementwise.loss_from_logit(z, target, None)
@@ -235,7 +236,7 @@ class LogLossState:
     def _check_labels_and_weights(self, predictions, y_true, weights):
         labels = as_numeric_array(y_true, "y_true")
         check_same_shape(labels, "y_true", predictions.shape, "y_pred")
-        check_not_nan(labels, "y_true")
+        check_not_nan(labels, "y_true", NAN_HINT)
         check_in_unit_interval(labels, "y_true")
         weight = None
         if weights is not None:

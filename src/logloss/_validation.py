@@ -130,6 +130,11 @@ def _value_at(array: np.ndarray, flat_index: int) -> str:
     return repr(float(value))
 
 
+# Hint for a NaN prediction, label or logit. Unlike a value outside [0, 1], a NaN is no sign
+# that the values are logits, so the hint says how to get rid of it instead.
+NAN_HINT = "; drop those rows or impute the missing values first"
+
+
 def check_not_nan(array: np.ndarray, name: str, hint: str = "") -> None:
     """Raise ValueError if ``array`` contains a NaN, naming the first one's index."""
     if array.dtype.kind in "biu":

@@ -2,8 +2,8 @@
 
 Each command resolves its options into a request, builds a report from it, and only then
 renders the report as a rich table or as JSON, so nothing is printed before every figure is
-computed. Exit codes: 0 on success, 1 for a data or file error ("logloss: error: ..." on
-stderr), 2 for a usage error (click's own).
+computed. Exit codes: 0 on success, 1 for a data or file error or a missing extra
+("logloss: error: ..." on stderr), 2 for a usage error (click's own).
 
 ``import logloss`` never imports this module, so it needs NumPy only; rich and pyarrow are
 imported inside the functions that use them.
@@ -12,6 +12,7 @@ imported inside the functions that use them.
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import math
 import sys
@@ -53,6 +54,9 @@ __all__ = ["cli", "main"]
 # Show a progress bar only for files this large: Parquet rows from the footer, or CSV bytes.
 PROGRESS_MIN_ROWS = 2_000_000
 PROGRESS_MIN_CSV_BYTES = 64 << 20
+
+# The library and the module that each --engine imports first, checked before any work.
+_ENGINE_MODULES = {"dask": ("Dask", "dask.dataframe"), "spark": ("PySpark", "pyspark.sql")}
 
 
 @dataclass(frozen=True)
@@ -226,6 +230,12 @@ def score(
             import scipy  # noqa: F401
         except ImportError as error:
             fail(ImportError(f"--decompose needs scipy ({error}): {EXTRA_HINT.format(extra='eval')}"))
+    if engine in _ENGINE_MODULES:
+        library, module = _ENGINE_MODULES[engine]
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            fail(ImportError(f"--engine {engine} needs {library} ({error}): {EXTRA_HINT.format(extra=engine)}"))
     request = resolve_score_request(
         file,
         label,

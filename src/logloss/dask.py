@@ -5,7 +5,8 @@ that holds it, so only states of a few hundred bytes travel, never rows. The sta
 merge in a tree of fan-in `split_every`, in partition order, so the result is the same on
 every run and equals the single-machine result up to float64 rounding.
 
-Needs the ``dask`` extra: ``pip install 'logloss[dask]'``.
+Needs the ``dask`` extra: in a clone of logloss, ``uv sync --extra dask``; in another
+project, ``pip install '/path/to/logloss[dask]'``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import functools
 
 import numpy as np
 
+from ._entry import EXTRA_HINT
 from ._frames import FrameColumns, check_by_columns, check_frame_columns
 from ._state import _LOGIT_HINT, LogLossResult, LogLossState
 from ._validation import check_same_shape
@@ -27,6 +29,10 @@ __all__ = [
     "frame_state",
 ]
 
+# LogLossState's hint names its own update_logits; these name the logloss.dask call instead.
+_ARRAY_LOGIT_HINT = "; for raw model scores (logits), call array_state_with_logits instead"
+_FRAME_LOGIT_HINT = "; for raw model scores (logits), pass logit= instead"
+
 
 def _import_dask():
     try:
@@ -34,8 +40,8 @@ def _import_dask():
         import dask.array
     except ImportError as error:
         raise ImportError(
-            f"logloss.dask needs Dask with its array and dataframe parts ({error}); "
-            "install them with: pip install 'logloss[dask]'"
+            f"logloss.dask needs Dask with its array and dataframe parts ({error}): "
+            + EXTRA_HINT.format(extra="dask")
         ) from None
     return dask
 
@@ -83,7 +89,9 @@ def _block_state(y_pred, y_true, weights, *, is_logit: bool, make_state, where: 
         update(y_pred, y_true, weights=weights, **(extra or {}))
     except (TypeError, ValueError) as error:
         message = str(error)
-        if columns is not None:
+        if columns is None:
+            message = message.replace(_LOGIT_HINT, _ARRAY_LOGIT_HINT)
+        else:
             message = _name_columns(message, columns)
         raise type(error)(f"{message} (in {where}; indices count from its start)") from error
     return state
@@ -91,12 +99,12 @@ def _block_state(y_pred, y_true, weights, *, is_logit: bool, make_state, where: 
 
 def _name_columns(message: str, columns: FrameColumns) -> str:
     """Rewrite a LogLossState message in terms of the frame's columns."""
-    message = message.replace(_LOGIT_HINT, "; for raw model scores (logits), pass logit= instead")
+    message = message.replace(_LOGIT_HINT, _FRAME_LOGIT_HINT)
     replacements = {"`y_pred`": columns.prediction, "`logits`": columns.prediction, "`y_true`": columns.label}
     if columns.weight is not None:
         replacements["`weights`"] = columns.weight
     for argument, column in replacements.items():
-        message = message.replace(argument, f"column {column!r}")
+        message = message.replace(argument, f"column `{column}`")
     return message
 
 

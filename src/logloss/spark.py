@@ -12,7 +12,8 @@ rows. To stay within a few ulps of the NumPy path, the rows are summed in chunks
 ``math.fsum``, which rounds once. Only the chunk sums (at most 18 numbers per chunk) reach
 the driver.
 
-Needs the ``spark`` extra: ``pip install 'logloss[spark]'`` and a Java runtime.
+Needs the ``spark`` extra and a Java runtime. In a clone of logloss, ``uv sync --extra spark``;
+in another project, ``pip install '/path/to/logloss[spark]'``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,15 @@ import math
 
 import numpy as np
 
+from ._entry import EXTRA_HINT
 from ._frames import FrameColumns, check_by_columns, check_frame_columns
-from ._state import SUM_FIELDS, LogLossResult, LogLossState
+from ._state import SUM_FIELDS, WEIGHT_RANGE, LogLossResult, LogLossState
+from ._validation import NAN_HINT
 
 __all__ = ["evaluate_frame", "frame_decomposition_state", "frame_state"]
+
+# The local state's range for positive weights, so that sums of squares stay in float64.
+_WEIGHT_LOW, _WEIGHT_HIGH = WEIGHT_RANGE
 
 # Names of the aggregate columns; the sums keep the names of SUM_FIELDS.
 _COUNT = "_logloss_count"
@@ -47,7 +53,7 @@ def _import_functions():
         from pyspark.sql import functions
     except ImportError as error:
         raise ImportError(
-            f"logloss.spark needs PySpark ({error}); install it with: pip install 'logloss[spark]'"
+            f"logloss.spark needs PySpark ({error}): {EXTRA_HINT.format(extra='spark')}"
         ) from None
     return functions
 
@@ -59,7 +65,7 @@ def _check_numeric_types(frame, columns: FrameColumns) -> None:
     for name in columns.names:
         if not isinstance(types[name], NumericType | BooleanType):
             raise TypeError(
-                f"column {name!r} must have a numeric or boolean type, got {types[name].simpleString()}"
+                f"column `{name}` must have a numeric or boolean type, got {types[name].simpleString()}"
             )
 
 
@@ -128,10 +134,10 @@ def _invalid_conditions(columns: FrameColumns):
     y = _as_double(columns.label)
     hint = "" if columns.is_logit else _LOGIT_HINT
     checks = [
-        (f"{prediction} IS NULL", columns.prediction, "not contain NULL", ""),
-        (f"isnan({prediction})", columns.prediction, "not contain NaN", hint),
-        (f"{y} IS NULL", columns.label, "not contain NULL", ""),
-        (f"isnan({y})", columns.label, "not contain NaN", ""),
+        (f"{prediction} IS NULL", columns.prediction, "not contain NULL", NAN_HINT),
+        (f"isnan({prediction})", columns.prediction, "not contain NaN", NAN_HINT),
+        (f"{y} IS NULL", columns.label, "not contain NULL", NAN_HINT),
+        (f"isnan({y})", columns.label, "not contain NaN", NAN_HINT),
         (f"{y} < 0 OR {y} > 1", columns.label, "be in [0, 1]", ""),
     ]
     if not columns.is_logit:
@@ -142,6 +148,12 @@ def _invalid_conditions(columns: FrameColumns):
             (f"{w} IS NULL", columns.weight, "not contain NULL", ""),
             (f"isnan({w}) OR abs({w}) = {_INF}", columns.weight, "be finite", ""),
             (f"{w} < 0", columns.weight, "be non-negative", ""),
+            (
+                f"{w} > 0 AND ({w} < {_WEIGHT_LOW!r} OR {w} > {_WEIGHT_HIGH!r})",
+                columns.weight,
+                f"be 0 or between {_WEIGHT_LOW:g} and {_WEIGHT_HIGH:g}",
+                "; divide all weights by one constant, which changes no figure",
+            ),
         ]
     return checks
 
@@ -255,7 +267,8 @@ def _raise_first_invalid(frame, checks) -> None:
     for (condition, column, rule, hint), count in zip(checks, counts, strict=True):
         if count:
             value = frame.filter(condition).selectExpr(_quote(column)).first()[0]
-            raise ValueError(f"column {column!r} must {rule}, got {value!r} ({count} such rows in all){hint}")
+            rows = "1 such row" if count == 1 else f"{count} such rows"
+            raise ValueError(f"column `{column}` must {rule}, got {value!r} ({rows} in all){hint}")
 
 
 def _check_spark_frame(frame, **column_arguments) -> FrameColumns:
