@@ -48,8 +48,8 @@ def client():
         processes=False,
         protocol="tcp://",
         host="127.0.0.1",
-        # The scheduler serves HTTP even without a dashboard, on port 8787 unless told
-        # otherwise; port 0 picks a free one, so parallel test runs do not collide.
+        # The scheduler serves HTTP on port 8787 by default, even without a dashboard.
+        # Port 0 picks a free port, so parallel test runs do not collide.
         dashboard_address="127.0.0.1:0",
     )
     with cluster, distributed.Client(cluster) as session_client:

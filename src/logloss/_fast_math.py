@@ -28,11 +28,11 @@ from numba.extending import intrinsic
 __all__ = ["FASTMATH", "exp", "log", "log1p", "log_with_correction"]
 
 # numba fastmath flags of these functions and of the kernels that inline them. "contract"
-# lets LLVM fuse a multiply and an add into one FMA, which rounds once instead of twice; it
-# made the probability kernel about 7% and the logit kernel about 16% faster (numba 0.68,
-# AMD EPYC Zen 4), and the mpmath grid tests run with it. No other flag is safe: "reassoc"
-# would reorder the compensated sums, and "nnan" and "ninf" would drop the NaN and
-# infinity checks.
+# lets LLVM fuse a multiply and an add into one FMA, which rounds once instead of twice.
+# It made the probability kernel about 7% and the logit kernel about 16% faster (numba
+# 0.68, AMD EPYC Zen 4), and the mpmath grid tests run with it. No other flag is safe:
+# "reassoc" would reorder the compensated sums, and "nnan" and "ninf" would drop the NaN
+# and infinity checks.
 FASTMATH = {"contract"}
 
 _LN2_HI = 6.93147180369123816490e-01

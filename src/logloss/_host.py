@@ -12,8 +12,8 @@ then agree with NumPy bit for bit, numba fast path included, and every validatio
 and warning is the NumPy one.
 
 The route applies when the predictions are a PyTorch tensor or JAX array of a dtype that
-NumPy has (float16, float32, float64, integers, bool) whose values can be read on the CPU,
-and every other array argument can be read there too. Everything else keeps the array-API
+NumPy has (float16, float32, float64, integers, bool). Their values, and those of every
+other array argument, must be readable on the CPU. Everything else keeps the array-API
 formulas in the input's library: bfloat16 and the float8 types, other devices (CUDA, MPS),
 CuPy, Dask, JAX tracers (``jit``, ``grad``, ``vmap``), ``torch.func`` transforms and
 ``torch.compile``. The route costs the NumPy computation, a
@@ -67,7 +67,7 @@ def warnings_enabled() -> bool:
 
 
 def route(function, predictions, arguments: dict, options: dict, *, reduced: bool):
-    """Run ``function`` on host views of its arguments when :func:`host_view` allows it.
+    """Run ``function`` on host views of its arguments when :func:`_routable_predictions` allows it.
 
     ``arguments`` are the array arguments other than the predictions (labels, weights,
     ``pos_weight``) by keyword, ``options`` the remaining keywords. ``reduced`` is True for a
@@ -148,8 +148,9 @@ def _host_value(value):
 def _view(array):
     """Return a NumPy view of a PyTorch or JAX array's values, or None where there is none.
 
-    Arrays on another device are copied to the host. A tensor inside ``torch.func`` has no
-    storage of its own, and a JAX tracer has no values, so both give None.
+    An argument on another device than the CPU predictions is copied to the host. A tensor
+    inside ``torch.func`` has no storage of its own, and a JAX tracer has no values, so both
+    give None.
     """
     if array_api_compat.is_torch_array(array):
         if array.dtype.is_complex:

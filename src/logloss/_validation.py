@@ -130,8 +130,8 @@ def _value_at(array: np.ndarray, flat_index: int) -> str:
     return repr(float(value))
 
 
-# Hint for a NaN prediction, label or logit. Unlike a value outside [0, 1], a NaN is no sign
-# that the values are logits, so the hint says how to get rid of it instead.
+# Hint for a NaN prediction, label or logit. Unlike a value outside [0, 1], a NaN does not
+# suggest logits, so the hint explains how to remove it instead.
 NAN_HINT = "; drop those rows or impute the missing values first"
 
 
