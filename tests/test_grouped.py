@@ -385,3 +385,36 @@ def test_grouped_key_column_count_fixed():
     other.update([0.2, 0.7], [0, 1], (["a", "b"], [1, 2]))
     with pytest.raises(ValueError, match="`other` must have 1 key column as this state, got 2"):
         grouped.merge(other)
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["reference", "fast"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_grouped_sums_within_ulp_of_exact(monkeypatch, fast, weighted):
+    """Each segment's sums stay within 2 ulp of math.fsum of its terms, however many rows."""
+    from logloss import _fast
+    from logloss._grouped import row_terms
+    from logloss._state import probability_loss
+
+    if fast and not _fast.available():
+        pytest.skip("numba is not installed")
+    if not fast:
+        monkeypatch.setenv("LOGLOSS_DISABLE_FAST", "1")
+    rng = np.random.default_rng(11)
+    n = 400_000
+    p = rng.random(n)
+    y = (rng.random(n) < p).astype(np.float64)
+    weights = rng.exponential(size=n) if weighted else None
+    keys = rng.integers(0, 3, n)
+    state = GroupedLogLossState()
+    state.update(p, y, keys, weights=weights)
+
+    loss = probability_loss(p, y, None)[0]
+    terms = list(row_terms(p, y, loss, weights))
+    worst = 0.0
+    for key in range(3):
+        rows = keys == key
+        summed = state._high[state._index[key]] + state._low[state._index[key]]
+        for field, term in enumerate(terms):
+            exact = float(rows.sum()) if term is None else math.fsum(term[rows])
+            worst = max(worst, abs(summed[field] - exact) / math.ulp(exact))
+    assert worst <= 2.0

@@ -344,7 +344,15 @@ def grouped_state_sums(predictions, y_true, weights, codes, n_groups: int, *, lo
     if inputs is None or type(codes) is not np.ndarray or codes.dtype.kind not in "iu" or codes.size != np.size(predictions):
         return None
     x, y, w = inputs
-    sums, n_bad, n_infinite = _load_kernels().grouped_state_sums(x, y, w, codes.astype(np.int64, copy=False), n_groups, logits)
+    kernels = _load_kernels()
+    import numba
+
+    # More tasks than threads balance the load, but each task zeroes and adds up its own
+    # sums of every group, which dominates with many groups.
+    max_tasks = 16 if n_groups <= 4096 else 2 * numba.get_num_threads()
+    sums, n_bad, n_infinite = kernels.grouped_state_sums(
+        x, y, w, codes.astype(np.int64, copy=False), n_groups, logits, max_tasks
+    )
     if n_bad or n_infinite:
         return None
     return sums

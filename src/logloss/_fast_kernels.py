@@ -790,27 +790,55 @@ def logit_state_sums(z, y, weights):
     return _compensated_total(block_sums), counts[0], counts[1]
 
 
+@njit(**_INLINE_JIT)
+def _neumaier_add(high, low, value):
+    """Return ``(high, low)`` after adding ``value`` to the compensated pair (Neumaier)."""
+    total = high + value
+    if abs(high) >= abs(value):
+        low += (high - total) + value
+    else:
+        low += (value - total) + high
+    return total, low
+
+
+@njit(**_INLINE_JIT)
+def _flush_group(group, chunk_sums, high, low):
+    """Add one group's chunk sums to its compensated sums and clear them."""
+    for j in range(chunk_sums.shape[1]):
+        high[group, j], low[group, j] = _neumaier_add(high[group, j], low[group, j], chunk_sums[group, j])
+        chunk_sums[group, j] = 0.0
+
+
 @njit(**_PARALLEL_JIT)
-def grouped_state_sums(x, y, weights, codes, n_groups, logits):
+def grouped_state_sums(x, y, weights, codes, n_groups, logits, max_tasks):
     """Return ``(sums, n_bad, n_infinite)`` with the 14 sums of each group of rows.
 
     ``codes`` gives each row's group in ``range(n_groups)``; ``sums`` has shape
-    ``(n_groups, 14)``. ``x`` contains probabilities, or logits when ``logits`` is true. Each
-    task adds its rows to its own accumulators in row order, as ``np.bincount`` does, and
-    the tasks' accumulators are added at the end.
+    ``(n_groups, 14)``. ``x`` contains probabilities, or logits when ``logits`` is true.
+    At most ``max_tasks`` tasks share the blocks, each with three ``(n_groups, 14)``
+    arrays of sums.
+    Each task adds a group's terms in row order in chunks of 128 rows of that group, and
+    adds each chunk's sums to the group's sums with Neumaier compensation. The tasks'
+    compensated sums are added the same way at the end. So a group's rounding error stays
+    near 1 ulp however many rows it has (measured up to 4e6 rows in 3 groups).
     """
     n = x.size
     has_weights = weights.size > 0
     n_blocks = (n + BLOCK - 1) // BLOCK
-    n_tasks = max(min(n_blocks, 16), 1)
+    n_tasks = max(min(n_blocks, max_tasks), 1)
     per_task = (n_blocks + n_tasks - 1) // n_tasks
     # Without weights each task adds the row count and the 8 distinct sums only.
     n_accumulated = _N_SUMS if has_weights else _N_DISTINCT + 1
-    partial = np.zeros((n_tasks, n_groups, n_accumulated))
+    partial_high = np.zeros((n_tasks, n_groups, n_accumulated))
+    partial_low = np.zeros((n_tasks, n_groups, n_accumulated))
     task_counts = np.zeros((n_tasks, 2), dtype=np.int64)
     for task in prange(n_tasks):
         buffers = np.empty((_N_SUMS, BLOCK))
         columns = np.empty((5, BLOCK))
+        chunk_sums = np.zeros((n_groups, n_accumulated))
+        chunk_rows = np.zeros(n_groups, dtype=np.int64)
+        high = partial_high[task]
+        low = partial_low[task]
         for b in range(task * per_task, min((task + 1) * per_task, n_blocks)):
             start, stop = _block_bounds(b, n)
             length = stop - start
@@ -838,16 +866,21 @@ def grouped_state_sums(x, y, weights, codes, n_groups, logits):
                 group = min(max(group, 0), n_groups - 1)
                 if has_weights:
                     for j in range(_N_SUMS):
-                        partial[task, group, j] += buffers[j, i]
+                        chunk_sums[group, j] += buffers[j, i]
                 else:
-                    partial[task, group, 0] += 1.0
+                    chunk_sums[group, 0] += 1.0
                     for j in range(_N_DISTINCT):
-                        partial[task, group, j + 1] += buffers[j, i]
+                        chunk_sums[group, j + 1] += buffers[j, i]
+                chunk_rows[group] += 1
+                if chunk_rows[group] == _CHUNK:
+                    _flush_group(group, chunk_sums, high, low)
+                    chunk_rows[group] = 0
             task_counts[task, 0] += bad
             task_counts[task, 1] += infinite
-    totals = np.zeros((n_groups, n_accumulated))
-    for task in range(n_tasks):
-        totals += partial[task]
+        for group in range(n_groups):
+            if chunk_rows[group] != 0:
+                _flush_group(group, chunk_sums, high, low)
+    totals = _combine_task_sums(partial_high, partial_low)
     if has_weights:
         sums = totals
     else:
@@ -856,3 +889,20 @@ def grouped_state_sums(x, y, weights, codes, n_groups, logits):
             sums[:, j] = totals[:, _FIELD_SOURCE[j]]
     counts = task_counts.sum(axis=0)
     return sums, counts[0], counts[1]
+
+
+@njit(**_JIT)
+def _combine_task_sums(partial_high, partial_low):
+    """Return the compensated sums over tasks of the pairs ``(partial_high, partial_low)``."""
+    n_tasks, n_groups, n_fields = partial_high.shape
+    totals = np.empty((n_groups, n_fields))
+    for group in range(n_groups):
+        for j in range(n_fields):
+            high = 0.0
+            low = 0.0
+            for task in range(n_tasks):
+                high, low = _neumaier_add(high, low, partial_high[task, group, j])
+                low += partial_low[task, group, j]
+            # An infinite sum makes the compensation meaningless (inf - inf is NaN).
+            totals[group, j] = high + low if np.isfinite(high) else high
+    return totals

@@ -23,6 +23,9 @@ from ._warnings import UndefinedMetricWarning
 __all__ = ["GroupedLogLossState", "grouped_state_from_sums"]
 
 _CHUNK_ROWS = 1 << 16
+# Rows of one np.bincount sum in the reference path, and the most bins of one call.
+_SUB_CHUNK_ROWS = 1 << 10
+_MAX_SUB_CHUNK_BINS = 1 << 18
 _LOGIT_HINT = "; for raw model scores (logits), call update_logits instead"
 _FIGURES = (
     "log_loss",
@@ -116,10 +119,11 @@ class GroupedLogLossState:
     The state holds, per segment, the row count, the compensated sums of ``SUM_FIELDS``,
     and the counts of infinite-loss and clipped rows. Merging adds the fields of equal keys,
     so batches in any order, on any number of machines, give the same state as one pass, up
-    to float64 rounding. Within one batch a segment's sums are plain sequential float64 sums
-    (``np.bincount`` over chunks of 65,536 rows, then the chunks' sums added), with a
-    relative error of at most about ``rows * eps`` of the sum of absolute terms. Sums across
-    batches are compensated.
+    to float64 rounding. Within one batch a segment's terms are added in row order only in
+    short runs (128 rows of the segment in the compiled kernel, 1,024 rows of the batch in
+    the NumPy path), whose sums are then added with compensation or pairwise. Sums across
+    batches are compensated. With more than 4,096 segments in one batch, the NumPy path's runs
+    grow to about ``rows * segments / 262,144`` rows of the batch.
 
     Examples
     --------
@@ -413,7 +417,8 @@ class GroupedLogLossState:
 
     def _add(self, codes, group_keys, probability, target, weight, loss, clipped) -> None:
         n_groups = len(group_keys)
-        sums = np.zeros((n_groups, len(SUM_FIELDS)))
+        high = np.zeros((n_groups, len(SUM_FIELDS)))
+        low = np.zeros_like(high)
         counts = np.empty((n_groups, 3), dtype=np.int64)
         counts[:, 0] = np.bincount(codes, minlength=n_groups)
         # Chunks of rows that fit in the CPU cache make the 14 passes faster. With many
@@ -422,13 +427,9 @@ class GroupedLogLossState:
         for start in range(0, loss.size, chunk_rows):
             rows = slice(start, start + chunk_rows)
             chunk_weight = None if weight is None else weight[rows]
-            chunk_codes = codes[rows]
             terms = row_terms(probability[rows], target[rows], loss[rows], chunk_weight)
-            for field, term in enumerate(terms):
-                if term is None:
-                    sums[:, field] += np.bincount(chunk_codes, minlength=n_groups)
-                else:
-                    sums[:, field] += np.bincount(chunk_codes, weights=term, minlength=n_groups)
+            compensated_add(high, low, _chunk_group_sums(codes[rows], n_groups, terms))
+        sums = high + low
         infinite = np.isinf(loss)
         if weight is not None:
             infinite &= weight != 0.0
@@ -446,6 +447,32 @@ class GroupedLogLossState:
         self._high[rows] = high
         self._low[rows] = low
         self._counts[rows] += counts
+
+
+def _chunk_group_sums(codes, n_groups, terms):
+    """Return the ``(n_groups, len(SUM_FIELDS))`` sums of one chunk's `terms` per group.
+
+    ``np.bincount`` adds a group's terms one after the other, so its error grows with the
+    group's rows. Here it sums sub-chunks of at least ``_SUB_CHUNK_ROWS`` rows apart, at most
+    ``_MAX_SUB_CHUNK_BINS`` sums per call, and NumPy adds each group's sub-chunk sums with
+    its pairwise sum. A None term counts rows.
+    """
+    n_rows = codes.size
+    # With many groups, fewer and longer sub-chunks keep the bins within the bound.
+    n_sub_chunks = max(min(-(-n_rows // _SUB_CHUNK_ROWS), _MAX_SUB_CHUNK_BINS // max(n_groups, 1)), 1)
+    sub_chunk_rows = -(-n_rows // n_sub_chunks)
+    bins = codes
+    if n_sub_chunks > 1:
+        bins = codes + n_groups * (np.arange(n_rows) // sub_chunk_rows)
+    sums = np.empty((n_groups, len(SUM_FIELDS)))
+    for field, term in enumerate(terms):
+        if term is None:
+            sums[:, field] = np.bincount(codes, minlength=n_groups)
+            continue
+        partial = np.bincount(bins, weights=term, minlength=n_groups * n_sub_chunks)
+        # Sub-chunk sums of one group made contiguous, so that np.sum adds them pairwise.
+        sums[:, field] = np.ascontiguousarray(partial.reshape(n_sub_chunks, n_groups).T).sum(axis=1)
+    return sums
 
 
 def _combine_repeated_rows(rows, sums, counts):
