@@ -44,6 +44,11 @@ def is_extension_float(dtype: np.dtype) -> bool:
     return dtype.name in _EXTENSION_FLOAT_NAMES
 
 
+def is_torch_float8(dtype) -> bool:
+    """Return whether a PyTorch dtype is one of the float8 types in `FLOAT8_NAMES`."""
+    return str(dtype).removeprefix("torch.") in FLOAT8_NAMES
+
+
 def as_numeric_array(values, name: str) -> np.ndarray:
     """Convert ``values`` to a NumPy array of a real numeric dtype, or raise TypeError."""
     if isinstance(values, np.ma.MaskedArray):
@@ -56,6 +61,9 @@ def as_numeric_array(values, name: str) -> np.ndarray:
         # np.asarray rejects a PyTorch tensor that requires grad or lives on a GPU. Evaluation
         # needs no gradient, so the tensor is detached and copied to host memory.
         values = values.detach().cpu()
+        if is_torch_float8(values.dtype) or str(values.dtype) == "torch.bfloat16":
+            # NumPy has no dtype for these, and their cast to float32 is exact.
+            values = values.float()
     try:
         array = np.asarray(values)
     except (TypeError, ValueError, OverflowError) as error:
