@@ -74,6 +74,155 @@ def test_jax_float8_infinite_loss(jax_x64):
     assert np.isinf(np.asarray(loss)[0])
 
 
+FLOAT8_TYPES = ["float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz"]
+FLOAT8_ENTRIES = {
+    "probabilities": binary_cross_entropy,
+    "logits": binary_cross_entropy_with_logits,
+    "probabilities_grad_hess": binary_cross_entropy_grad_hess,
+    "logits_grad_hess": binary_cross_entropy_with_logits_grad_hess,
+}
+
+
+def _float8_values(name, *, probabilities):
+    """Return every value of an ml_dtypes float8 type but NaN, only those in [0, 1] for probabilities."""
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="ml_dtypes provides the float8 types for NumPy")
+    values = np.arange(256, dtype=np.uint8).view(getattr(ml_dtypes, name))
+    wide = values.astype(np.float64)
+    keep = ~np.isnan(wide)
+    if probabilities:
+        keep &= (wide >= 0.0) & (wide <= 1.0)
+    return values[keep]
+
+
+def _torch_float8(torch, values):
+    """Return an ml_dtypes float8 array as the PyTorch tensor of the same type and bits."""
+    bits = torch.from_numpy(values.view(np.uint8).copy())
+    return bits.view(getattr(torch, values.dtype.name))
+
+
+def _float8_call(torch, name, entry, reduction, **options):
+    """Return (NumPy result, PyTorch result) of one entry point on every value of a float8 type."""
+    x = _float8_values(name, probabilities=entry.startswith("probabilities"))
+    y = _grid_labels(x.size, "soft")
+    function = FLOAT8_ENTRIES[entry]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InfiniteLossWarning)
+        expected = function(x, y, reduction=reduction, **options)
+        actual = function(_torch_float8(torch, x), torch.asarray(y), reduction=reduction, **options)
+    return _as_numpy(expected), _as_numpy(actual)
+
+
+FLOAT8_CASES = [
+    (entry, reduction)
+    for entry in FLOAT8_ENTRIES
+    for reduction in ("none", "sum", "mean")
+    if not (entry.endswith("grad_hess") and reduction == "none")
+]
+
+
+@pytest.mark.parametrize("name", FLOAT8_TYPES)
+@pytest.mark.parametrize(("entry", "reduction"), FLOAT8_CASES)
+def test_torch_float8_equals_numpy(torch, name, entry, reduction):
+    expected, actual = _float8_call(torch, name, entry, reduction)
+    if not isinstance(expected, tuple):
+        expected, actual = (expected,), (actual,)
+    for expected_part, actual_part in zip(expected, actual, strict=True):
+        # float8 results widen to float32, so that an infinite loss stays inf.
+        assert expected_part.dtype == (np.float64 if reduction != "none" and "grad" not in entry else np.float32)
+        assert actual_part.dtype == expected_part.dtype
+        np.testing.assert_array_equal(actual_part, expected_part)
+
+
+@pytest.mark.parametrize("name", ["float8_e4m3fn", "float8_e5m2"])
+@pytest.mark.parametrize("entry", list(FLOAT8_ENTRIES))
+def test_torch_float8_formulas_match_numpy(torch, name, entry):
+    # The formulas in PyTorch are the path of float8 tensors on a GPU.
+    with logloss._host.formulas_only():
+        expected, actual = _float8_call(torch, name, entry, "sum")
+    if not isinstance(expected, tuple):
+        expected, actual = (expected,), (actual,)
+    for expected_part, actual_part in zip(expected, actual, strict=True):
+        assert actual_part.dtype == expected_part.dtype
+        np.testing.assert_allclose(actual_part, expected_part, rtol=RTOL)
+
+
+def test_torch_float8_labels_weights(torch):
+    float8 = torch.float8_e4m3fn
+    p = torch.asarray([0.25, 0.5, 0.75, 0.0625])
+    y, w, pos_weight = [1.0, 0.0, 0.5, 1.0], [2.0, 0.5, 1.0, 0.0], [3.0, 1.0, 1.0, 1.0]
+    numpy_options = {"weights": np.array(w), "pos_weight": np.array(pos_weight)}
+    torch_options = {"weights": torch.asarray(w).to(float8), "pos_weight": torch.asarray(pos_weight).to(float8)}
+    labels = torch.asarray(y).to(float8)
+
+    expected = binary_cross_entropy(p.numpy(), np.array(y), reduction="none", **numpy_options)
+    actual = binary_cross_entropy(p, labels, reduction="none", **torch_options)
+    assert actual.dtype == torch.float32
+    np.testing.assert_array_equal(actual.numpy(), expected)
+
+    expected_gradient, expected_hessian = binary_cross_entropy_grad_hess(p.numpy(), np.array(y), **numpy_options)
+    gradient, hessian = binary_cross_entropy_grad_hess(p, labels, **torch_options)
+    np.testing.assert_array_equal(gradient.numpy(), expected_gradient)
+    np.testing.assert_array_equal(hessian.numpy(), expected_hessian)
+
+
+def test_torch_float8_infinite_probability_loss(torch):
+    # float8_e4m3fn has no infinity, but the float32 result keeps the infinite loss.
+    p = torch.asarray([0.0, 0.5]).to(torch.float8_e4m3fn)
+    with pytest.warns(InfiniteLossWarning, match="1 element has an infinite loss"):
+        loss = binary_cross_entropy(p, torch.asarray([1.0, 0.0]), reduction="none")
+    assert loss.dtype == torch.float32
+    assert loss[0].item() == np.inf
+    assert loss[1].item() == np.float32(np.log(2.0))
+
+
+def test_torch_float8_out_of_range_rejected(torch):
+    p = torch.asarray([0.5, 1.5]).to(torch.float8_e5m2)
+    with pytest.raises(ValueError, match=r"`y_pred` must be in \[0, 1\], got 1.5 at index 1"):
+        binary_cross_entropy(p, torch.asarray([1.0, 0.0]))
+    with pytest.raises(ValueError, match=r"`y_true` must be in \[0, 1\], got 1.5 at index 1"):
+        binary_cross_entropy(torch.asarray([0.5, 0.5]), p)
+
+
+def test_torch_float8_autograd(torch):
+    p = torch.asarray([0.25, 0.5, 0.75]).to(torch.float8_e4m3fn).requires_grad_()
+    y = torch.asarray([1.0, 0.0, 1.0])
+    loss = binary_cross_entropy(p, y, reduction="sum")
+    assert loss.item() == pytest.approx(2 * np.log(2.0) + np.log(2.0) + np.log(4.0 / 3.0), rel=1e-15)
+    loss.backward()
+    # The gradient -1/p for y = 1 and 1/(1 - p) for y = 0, rounded to the leaf's float8 type.
+    expected = torch.asarray([-4.0, 2.0, -4.0 / 3.0]).to(torch.float8_e4m3fn)
+    assert p.grad.dtype == torch.float8_e4m3fn
+    assert p.grad.float().tolist() == expected.float().tolist()
+
+
+@pytest.mark.parametrize("name", ["float8_e8m0fnu", "float4_e2m1fn_x2"])
+def test_torch_unsupported_byte_floats_rejected(torch, name):
+    if not hasattr(torch, name):
+        pytest.skip(f"this PyTorch has no torch.{name}")
+    values = torch.zeros(2, dtype=torch.uint8).view(getattr(torch, name))
+    message = rf"`y_pred` must have a real numeric dtype that logloss reads, got dtype torch.{name}; convert it"
+    with pytest.raises(TypeError, match=message):
+        binary_cross_entropy(values, torch.asarray([1.0, 0.0]))
+    with pytest.raises(TypeError, match=rf"`y_true` must have a real numeric dtype .*got dtype torch.{name}"):
+        binary_cross_entropy_with_logits(torch.asarray([1.0, 0.0]), values)
+
+
+@pytest.mark.parametrize("name", ["float8_e4m3fn", "float8_e5m2"])
+def test_jax_float8_equals_numpy(jax_x64, name):
+    jnp = jax_x64.numpy
+    for entry in ("probabilities", "logits"):
+        x = _float8_values(name, probabilities=entry == "probabilities")
+        y = _grid_labels(x.size, "soft")
+        function = FLOAT8_ENTRIES[entry]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InfiniteLossWarning)
+            expected = function(x, y, reduction="none")
+            actual = np.asarray(function(jnp.asarray(x), jnp.asarray(y), reduction="none"))
+        assert expected.dtype == np.float32
+        assert actual.dtype == np.float32
+        np.testing.assert_array_equal(actual, expected)
+
+
 def test_torch_reduction_float64(torch):
     z = torch.asarray(Z, dtype=torch.float32)
     total = binary_cross_entropy_with_logits(z, torch.asarray(Y), reduction="sum")

@@ -9,6 +9,7 @@ import pytest
 
 from logloss import BinnedDecompositionState, BootstrapState, GroupedLogLossState, LogLossState
 
+dask = pytest.importorskip("dask", reason="logloss.dask needs dask")
 dd = pytest.importorskip("dask.dataframe", reason="logloss.dask needs dask[dataframe]")
 da = pytest.importorskip("dask.array", reason="logloss.dask needs dask[array]")
 distributed = pytest.importorskip("distributed", reason="the cluster tests need distributed")
@@ -344,3 +345,76 @@ def test_cli_engine_rejects_intervals(tmp_path):
     output = CliRunner().invoke(cli, ["score", str(tmp_path), "--engine", "dask", "--prob", "p", "--ci"])
     assert output.exit_code == 2
     assert "--ci and --compare are not available with --engine dask" in output.output
+
+
+def _raise_if_computed(*args, **kwargs):
+    raise AssertionError("the column type check computed a partition")
+
+
+TEXT_ROWS = pd.DataFrame({"p": [0.9, 0.2, 0.5, 0.7], "y": [1.0, 0.0, 1.0, 1.0], "w": [1.0, 2.0, 1.0, 3.0]})
+FRAME_FUNCTIONS = [evaluate_frame, frame_state, frame_decomposition_state, frame_bootstrap_state]
+
+
+@pytest.mark.parametrize("function", FRAME_FUNCTIONS, ids=lambda function: function.__name__)
+@pytest.mark.parametrize("column", ["p", "y", "w"])
+def test_frame_text_column_rejected(function, column):
+    # Numbers stored as text: every value would parse, but the column is rejected as in Spark.
+    rows = TEXT_ROWS.astype({column: "string"})
+    frame = dd.from_pandas(rows, npartitions=2)
+    with dask.config.set(scheduler=_raise_if_computed):
+        with pytest.raises(TypeError, match=rf"column `{column}` must have a numeric or boolean type, got string;"):
+            function(frame, label="y", prob="p", weight="w")
+
+
+@pytest.mark.parametrize("dtype", ["object", "str"])
+def test_frame_object_prediction_rejected(dtype):
+    rows = TEXT_ROWS.astype({"p": dtype})
+    with dask.config.set({"dataframe.convert-string": False}):
+        frame = dd.from_pandas(rows, npartitions=2)
+    with dask.config.set(scheduler=_raise_if_computed):
+        with pytest.raises(TypeError, match=rf"column `p` must have a numeric or boolean type, got {dtype}; convert"):
+            frame_state(frame, label="y", logit="p")
+
+
+def test_frame_datetime_and_text_category_rejected():
+    rows = TEXT_ROWS.assign(t=pd.to_datetime([1, 2, 3, 4]), c=pd.Categorical(["1", "0", "1", "1"]))
+    frame = dd.from_pandas(rows, npartitions=2)
+    with dask.config.set(scheduler=_raise_if_computed):
+        with pytest.raises(TypeError, match=r"column `t` must have a numeric or boolean type, got datetime64\[ns\]$"):
+            frame_state(frame, label="y", prob="p", weight="t")
+        with pytest.raises(TypeError, match=r"column `c` must have a numeric or boolean type, got category of str"):
+            frame_state(frame, label="c", prob="p")
+
+
+def test_frame_unknown_text_category_rejected(client):
+    # The categories are unknown until a partition is read, so the partition's check rejects them.
+    frame = dd.from_pandas(TEXT_ROWS.assign(c=pd.Categorical(["1", "0", "1", "1"])), npartitions=2)
+    frame = frame.assign(c=frame["c"].cat.as_unknown())
+    message = r"column `c` must contain only real numbers, got '1' of type str .*in partition \d"
+    with pytest.raises(TypeError, match=message):
+        frame_state(frame, label="c", prob="p")
+
+
+@pytest.mark.parametrize(
+    "dtypes",
+    [
+        {"p": "Float64", "y": "Int64", "w": "Float32"},
+        {"p": "double[pyarrow]", "y": "bool[pyarrow]", "w": "float[pyarrow]"},
+        {"y": "boolean", "w": "int64[pyarrow]"},
+        {"y": "category"},
+    ],
+    ids=["nullable", "pyarrow", "boolean", "category"],
+)
+def test_frame_numeric_extension_dtypes_accepted(client, dtypes):
+    rows = TEXT_ROWS.astype({"w": "int64"} if dtypes.get("w") == "int64[pyarrow]" else {}).astype(dtypes)
+    frame = dd.from_pandas(rows, npartitions=2)
+    if dtypes.get("y") == "category":
+        # Dask reads a Parquet column written from a categorical so, and checks it per partition.
+        frame = frame.assign(y=frame["y"].cat.as_unknown())
+    state = frame_state(frame, label="y", prob="p", weight="w")
+    expected = LogLossState()
+    expected.update(
+        TEXT_ROWS["p"].to_numpy(), TEXT_ROWS["y"].to_numpy(), weights=rows["w"].to_numpy(dtype=np.float64)
+    )
+    assert state.count == 4
+    assert state.result().log_loss == pytest.approx(expected.result().log_loss, rel=TOLERANCE)

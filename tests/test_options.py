@@ -6,7 +6,12 @@ import mpmath
 import numpy as np
 import pytest
 
-from logloss import UndefinedMetricWarning, binary_cross_entropy, binary_cross_entropy_with_logits
+from logloss import (
+    UndefinedMetricWarning,
+    binary_cross_entropy,
+    binary_cross_entropy_grad_hess,
+    binary_cross_entropy_with_logits,
+)
 
 mpmath.mp.dps = 50
 EPS32 = float(np.finfo(np.float32).eps)
@@ -182,3 +187,18 @@ def test_bfloat16_numpy_inputs():
     assert loss.dtype == ml_dtypes.bfloat16
     exact = binary_cross_entropy(p.astype(np.float64), y.astype(np.float64), reduction="none")
     np.testing.assert_array_equal(loss, exact.astype(ml_dtypes.bfloat16))
+
+
+@pytest.mark.parametrize("name", ["float8_e4m3fn", "float8_e5m2"])
+def test_float8_numpy_widens_to_float32(name):
+    # ml_dtypes gives float8_e5m2 the kind "f" of NumPy's own floats, and float8_e4m3fn kind "V".
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="ml_dtypes provides the float8 types for NumPy")
+    p = np.array([0.25, 0.5, 0.75], dtype=getattr(ml_dtypes, name))
+    y = np.array([1.0, 0.0, 1.0])
+    exact = np.array([float(mpmath.log(4)), float(mpmath.log(2)), float(mpmath.log(mpmath.mpf(4) / 3))])
+    loss = binary_cross_entropy(p, y, reduction="none")
+    assert loss.dtype == np.float32
+    np.testing.assert_array_equal(loss, exact.astype(np.float32))
+    gradient, hessian = binary_cross_entropy_grad_hess(p, y)
+    assert gradient.dtype == np.float32
+    assert hessian.dtype == np.float32

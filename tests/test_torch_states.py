@@ -41,3 +41,15 @@ def test_bootstrap_accepts_requires_grad():
 
 def test_decompose_accepts_requires_grad():
     assert decompose(grad_tensor(P), torch.tensor(Y)).score == decompose(P, Y).score
+
+
+@pytest.mark.parametrize("name", ["float8_e4m3fn", "float8_e5m2", "bfloat16"])
+def test_state_accepts_tensor_without_numpy_dtype(name):
+    # NumPy has no dtype for these tensors, and their cast to float32 is exact.
+    dtype = getattr(torch, name)
+    predictions = torch.tensor([0.25, 0.5, 0.75, 0.875]).to(dtype)
+    state, expected = LogLossState(), LogLossState()
+    state.update(predictions, torch.tensor(Y).to(dtype), weights=torch.ones(4).to(dtype))
+    expected.update(predictions.float().numpy(), Y)
+    assert state.result().log_loss == expected.result().log_loss
+    assert decompose(predictions, torch.tensor(Y)).score == decompose(predictions.float().numpy(), Y).score

@@ -7,10 +7,10 @@ client before any work is sent to the cluster.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["FrameColumns", "check_by_columns", "check_frame_columns"]
+__all__ = ["FrameColumns", "check_by_columns", "check_frame_columns", "check_numeric_columns"]
 
 
 @dataclass(frozen=True)
@@ -70,3 +70,21 @@ def check_by_columns(available: Sequence[str], by) -> tuple[str, ...]:
     if not isinstance(names, list | tuple) or not names:
         raise TypeError(f"`by` must be a column name or a non-empty list of them, got {by!r}")
     return tuple(_check_name(name, "by", available) for name in names)
+
+
+def check_numeric_columns(
+    columns: FrameColumns,
+    column_types: Mapping[str, object],
+    *,
+    is_numeric: Callable[[object], bool],
+    describe: Callable[[object], str] = str,
+) -> None:
+    """Raise TypeError for the first evaluated column whose type `is_numeric` rejects.
+
+    `column_types` maps each column name to the engine's type object (a Spark data type, a
+    pandas dtype), and `describe` names that type in the message.
+    """
+    for name in columns.names:
+        column_type = column_types[name]
+        if not is_numeric(column_type):
+            raise TypeError(f"column `{name}` must have a numeric or boolean type, got {describe(column_type)}")

@@ -12,9 +12,10 @@ then agree with NumPy bit for bit, numba fast path included, and every validatio
 and warning is the NumPy one.
 
 The route applies when the predictions are a PyTorch tensor or JAX array of a dtype that
-NumPy has (float16, float32, float64, integers, bool). Their values, and those of every
-other array argument, must be readable on the CPU. Everything else keeps the array-API
-formulas in the input's library: bfloat16 and the float8 types, other devices (CUDA, MPS),
+NumPy has (float16, float32, float64, integers, bool) or of a float8 type. PyTorch float8
+tensors are copied to float32, which is exact. Their values, and those of every other
+array argument, must be readable on the CPU. Everything else keeps the array-API
+formulas in the input's library: bfloat16, other devices (CUDA, MPS),
 CuPy, Dask, JAX tracers (``jit``, ``grad``, ``vmap``), ``torch.func`` transforms and
 ``torch.compile``. The route costs the NumPy computation, a
 copy of the result into the caller's library, and a copy of each input that the library
@@ -34,7 +35,8 @@ import functools
 import array_api_compat
 import numpy as np
 
-from ._namespace import accumulation_dtype, compute_dtype, output_dtype
+from ._namespace import accumulation_dtype, compute_dtype, output_dtype, widen_torch_float8
+from ._validation import FLOAT8_NAMES
 
 __all__ = ["extra_stacklevel", "formulas_only", "route", "warnings_enabled"]
 
@@ -132,9 +134,10 @@ def _routable_predictions(predictions) -> bool:
             return False
         devices = predictions.devices()
         on_cpu = len(devices) == 1 and next(iter(devices)).platform == "cpu"
-        # bfloat16 and the float8 types (NumPy kind "V", from ml_dtypes) keep the formulas,
-        # as they do on PyTorch.
-        return on_cpu and np.dtype(predictions.dtype).kind in "biuf"
+        # bfloat16 keeps the formulas, as it does on PyTorch. The float8 types read as
+        # ml_dtypes arrays, which the NumPy path accepts.
+        dtype = np.dtype(predictions.dtype)
+        return on_cpu and (dtype.kind in "biuf" or dtype.name in FLOAT8_NAMES)
     return False
 
 
@@ -155,8 +158,8 @@ def _view(array):
     if array_api_compat.is_torch_array(array):
         if array.dtype.is_complex:
             return None  # left to the formulas, which reject it with their message
-        try:  # Tensor.numpy() raises TypeError for bfloat16 and the float8 types
-            return array.detach().cpu().numpy()
+        try:  # Tensor.numpy() raises TypeError for bfloat16, float8_e8m0fnu and float4_e2m1fn_x2
+            return widen_torch_float8(array.detach().cpu()).numpy()
         except (RuntimeError, TypeError):
             return None
     if array_api_compat.is_jax_array(array):

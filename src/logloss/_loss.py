@@ -4,7 +4,7 @@ For NumPy input (and lists) both entry points compute every element in float64, 
 input dtype, and accumulate sums in float64 with NumPy's pairwise summation. Arrays of
 PyTorch, JAX, CuPy and Dask stay in their library and on their device, with the dtype policy
 of ``_namespace``; concrete PyTorch and JAX arrays on the CPU (of any real dtype but
-bfloat16 and float8) are computed by the NumPy path on a host view (``_host``), so every library gets the same bits. The elementwise formulas are in ``_elementwise``; this module validates
+bfloat16) are computed by the NumPy path on a host view (``_host``), so every library gets the same bits. The elementwise formulas are in ``_elementwise``; this module validates
 arguments, applies weights and reduces.
 """
 
@@ -71,7 +71,7 @@ def binary_cross_entropy(
         are accepted. Any shape. A PyTorch, JAX, CuPy or Dask array stays in its library and
         on its device, and autograd flows through the loss; the other arguments are converted
         to that library. A PyTorch or JAX array on the CPU (any real dtype but
-        bfloat16 and float8) gets the NumPy result bit for bit. Under ``jax.jit`` the checks of values are skipped (see
+        bfloat16) gets the NumPy result bit for bit. float8 input gives float32 results. Under ``jax.jit`` the checks of values are skipped (see
         ``docs/array-libraries.md`` for the dtype policy).
     y_true : array_like
         Targets in [0, 1] of the same shape as `y_pred`: hard labels 0 and 1 (integer,

@@ -5,7 +5,8 @@ converted with ``np.asarray`` and computed in float64. Arrays of other libraries
 array-api-compat supports (PyTorch, JAX, CuPy, Dask) stay in their library and on their
 device. Each is computed in a type of about twice its precision where the library has one:
 float32 and integers in float64, float16 and bfloat16 in float32, float64 in float64. So a
-float32 result is the float64 value rounded once, within about 0.5 ulp. Without float64 (JAX
+float32 result is the float64 value rounded once, within about 0.5 ulp. PyTorch float8
+tensors are widened to float32 first, because PyTorch 2.13 has no float8 comparisons. Without float64 (JAX
 without ``jax_enable_x64``, PyTorch on MPS) float32 is computed in float32. Sums are
 accumulated in float64 where the library allows it. Concrete PyTorch and JAX
 arrays on the CPU of a dtype that NumPy has (not bfloat16) skip all this: ``_host`` computes them with the NumPy path on a
@@ -25,7 +26,7 @@ import array_api_compat
 import numpy as np
 
 from . import _validation
-from ._validation import as_numeric_array
+from ._validation import FLOAT8_NAMES, as_numeric_array, is_torch_float8
 
 __all__ = [
     "accumulation_dtype",
@@ -55,7 +56,7 @@ def as_array(values, name: str):
     if array_api_compat.is_array_api_obj(values) and not array_api_compat.is_numpy_array(values):
         xp = array_api_compat.array_namespace(values)
         _check_real_dtype(xp, values, name)
-        return xp, values
+        return xp, widen_torch_float8(values)
     return NUMPY, as_numeric_array(values, name)
 
 
@@ -78,6 +79,18 @@ def as_like(values, name: str, xp, reference):
                 f"the predictions, got {type(values).__name__} ({error})"
             ) from None
     _check_real_dtype(xp, array, name)
+    return widen_torch_float8(array)
+
+
+def widen_torch_float8(array):
+    """Return a PyTorch float8 tensor as float32, and any other array unchanged.
+
+    PyTorch 2.13 implements float8 casts but not comparisons or ``isfinite`` on the CPU.
+    The cast to float32 is exact, and float8 results are float32 anyway (see
+    :func:`output_dtype`), so the loss of the widened tensor is the loss of the input.
+    """
+    if array_api_compat.is_torch_array(array) and is_torch_float8(array.dtype):
+        return array.float()
     return array
 
 
@@ -87,6 +100,26 @@ def _check_real_dtype(xp, array, name: str) -> None:
             f"`{name}` must have a real numeric dtype (bool, integer or floating), "
             f"got dtype {array.dtype}"
         )
+    if array_api_compat.is_torch_array(array):
+        _check_torch_byte_float(array, name)
+
+
+def _check_torch_byte_float(array, name: str) -> None:
+    """Reject the 8-bit PyTorch floating types outside `FLOAT8_NAMES`, as NumPy rejects them.
+
+    In PyTorch 2.13 these are float8_e8m0fnu, a scale type without zero or sign, and
+    float4_e2m1fn_x2, which packs two 4-bit values into each byte.
+    """
+    import torch
+
+    dtype = array.dtype
+    if not dtype.is_floating_point or dtype.itemsize != 1 or is_torch_float8(dtype):
+        return
+    supported = ", ".join(f"torch.{type_name}" for type_name in sorted(FLOAT8_NAMES) if hasattr(torch, type_name))
+    raise TypeError(
+        f"`{name}` must have a real numeric dtype that logloss reads, got dtype {dtype}; "
+        f"convert it to float32 first (the 8-bit floating types logloss reads are {supported})"
+    )
 
 
 def is_integral(xp, array) -> bool:

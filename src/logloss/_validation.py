@@ -23,11 +23,10 @@ __all__ = [
     "output_dtype",
 ]
 
-# Floating types that NumPy does not know by kind: ml_dtypes registers bfloat16 and the
-# float8 types as kind "V", so they are recognised by name and computed in float32 or wider.
-_EXTENSION_FLOAT_NAMES = frozenset(
+# The float8 types that logloss reads, by the name that ml_dtypes and PyTorch share. Each
+# converts to float32 exactly, and results widen to float32 (see output_dtype).
+FLOAT8_NAMES = frozenset(
     {
-        "bfloat16",
         "float8_e4m3fn",
         "float8_e4m3fnuz",
         "float8_e4m3b11fnuz",
@@ -35,10 +34,19 @@ _EXTENSION_FLOAT_NAMES = frozenset(
         "float8_e5m2fnuz",
     }
 )
+# Floating types that NumPy does not know by kind: ml_dtypes 0.7 registers bfloat16 and
+# most float8 types as kind "V" (float8_e5m2 as kind "f"), so they are recognised by name
+# and computed in float32 or wider.
+_EXTENSION_FLOAT_NAMES = FLOAT8_NAMES | {"bfloat16"}
 
 
 def is_extension_float(dtype: np.dtype) -> bool:
     return dtype.name in _EXTENSION_FLOAT_NAMES
+
+
+def is_torch_float8(dtype) -> bool:
+    """Return whether a PyTorch dtype is one of the float8 types in `FLOAT8_NAMES`."""
+    return str(dtype).removeprefix("torch.") in FLOAT8_NAMES
 
 
 def as_numeric_array(values, name: str) -> np.ndarray:
@@ -53,6 +61,9 @@ def as_numeric_array(values, name: str) -> np.ndarray:
         # np.asarray rejects a PyTorch tensor that requires grad or lives on a GPU. Evaluation
         # needs no gradient, so the tensor is detached and copied to host memory.
         values = values.detach().cpu()
+        if is_torch_float8(values.dtype) or str(values.dtype) == "torch.bfloat16":
+            # NumPy has no dtype for these, and their cast to float32 is exact.
+            values = values.float()
     try:
         array = np.asarray(values)
     except (TypeError, ValueError, OverflowError) as error:
@@ -94,12 +105,13 @@ def output_dtype(array: np.ndarray) -> np.dtype:
     infinity and would turn an infinite loss into NaN.
     """
     dtype = array.dtype
-    if dtype.kind == "f" and dtype.itemsize <= 8:
-        return dtype
     if dtype.name == "bfloat16":
         return dtype
+    # Before the check of kind "f", which float8_e5m2 passes.
     if is_extension_float(dtype):
         return np.dtype(np.float32)
+    if dtype.kind == "f" and dtype.itemsize <= 8:
+        return dtype
     return np.dtype(np.float64)
 
 

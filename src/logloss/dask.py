@@ -16,7 +16,7 @@ import functools
 import numpy as np
 
 from ._entry import EXTRA_HINT
-from ._frames import FrameColumns, check_by_columns, check_frame_columns
+from ._frames import FrameColumns, check_by_columns, check_frame_columns, check_numeric_columns
 from ._state import _LOGIT_HINT, LogLossResult, LogLossState
 from ._validation import check_same_shape
 
@@ -108,16 +108,61 @@ def _name_columns(message: str, columns: FrameColumns) -> str:
     return message
 
 
+def _is_numeric_dtype(dtype) -> bool:
+    """Return whether a pandas dtype contains real numbers or booleans.
+
+    A categorical dtype counts when its categories are numeric. Text, object, complex and
+    date-time dtypes do not.
+    """
+    from pandas.api.types import CategoricalDtype, is_bool_dtype, is_complex_dtype, is_numeric_dtype
+
+    if isinstance(dtype, CategoricalDtype):
+        return _is_numeric_dtype(dtype.categories.dtype)
+    return (is_numeric_dtype(dtype) or is_bool_dtype(dtype)) and not is_complex_dtype(dtype)
+
+
+def _has_unknown_categories(dtype) -> bool:
+    from dask.dataframe.utils import UNKNOWN_CATEGORIES
+    from pandas.api.types import CategoricalDtype
+
+    return isinstance(dtype, CategoricalDtype) and UNKNOWN_CATEGORIES in dtype.categories
+
+
+def _describe_dtype(dtype) -> str:
+    """Name a rejected pandas dtype in an error message, with the usual fix."""
+    from pandas.api.types import CategoricalDtype, is_object_dtype, is_string_dtype
+
+    if isinstance(dtype, CategoricalDtype):
+        return f"category of {dtype.categories.dtype}"
+    if is_string_dtype(dtype) or is_object_dtype(dtype):
+        return f"{dtype}; convert the column with .astype('float64') if it contains numbers as text"
+    return str(dtype)
+
+
+def _check_numeric_dtypes(frame, columns: FrameColumns) -> None:
+    """Check the dtypes of the frame's metadata, so that no partition is computed.
+
+    Dask reads a Parquet column written from a pandas categorical as a categorical whose
+    categories are unknown until a partition is read. Such a column passes here, and
+    :func:`_column_values` checks the categories of each partition instead.
+    """
+    check_numeric_columns(
+        columns,
+        dict(frame.dtypes),
+        is_numeric=lambda dtype: _has_unknown_categories(dtype) or _is_numeric_dtype(dtype),
+        describe=_describe_dtype,
+    )
+
+
 def _column_values(part, column: str) -> np.ndarray:
     """Return a pandas column as NumPy, with missing values of nullable dtypes as NaN."""
     series = part[column]
-    if isinstance(series.dtype, np.dtype):
+    if isinstance(series.dtype, np.dtype) or not _is_numeric_dtype(series.dtype):
+        # Text in a partition that passed the metadata check (categories that were unknown,
+        # or a dtype that differs from the metadata) is passed on unconverted, so the
+        # state's own check rejects it.
         return series.to_numpy()
-    try:
-        return series.to_numpy(dtype=np.float64, na_value=np.nan)
-    except (TypeError, ValueError):
-        # Not numeric: let the state's own check name the dtype.
-        return series.to_numpy()
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _partition_state(part, columns: FrameColumns, make_state, by, offsets, partition_info=None):
@@ -188,7 +233,10 @@ def frame_state(
 
     Raises
     ------
-    TypeError, ValueError
+    TypeError
+        At once, when a column is not numeric or boolean (text columns are rejected even
+        when they contain numbers) or an argument has the wrong type.
+    ValueError
         For invalid arguments at once; for invalid values when computed, as
         :meth:`LogLossState.update` does, with the partition named in the message.
 
@@ -280,7 +328,9 @@ def _check_frame(frame, **column_arguments) -> FrameColumns:
 
     if not isinstance(frame, dask.dataframe.DataFrame):
         raise TypeError(f"`frame` must be a dask.dataframe.DataFrame, got {type(frame).__name__}")
-    return check_frame_columns(list(frame.columns), **column_arguments)
+    columns = check_frame_columns(list(frame.columns), **column_arguments)
+    _check_numeric_dtypes(frame, columns)
+    return columns
 
 
 def _reduce_frame(frame, columns: FrameColumns, make_state, *, split_every, compute, by=(), with_offsets=False):

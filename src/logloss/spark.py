@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from ._entry import EXTRA_HINT
-from ._frames import FrameColumns, check_by_columns, check_frame_columns
+from ._frames import FrameColumns, check_by_columns, check_frame_columns, check_numeric_columns
 from ._state import SUM_FIELDS, WEIGHT_RANGE, LogLossResult, LogLossState
 from ._validation import NAN_HINT
 
@@ -62,11 +62,12 @@ def _check_numeric_types(frame, columns: FrameColumns) -> None:
     from pyspark.sql.types import BooleanType, NumericType
 
     types = {field.name: field.dataType for field in frame.schema.fields}
-    for name in columns.names:
-        if not isinstance(types[name], NumericType | BooleanType):
-            raise TypeError(
-                f"column `{name}` must have a numeric or boolean type, got {types[name].simpleString()}"
-            )
+    check_numeric_columns(
+        columns,
+        types,
+        is_numeric=lambda data_type: isinstance(data_type, NumericType | BooleanType),
+        describe=lambda data_type: data_type.simpleString(),
+    )
 
 
 # The expressions are Spark SQL text: building a Column object costs one call into the JVM
