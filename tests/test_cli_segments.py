@@ -221,3 +221,72 @@ def test_by_parquet_keeps_stored_type(segmented_file):
     path, _ = segmented_file
     rows = run_json(path, "--prob", "prob", "--by", "tier")["segments"]["rows"]
     assert {row["segment"]["tier"] for row in rows} == {0, 1}
+
+
+@pytest.fixture
+def long_segmented_file(tmp_path):
+    """A Parquet file long enough for the compiled grouped pass (batches of 40,000 rows)."""
+    rng = np.random.default_rng(12)
+    n = 120_000
+    p = rng.random(n)
+    columns = {
+        "label": (rng.random(n) < p).astype(np.int8),
+        "prob": p,
+        "segment": rng.integers(-3, 40, n).astype(np.int32),
+    }
+    path = tmp_path / "long.parquet"
+    pq.write_table(pa.table(columns), path)
+    return path, columns
+
+
+def test_by_one_pass_matches_reference(long_segmented_file, monkeypatch):
+    from logloss import LogLossState, _fast
+    from logloss._file_details import DetailCollector
+    from logloss._score_file import scan_file
+
+    if not _fast.available():
+        pytest.skip("numba is not installed")
+    path, columns = long_segmented_file
+    _fast._load_kernels()  # otherwise a file this short is read in batches below the kernels' minimum
+    # The grouped pass must fill the file's sums: the ungrouped kernel is not called.
+    monkeypatch.setattr(_fast, "state_sums", lambda *args, **kwargs: pytest.fail("second pass over the rows"))
+    details = DetailCollector(scale="prob", by=("segment",))
+    scan = scan_file(
+        path,
+        label="label",
+        prob="prob",
+        batch_size=40_000,
+        string_columns=("segment",),
+        on_batch=details,
+        add_fast=details.add_fast,
+    )
+    monkeypatch.undo()
+
+    expected = LogLossState()
+    expected.update(columns["prob"], columns["label"])
+    assert scan.state.count == expected.count
+    assert scan.result().log_loss == pytest.approx(expected.result().log_loss, rel=4e-16)
+    reference = GroupedLogLossState()
+    reference.update(columns["prob"], columns["label"], columns["segment"].astype(np.int64))
+    segments = details.segments.results()
+    assert sorted(segments) == sorted(reference.results())
+    for key, result in reference.results().items():
+        assert isinstance(key, int)
+        assert segments[key].count == result.count
+        assert segments[key].log_loss == pytest.approx(result.log_loss, rel=4e-16)
+
+
+def test_by_one_pass_invalid_row_named(long_segmented_file, tmp_path):
+    from logloss import _fast
+
+    if _fast.available():
+        _fast._load_kernels()  # the grouped pass meets the invalid value first
+    path, columns = long_segmented_file
+    columns = dict(columns, prob=columns["prob"].copy())
+    columns["prob"][70_123] = 1.5
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pa.table(columns), bad)
+    result = run(bad, "--label", "label", "--prob", "prob", "--by", "segment", "--batch-size", "40000")
+    assert result.exit_code == 1
+    assert "70123" in result.output
+    assert "1.5" in result.output

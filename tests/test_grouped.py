@@ -418,3 +418,25 @@ def test_grouped_sums_within_ulp_of_exact(monkeypatch, fast, weighted):
             exact = float(rows.sum()) if term is None else math.fsum(term[rows])
             worst = max(worst, abs(summed[field] - exact) / math.ulp(exact))
     assert worst <= 2.0
+
+
+@pytest.mark.parametrize("arrow_type", [pa.int8(), pa.uint16(), pa.int32(), pa.int64()])
+def test_grouped_arrow_integer_keys(arrow_type):
+    values = [5, 3, 5, 0, 7, 3]
+    keys = pa.array(values, type=arrow_type)
+    grouped = GroupedLogLossState()
+    grouped.update(np.full(6, 0.25), np.array([1, 0, 1, 0, 1, 1]), keys)
+    assert sorted(grouped.states()) == [0, 3, 5, 7]
+    assert all(type(key) is int for key in grouped.states())
+    assert grouped.state(5).count == 2
+
+
+def test_grouped_arrow_integer_keys_wide_range_and_nulls():
+    wide = pa.array([2**62, -(2**62), 2**62], type=pa.int64())
+    grouped = GroupedLogLossState()
+    grouped.update(np.full(3, 0.5), np.array([1, 0, 1]), wide)
+    assert grouped.state(2**62).count == 2
+    with_null = pa.array([4, None, 4], type=pa.int32())
+    grouped = GroupedLogLossState()
+    grouped.update(np.full(3, 0.5), np.array([1, 0, 1]), with_null)
+    assert sorted(grouped.states(), key=str) == [4, None]

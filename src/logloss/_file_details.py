@@ -61,10 +61,29 @@ class DetailCollector:
         # Batches kept for the exact decomposition until the rows exceed exact_max_rows.
         self._exact_batches: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] | None = [] if decompose else None
         self._rows = 0
+        # Whether add_fast added the segments of the batch that __call__ gets next.
+        self._segments_added = False
+
+    def add_fast(self, batch, predictions, labels, weights) -> np.ndarray | None:
+        """Add a batch's segments through the grouped kernel; return the batch's sums, or None.
+
+        ``scan_file`` calls this before it checks a batch, and adds the returned
+        ``SUM_FIELDS`` sums to the file's state in place of its own pass over the rows. With
+        None, nothing was added and the batch takes the checked path, through
+        :meth:`__call__`.
+        """
+        if self.segments is None:
+            return None
+        keys = tuple(_key_column(batch, name) for name in self.by)
+        sums = self.segments._update_fast_total(predictions, labels, keys, weights=weights, logits=self.scale == "logit")
+        self._segments_added = sums is not None
+        return sums
 
     def __call__(self, batch, predictions, labels, weights) -> None:
         """Add one checked batch, as ``scan_file``'s ``on_batch`` callback."""
-        if self.segments is not None:
+        if self._segments_added:
+            self._segments_added = False  # add_fast has added this batch's segments
+        elif self.segments is not None:
             keys = tuple(_key_column(batch, name) for name in self.by)
             if self.scale == "prob":
                 self.segments.update(predictions, labels, keys, weights=weights)

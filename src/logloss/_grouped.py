@@ -195,7 +195,7 @@ class GroupedLogLossState:
             per row or the number of key columns differs from earlier updates; the state is
             unchanged.
         """
-        if self.clip is None and self._add_fast(y_pred, y_true, keys, weights, logits=False):
+        if self.clip is None and self._add_fast(y_pred, y_true, keys, weights, logits=False) is not None:
             return
         predictions = as_numeric_array(y_pred, "y_pred")
         check_not_nan(predictions, "y_pred", NAN_HINT)
@@ -208,7 +208,7 @@ class GroupedLogLossState:
 
     def update_logits(self, logits, y_true, keys, *, weights=None) -> None:
         """Add rows given as logits (log-odds); see :meth:`update` for the parameters."""
-        if self._add_fast(logits, y_true, keys, weights, logits=True):
+        if self._add_fast(logits, y_true, keys, weights, logits=True) is not None:
             return
         scores = as_numeric_array(logits, "logits")
         check_not_nan(scores, "logits", NAN_HINT)
@@ -399,21 +399,40 @@ class GroupedLogLossState:
             self._counts = np.vstack([self._counts, np.zeros((new, 3), dtype=np.int64)])
         return rows
 
-    def _add_fast(self, predictions, y_true, keys, weights, *, logits: bool) -> bool:
-        """Add a batch through the single-pass grouped kernel; return False if it does not apply."""
+    def _update_fast_total(self, predictions, y_true, keys, *, weights=None, logits: bool = False):
+        """Add a batch through the single-pass grouped kernel and return the sums of all its rows.
+
+        The returned ``SUM_FIELDS`` sums are the pairwise sums of the batch's group sums, so
+        a caller that also keeps a :class:`LogLossState` of all rows can add them instead of
+        reading the batch a second time. Returns None, and adds nothing, when the kernel
+        does not apply (see :meth:`update`) or the batch needs the checks and messages of
+        the reference path; the caller then calls :meth:`update` or :meth:`update_logits`.
+        """
+        if self.clip is not None:
+            return None
+        sums = self._add_fast(predictions, y_true, keys, weights, logits=logits)
+        if sums is None:
+            return None
+        # The group sums of one field made contiguous, so that np.sum adds them pairwise.
+        return np.ascontiguousarray(sums.T).sum(axis=1)
+
+    def _add_fast(self, predictions, y_true, keys, weights, *, logits: bool) -> np.ndarray | None:
+        """Add a batch through the single-pass grouped kernel and return its ``(groups, 14)``
+        sums, or None if the kernel does not apply."""
         if type(predictions) is not np.ndarray or predictions.size < _fast.MIN_SIZE or not _fast.available():
-            return False
+            return None
         n_key_columns = self._n_key_columns
         codes, group_keys = self._encode_keys(keys, predictions.size)
         sums = _fast.grouped_state_sums(predictions, y_true, weights, codes, len(group_keys), logits=logits)
         if sums is None:
             # The reference path checks the batch again and may reject it, leaving no trace.
             self._n_key_columns = n_key_columns
-            return False
+            return None
         counts = np.zeros((len(group_keys), 3), dtype=np.int64)
-        counts[:, 0] = np.bincount(codes, minlength=len(group_keys))
+        # Without weights the kernel's first sum counts the rows, exactly below 2**53.
+        counts[:, 0] = np.bincount(codes, minlength=len(group_keys)) if weights is not None else sums[:, 0]
         self._add_group_sums(group_keys, sums, counts)
-        return True
+        return sums
 
     def _add(self, codes, group_keys, probability, target, weight, loss, clipped) -> None:
         n_groups = len(group_keys)

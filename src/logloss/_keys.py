@@ -161,7 +161,7 @@ def _encode_with_pyarrow(column, pa) -> tuple[np.ndarray, list]:
 def _encode_small_integers(array: np.ndarray) -> tuple[np.ndarray, list] | None:
     """Encode integer keys of a narrow range by offset and lookup table, or return None.
 
-    This skips hashing and sorting: five passes over the keys, all of them vectorized.
+    This skips hashing and sorting: four or five passes over the keys, all of them vectorized.
     """
     if array.size == 0:
         return None
@@ -170,6 +170,9 @@ def _encode_small_integers(array: np.ndarray) -> tuple[np.ndarray, list] | None:
         return None
     offsets = np.subtract(array, low, dtype=np.int64)
     present = np.bincount(offsets, minlength=high - low + 1) > 0
+    if present.all():
+        # Every value of the range occurs, so the offsets are the codes.
+        return offsets, list(range(low, high + 1))
     lookup = np.cumsum(present) - 1
     return lookup[offsets], (np.flatnonzero(present) + low).tolist()
 
@@ -188,6 +191,13 @@ def _encode_column(column, name: str) -> tuple[np.ndarray, list]:
         import pyarrow as pa
     except ImportError:
         return _encode_without_pyarrow(column, name)
+    if isinstance(column, pa.Array) and pa.types.is_integer(column.type) and column.null_count == 0:
+        # A file's integer key column: its NumPy view skips pyarrow's hash table.
+        from ._io import numpy_view
+
+        encoded = _encode_small_integers(numpy_view(column))
+        if encoded is not None:
+            return encoded
     return _encode_with_pyarrow(_to_arrow(column, name, pa), pa)
 
 

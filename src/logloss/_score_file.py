@@ -159,6 +159,7 @@ def scan_file(
     raw_columns: Sequence[str] = (),
     string_columns: Sequence[str] = (),
     on_batch: Callable | None = None,
+    add_fast: Callable | None = None,
 ) -> FileScore:
     """Read a file batch by batch into a :class:`LogLossState`; see :func:`score_file`.
 
@@ -166,6 +167,10 @@ def scan_file(
     `raw_columns` are read unchecked into ``ColumnBatch.raw``, as are `string_columns`,
     which a CSV file reads as strings (see :func:`._io.read_batches`), and `on_batch`, when given,
     is called as ``on_batch(batch, predictions, labels, weights)`` with each checked batch.
+    `add_fast`, when given, is called first with the same arguments and the unchecked
+    columns. If it returns the batch's ``SUM_FIELDS`` sums, having added the batch to its own
+    state (``DetailCollector.add_fast``), they go into the file's state without a second
+    pass over the rows.
     A file of fewer than ``REFERENCE_MAX_ROWS`` rows is read in batches below
     ``_fast.MIN_SIZE`` rows, unless an earlier call loaded numba's kernels.
     """
@@ -201,7 +206,7 @@ def scan_file(
     with closing(batches):
         for batch in batches:
             predictions, labels, weights, first_infinite = _add_batch(
-                state, path, batch, prediction, scale, label, weight
+                state, path, batch, prediction, scale, label, weight, add_fast
             )
             if on_batch is not None:
                 on_batch(batch, predictions, labels, weights)
@@ -250,18 +255,22 @@ def _reference_path_is_faster(path: Path) -> bool:
     return rows is not None and rows < REFERENCE_MAX_ROWS
 
 
-def _add_batch(state: LogLossState, path, batch: ColumnBatch, prediction: str, scale: str, label: str, weight):
+def _add_batch(state: LogLossState, path, batch: ColumnBatch, prediction: str, scale: str, label: str, weight, add_fast=None):
     """Add one batch to `state`; return its predictions, labels, weights and first infinite row.
 
-    The single-pass kernel checks and sums the raw columns at once. Where it does not apply
-    (clipping, numba missing, other dtypes) or finds an invalid value or an infinite loss,
-    the columns are checked one by one, which raises with the row, and added as before.
+    The single-pass kernel checks and sums the raw columns at once. With `add_fast` (see
+    :func:`scan_file`), a grouped kernel does that pass and returns the batch's sums. Where
+    no kernel applies (clipping, numba missing, other dtypes) or one finds an invalid value
+    or an infinite loss, the columns are checked one by one, which raises with the row, and
+    added as before.
     """
     columns = batch.columns
     predictions, labels = columns[prediction], columns[label]
     weights = None if weight is None else columns[weight]
     if state.clip is None:
-        sums = _fast.state_sums(predictions, labels, weights, logits=scale == "logit")
+        sums = None if add_fast is None else add_fast(batch, predictions, labels, weights)
+        if sums is None:
+            sums = _fast.state_sums(predictions, labels, weights, logits=scale == "logit")
         if sums is not None:
             state.add_sums(len(batch), sums)
             return predictions, labels, weights, None

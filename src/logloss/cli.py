@@ -485,6 +485,7 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
             raw_columns=raw_columns,
             string_columns=string_columns,
             on_batch=on_batch if callbacks else None,
+            add_fast=details.add_fast if details is not None else None,
             **columns,
         )
         if scan.state.count == 0:
