@@ -362,6 +362,90 @@ def test_jax_jit_skips_value_checks(jax_x64):
         binary_cross_entropy(jnp.asarray([0.5, 1.5]), jnp.asarray([1.0, 1.0]))
 
 
+# Each case: keyword arguments with one invalid value at index 1 of three rows.
+_TRACED_INVALID = {
+    "probability above 1": {"y_pred": [0.3, 1.5, 0.6], "y_true": [1.0, 1.0, 0.0]},
+    "probability below 0": {"y_pred": [0.3, -0.2, 0.6], "y_true": [1.0, 0.0, 0.0]},
+    "label above 1": {"y_pred": [0.3, 0.5, 0.6], "y_true": [1.0, 2.0, 0.0]},
+    "label NaN": {"y_pred": [0.3, 0.5, 0.6], "y_true": [1.0, float("nan"), 0.0]},
+    "negative weight": {"y_pred": [0.3, 0.5, 0.6], "y_true": [1.0, 1.0, 0.0], "weights": [1.0, -1.0, 2.0]},
+    "infinite weight": {"y_pred": [0.3, 0.5, 0.6], "y_true": [1.0, 1.0, 0.0], "weights": [1.0, float("inf"), 2.0]},
+    "negative pos_weight": {"y_pred": [0.3, 0.5, 0.6], "y_true": [1.0, 1.0, 0.0], "pos_weight": [1.0, -2.0, 1.0]},
+    # pos_weight 0 zeroes the only term of y = 1, which would turn the NaN into 0.
+    "prediction NaN": {"y_pred": [0.3, float("nan"), 0.6], "y_true": [1.0, 1.0, 0.0], "pos_weight": [1.0, 0.0, 1.0]},
+}
+
+
+@pytest.mark.parametrize("case", _TRACED_INVALID, ids=list(_TRACED_INVALID))
+@pytest.mark.parametrize("entry", ["probabilities", "logits"])
+def test_jax_jit_invalid_input_gives_nan(jax_x64, case, entry):
+    jnp = jax_x64.numpy
+    arrays = {name: jnp.asarray(value) for name, value in _TRACED_INVALID[case].items()}
+    if entry == "logits":
+        if "probability" in case:
+            pytest.skip("a logit has no range")
+        # The logit of NaN is NaN.
+        arrays["y_pred"] = jnp.log(arrays["y_pred"]) - jnp.log1p(-arrays["y_pred"])
+    loss_function = binary_cross_entropy if entry == "probabilities" else binary_cross_entropy_with_logits
+    derivatives = binary_cross_entropy_grad_hess if entry == "probabilities" else binary_cross_entropy_with_logits_grad_hess
+    names = list(arrays)
+
+    def call(function, **options):
+        return jax_x64.jit(lambda *values: function(*values[:2], **dict(zip(names[2:], values[2:])), **options))(*arrays.values())
+
+    per_element = np.asarray(call(loss_function, reduction="none"))
+    assert np.isnan(per_element[1])
+    assert np.isfinite(per_element[[0, 2]]).all()
+    assert np.isnan(float(call(loss_function)))
+    for derivative in call(derivatives):
+        derivative = np.asarray(derivative)
+        assert np.isnan(derivative[1])
+        assert np.isfinite(derivative[[0, 2]]).all()
+
+
+def test_jax_jit_omitted_label_stays_out(jax_x64):
+    jnp = jax_x64.numpy
+    compiled = jax_x64.jit(lambda a, b: binary_cross_entropy(a, b, nan_policy="omit"))
+    mean = float(compiled(jnp.asarray([0.3, 0.4, 0.6]), jnp.asarray([1.0, float("nan"), 0.0])))
+    assert mean == pytest.approx(float(binary_cross_entropy(np.array([0.3, 0.6]), np.array([1.0, 0.0]))), rel=RTOL)
+
+
+# Finite logits whose probabilities stay inside (0, 1), so that no call warns.
+_VMAP_Z = np.array([[-50.0, -3.0, -0.5, 0.0], [0.25, 2.0, 37.5, 5.0]])
+_VMAP_Y = Y[1:].reshape(2, 4)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_torch_vmap_matches_loop(torch, reduction):
+    z = torch.asarray(_VMAP_Z)
+    y = torch.asarray(_VMAP_Y)
+    p = torch.sigmoid(z)
+    for function, x in ((binary_cross_entropy_with_logits, z), (binary_cross_entropy, p)):
+        batched = torch.func.vmap(lambda a, b, f=function: f(a, b, reduction=reduction))(x, y)
+        looped = torch.stack([function(x[i], y[i], reduction=reduction) for i in range(2)])
+        np.testing.assert_allclose(batched.numpy(), looped.numpy(), rtol=RTOL, atol=1e-300, err_msg=function.__name__)
+
+
+def test_torch_vmap_grad_hess_and_grad(torch):
+    z = torch.asarray(_VMAP_Z)
+    y = torch.asarray(_VMAP_Y)
+    gradient, hessian = torch.func.vmap(binary_cross_entropy_with_logits_grad_hess)(z, y)
+    for i in range(2):
+        expected = binary_cross_entropy_with_logits_grad_hess(_VMAP_Z[i], _VMAP_Y[i])
+        np.testing.assert_allclose(gradient[i].numpy(), expected[0], rtol=RTOL, atol=1e-300)
+        np.testing.assert_allclose(hessian[i].numpy(), expected[1], rtol=RTOL, atol=1e-300)
+    autograd = torch.func.vmap(torch.func.grad(lambda a, b: binary_cross_entropy_with_logits(a, b, reduction="sum")))(z, y)
+    np.testing.assert_allclose(autograd.numpy(), gradient.numpy(), rtol=1e-14, atol=1e-300)
+
+
+def test_torch_vmap_invalid_probability_gives_nan(torch):
+    p = torch.asarray([[0.3, 1.5], [0.4, 0.6]], dtype=torch.float64)
+    y = torch.asarray([[1.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
+    means = torch.func.vmap(lambda a, b: binary_cross_entropy(a, b))(p, y)
+    assert torch.isnan(means[0])
+    assert torch.isfinite(means[1])
+
+
 def test_jax_float32_without_x64():
     jax = pytest.importorskip("jax", reason="JAX is a test dependency for array-library support")
     if jax.config.jax_enable_x64:

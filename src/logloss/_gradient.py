@@ -108,8 +108,8 @@ def binary_cross_entropy_grad_hess(
     if exact is not None:
         return exact
     xp, predictions = as_array(y_pred, "y_pred")
-    xp_check(check_not_nan, xp, predictions, "y_pred", NAN_HINT)
-    xp_check(check_in_unit_interval, xp, predictions, "y_pred", _LOGIT_HINT)
+    missing = xp_check(check_not_nan, xp, predictions, "y_pred", NAN_HINT)
+    out_of_range = xp_check(check_in_unit_interval, xp, predictions, "y_pred", _LOGIT_HINT)
     check_reduction(reduction, ("sum", "mean"))
     axis = check_axis(axis, predictions.ndim)
     prepared = prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
@@ -119,6 +119,7 @@ def binary_cross_entropy_grad_hess(
         gradient, hessian = _elementwise.grad_hess_from_probability(
             probability, prepared.target, prepared.pos_weight, xp
         )
+    gradient, hessian = prepared.poison(gradient, missing, out_of_range), prepared.poison(hessian, missing, out_of_range)
     return _finish(xp, gradient, hessian, prepared, reduction, axis, output_dtype(xp, predictions, prepared.dtype))
 
 
@@ -197,13 +198,14 @@ def binary_cross_entropy_with_logits_grad_hess(
     if exact is not None:
         return exact
     xp, scores = as_array(logits, "logits")
-    xp_check(check_not_nan, xp, scores, "logits", NAN_HINT)
+    missing = xp_check(check_not_nan, xp, scores, "logits", NAN_HINT)
     check_reduction(reduction, ("sum", "mean"))
     axis = check_axis(axis, scores.ndim)
     prepared = prepare(xp, scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
 
     z = prepared.neutralize(xp.astype(scores, prepared.dtype), 0.0)
     gradient, hessian = _elementwise.grad_hess_from_logit(z, prepared.target, prepared.pos_weight, xp)
+    gradient, hessian = prepared.poison(gradient, missing), prepared.poison(hessian, missing)
     return _finish(xp, gradient, hessian, prepared, reduction, axis, output_dtype(xp, scores, prepared.dtype))
 
 

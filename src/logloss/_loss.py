@@ -177,8 +177,8 @@ def binary_cross_entropy(
         return fast
     xp, predictions = as_array(y_pred, "y_pred")
     _check_flags(subtract_entropy=subtract_entropy)
-    xp_check(check_not_nan, xp, predictions, "y_pred", NAN_HINT)
-    xp_check(check_in_unit_interval, xp, predictions, "y_pred", _LOGIT_HINT)
+    missing = xp_check(check_not_nan, xp, predictions, "y_pred", NAN_HINT)
+    out_of_range = xp_check(check_in_unit_interval, xp, predictions, "y_pred", _LOGIT_HINT)
     _check_clip(clip)
     _check_reduction(reduction)
     axis = check_axis(axis, predictions.ndim)
@@ -188,6 +188,7 @@ def binary_cross_entropy(
     loss = _elementwise.loss_from_probability(probability, prepared.target, prepared.pos_weight, clip, xp=xp)
     if subtract_entropy:
         loss = _subtract_entropy(xp, loss, prepared)
+    loss = prepared.poison(loss, missing, out_of_range)
     return _finish(xp, loss, prepared, reduction, axis, output_dtype(xp, predictions, prepared.dtype))
 
 
@@ -283,7 +284,7 @@ def binary_cross_entropy_with_logits(
         return fast
     xp, scores = as_array(logits, "logits")
     _check_flags(subtract_entropy=subtract_entropy)
-    xp_check(check_not_nan, xp, scores, "logits", NAN_HINT)
+    missing = xp_check(check_not_nan, xp, scores, "logits", NAN_HINT)
     _check_reduction(reduction)
     axis = check_axis(axis, scores.ndim)
     prepared = prepare(xp, scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
@@ -292,6 +293,7 @@ def binary_cross_entropy_with_logits(
     loss = _elementwise.loss_from_logit(z, prepared.target, prepared.pos_weight, xp)
     if subtract_entropy:
         loss = _subtract_entropy(xp, loss, prepared)
+    loss = prepared.poison(loss, missing)
     return _finish(xp, loss, prepared, reduction, axis, output_dtype(xp, scores, prepared.dtype))
 
 

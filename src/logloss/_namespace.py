@@ -14,8 +14,8 @@ host view, so that they get the NumPy result bit for bit.
 
 Checks that need concrete values (NaN, range, sign) move one boolean to the host; when it is
 true, the offending array is copied to NumPy to build the same message as for NumPy input.
-Under ``jax.jit`` or another JAX transformation the values are abstract, so those checks and
-the warnings about the result are skipped.
+Under ``jax.jit`` or another JAX transformation, and under ``torch.func.vmap``, the values
+are abstract, so those checks and the warnings about the result are skipped.
 """
 
 from __future__ import annotations
@@ -173,12 +173,33 @@ def accumulation_dtype(xp, array):
 
 
 def is_concrete(array) -> bool:
-    """Return whether the values of ``array`` can be read: False inside a JAX trace."""
+    """Return whether the values of ``array`` can be read: False inside a JAX trace and for
+    a PyTorch tensor batched by ``torch.func.vmap``."""
     if array_api_compat.is_jax_array(array):
         import jax
 
         return not isinstance(array, jax.core.Tracer)
+    if array_api_compat.is_torch_array(array):
+        return not _is_vmap_batched(array)
     return True
+
+
+def _is_vmap_batched(tensor) -> bool:
+    """Return whether a ``torch.func`` wrapper of `tensor`, at any level, batches it for vmap.
+
+    ``bool()`` of a batched tensor raises, because each batch entry could give another
+    value. Gradient wrappers (``torch.func.grad``) keep readable values.
+    """
+    import torch
+
+    functorch = getattr(torch._C, "_functorch", None)
+    if functorch is None:
+        return False
+    while functorch.is_functorch_wrapped_tensor(tensor):
+        if functorch.is_batchedtensor(tensor):
+            return True
+        tensor = functorch.get_unwrapped(tensor)
+    return False
 
 
 def is_eager(array) -> bool:
@@ -210,26 +231,32 @@ _BAD_VALUES = {
 }
 
 
-def xp_check(check, xp, array, *args) -> None:
+def xp_check(check, xp, array, *args):
     """Run a check of ``_validation`` on an array of any library.
 
     NumPy arrays are checked directly. For other libraries one boolean ("is any value bad?")
     is moved to the host, and only when it is true is the array copied to NumPy so that the
-    check raises its usual message. The check is skipped where ``array`` or the boolean is
-    abstract (traced), as under ``jax.jit``.
+    check raises its usual message. Where ``array`` or the boolean is abstract (traced, as
+    under ``jax.jit`` and ``torch.func.vmap``) nothing can be raised, so the elementwise
+    mask of bad values is returned instead, for the caller to turn those results into NaN
+    (``Prepared.poison``). Otherwise returns None.
     """
     if is_numpy_namespace(xp):
         check(array, *args)
-        return
+        return None
     if xp.isdtype(array.dtype, "bool"):
-        return
+        return None
     if xp.isdtype(array.dtype, "integral") and check in (_validation.check_not_nan, _validation.check_finite):
-        return
-    if not is_concrete(array) or math.prod(array.shape) == 0:
-        return
-    any_bad = xp.any(_BAD_VALUES[check](xp, array))
+        return None
+    if math.prod(array.shape) == 0:
+        return None
+    bad = _BAD_VALUES[check](xp, array)
+    if not is_concrete(array):
+        return bad
+    any_bad = xp.any(bad)
     # Under jax.jit even a concrete array captured from outside yields a traced result.
     if not is_concrete(any_bad):
-        return
+        return bad
     if bool(any_bad):
         check(to_numpy(array), *args)
+    return None

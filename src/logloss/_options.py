@@ -28,7 +28,9 @@ class Prepared:
 
     ``valid`` is False where a label is missing (``nan_policy="omit"``) and ``active`` is
     False where an element contributes nothing (missing label or zero weight); each is None
-    when every element is valid or active.
+    when every element is valid or active. ``invalid`` is True where a label, weight or
+    pos_weight failed a check that could not raise because the values are traced (see
+    :meth:`poison`); it is None when every check could read its values.
     """
 
     xp: Any
@@ -38,6 +40,22 @@ class Prepared:
     weights: Any
     pos_weight: Any
     active: Any
+    invalid: Any = None
+
+    def poison(self, values, *masks):
+        """Return ``values`` with NaN where ``invalid`` or one of `masks` (None or boolean
+        arrays that broadcast to ``values``) is True.
+
+        Under tracing the checks cannot raise, so an invalid input gives a NaN result
+        instead of a plausible number.
+        """
+        masks = [mask for mask in (self.invalid, *masks) if mask is not None]
+        if not masks:
+            return values
+        bad = masks[0]
+        for mask in masks[1:]:
+            bad = bad | mask
+        return self.xp.where(bad, math.nan, values)
 
     def neutralize(self, values, neutral: float):
         """Replace ``values`` by ``neutral`` where the element is inactive.
@@ -88,39 +106,49 @@ def prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_sm
     shape = tuple(predictions.shape)
     labels = as_like(y_true, "y_true", xp, predictions)
     check_same_shape(labels, "y_true", shape, "y_pred")
-    target, valid = _prepare_target(xp, labels, dtype, nan_policy)
+    unchecked = []  # masks of values that traced checks could not raise for
+    target, valid = _prepare_target(xp, labels, dtype, nan_policy, unchecked)
     if label_smoothing:
         target = target * (1.0 - label_smoothing) + 0.5 * label_smoothing
 
-    weight_array = _prepare_weights(xp, weights, weights_axis, predictions, dtype)
-    pos_weight_array = _prepare_pos_weight(xp, pos_weight, predictions, dtype)
+    weight_array = _prepare_weights(xp, weights, weights_axis, predictions, dtype, unchecked)
+    pos_weight_array = _prepare_pos_weight(xp, pos_weight, predictions, dtype, unchecked)
     active = valid
     if weight_array is not None:
         nonzero = weight_array != 0
         active = nonzero if active is None else active & nonzero
-    return Prepared(xp, dtype, target, valid, weight_array, pos_weight_array, active)
+    invalid = None
+    for mask in unchecked:
+        invalid = mask if invalid is None else invalid | mask
+    return Prepared(xp, dtype, target, valid, weight_array, pos_weight_array, active, invalid)
 
 
-def _prepare_target(xp, labels, dtype, nan_policy):
+def _append_mask(unchecked: list, mask) -> None:
+    if mask is not None:
+        unchecked.append(mask)
+
+
+def _prepare_target(xp, labels, dtype, nan_policy, unchecked: list):
     integral = is_integral(xp, labels)
     valid = None
     if nan_policy == "raise":
-        xp_check(check_not_nan, xp, labels, "y_true", _NAN_HINT)
+        _append_mask(unchecked, xp_check(check_not_nan, xp, labels, "y_true", _NAN_HINT))
     elif not integral:
         missing = xp.isnan(labels)
         # On NumPy the mask is kept only when a label is missing; elsewhere reading that
         # would cost a host transfer (or be impossible under tracing), so it is always kept.
         if not is_numpy_namespace(xp) or missing.any():
             valid = ~missing
-    # Checked before the cast, so that the message shows the label as given.
-    xp_check(check_in_unit_interval, xp, labels, "y_true")
+    # Checked before the cast, so that the message shows the label as given. A missing label
+    # that nan_policy="omit" leaves out compares False, so it is not out of range.
+    _append_mask(unchecked, xp_check(check_in_unit_interval, xp, labels, "y_true"))
     target = xp.astype(labels, dtype)
     if valid is not None:
         target = xp.where(valid, target, 0.0)
     return target, valid
 
 
-def _prepare_weights(xp, weights, weights_axis, predictions, dtype):
+def _prepare_weights(xp, weights, weights_axis, predictions, dtype, unchecked: list):
     shape = tuple(predictions.shape)
     if weights is None:
         if weights_axis is not None:
@@ -142,11 +170,11 @@ def _prepare_weights(xp, weights, weights_axis, predictions, dtype):
         view_shape = [1] * len(shape)
         view_shape[weights_axis] = axis_length
         weight_array = xp.reshape(weight_array, tuple(view_shape))
-    xp_check(check_weights, xp, weight_array, "weights")
+    _append_mask(unchecked, xp_check(check_weights, xp, weight_array, "weights"))
     return xp.broadcast_to(xp.astype(weight_array, dtype), shape)
 
 
-def _prepare_pos_weight(xp, pos_weight, predictions, dtype):
+def _prepare_pos_weight(xp, pos_weight, predictions, dtype, unchecked: list):
     if pos_weight is None:
         return None
     shape = tuple(predictions.shape)
@@ -157,7 +185,7 @@ def _prepare_pos_weight(xp, pos_weight, predictions, dtype):
             f"`pos_weight` must be a scalar, have shape {shape[-1:]} (one value per "
             f"column) or shape {shape} (one per element), got shape {tuple(array.shape)}"
         )
-    xp_check(check_weights, xp, array, "pos_weight")
+    _append_mask(unchecked, xp_check(check_weights, xp, array, "pos_weight"))
     return xp.astype(array, dtype)
 
 
