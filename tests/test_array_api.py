@@ -403,6 +403,32 @@ def test_jax_jit_invalid_input_gives_nan(jax_x64, case, entry):
         assert np.isfinite(derivative[[0, 2]]).all()
 
 
+@pytest.mark.parametrize("entry", ["probabilities", "logits"])
+def test_jax_grad_of_invalid_input_is_nan(jax_x64, entry):
+    jnp = jax_x64.numpy
+    function = binary_cross_entropy if entry == "probabilities" else binary_cross_entropy_with_logits
+    # Row 0 has a label of 2; row 1 is valid.
+    gradient = jax_x64.jit(jax_x64.grad(lambda a, b: function(a, b)))(jnp.asarray([0.4, 0.2]), jnp.asarray([2.0, 0.0]))
+    assert np.isnan(np.asarray(gradient)[0])
+    assert np.isfinite(np.asarray(gradient)[1])
+
+
+def test_torch_func_grad_invalid_input_raises(torch):
+    labels = torch.asarray([1.0, 0.0], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"`y_pred` must be in \[0, 1\], got 1.5 at index 0"):
+        torch.func.grad(lambda a: binary_cross_entropy(a, labels))(torch.asarray([1.5, 0.2], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"`y_true` must be in \[0, 1\], got 2.0 at index 0"):
+        torch.func.jacrev(lambda a: binary_cross_entropy_with_logits(a, labels * 2))(torch.asarray([1.5, 0.2], dtype=torch.float64))
+
+
+def test_torch_vmap_grad_invalid_input_is_nan(torch):
+    p = torch.asarray([[1.5, 0.2]], dtype=torch.float64)
+    y = torch.asarray([[1.0, 0.0]], dtype=torch.float64)
+    gradient = torch.func.vmap(torch.func.grad(lambda a, b: binary_cross_entropy(a, b)))(p, y)
+    assert torch.isnan(gradient[0, 0])
+    assert gradient[0, 1].item() == pytest.approx(0.625)
+
+
 def test_jax_jit_omitted_label_stays_out(jax_x64):
     jnp = jax_x64.numpy
     compiled = jax_x64.jit(lambda a, b: binary_cross_entropy(a, b, nan_policy="omit"))

@@ -236,3 +236,11 @@ def test_report_dollar_segment_names():
 def test_report_rejects_option_types(options, message):
     with pytest.raises(TypeError, match=message):
         render_report(np.array([0.2, 0.7]), np.array([0, 1]), segments=["a", "b"], **options)
+
+
+def test_report_without_matplotlib_names_plots_extra(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match=r"install the `plots` extra"):
+        write_report(tmp_path / "report.html", np.array([0.2, 0.7]), np.array([0, 1]))

@@ -184,6 +184,13 @@ def is_concrete(array) -> bool:
     return True
 
 
+def _is_functorch_wrapped(tensor) -> bool:
+    import torch
+
+    functorch = getattr(torch._C, "_functorch", None)
+    return functorch is not None and functorch.is_functorch_wrapped_tensor(tensor)
+
+
 def _is_vmap_batched(tensor) -> bool:
     """Return whether a ``torch.func`` wrapper of `tensor`, at any level, batches it for vmap.
 
@@ -215,6 +222,10 @@ def to_numpy(array) -> np.ndarray:
         array = array.detach().cpu()
         if array.dtype.is_floating_point and array.dtype.itemsize < 4:
             array = array.float()
+        if _is_functorch_wrapped(array):
+            # A tensor inside torch.func.grad has no storage that .numpy() could view, but
+            # its values can be read one by one.
+            return np.asarray(array.tolist(), dtype=np.dtype(str(array.dtype).removeprefix("torch.")))
         return array.numpy()
     if array_api_compat.is_cupy_array(array):
         return array.get()

@@ -47,7 +47,9 @@ class Prepared:
         arrays that broadcast to ``values``) is True.
 
         Under tracing the checks cannot raise, so an invalid input gives a NaN result
-        instead of a plausible number.
+        instead of a plausible number. The values are multiplied by NaN there, not replaced,
+        so that autograd's derivative of the result is NaN too (a replacement would have
+        derivative 0).
         """
         masks = [mask for mask in (self.invalid, *masks) if mask is not None]
         if not masks:
@@ -55,7 +57,7 @@ class Prepared:
         bad = masks[0]
         for mask in masks[1:]:
             bad = bad | mask
-        return self.xp.where(bad, math.nan, values)
+        return values * self.xp.where(bad, math.nan, 1.0)
 
     def neutralize(self, values, neutral: float):
         """Replace ``values`` by ``neutral`` where the element is inactive.

@@ -205,7 +205,19 @@ def _segments_section(results: Mapping, intervals: Mapping, overall: LogLossResu
     )
 
 
+def _check_plot_libraries() -> None:
+    """Raise ImportError naming the ``plots`` extra when matplotlib or SciPy is missing."""
+    try:
+        import matplotlib  # noqa: F401
+        import scipy.optimize  # noqa: F401
+    except ImportError as error:
+        from ._entry import EXTRA_HINT
+
+        raise ImportError(f"the report needs matplotlib and SciPy ({error}): {EXTRA_HINT.format(extra='plots')}") from None
+
+
 def _render(rows: _Rows, *, segments, segment_name: str, title: str, source: str, seed: int) -> str:
+    _check_plot_libraries()
     check_text(segment_name, "segment_name")
     check_text(title, "title")
     check_text(source, "source")
