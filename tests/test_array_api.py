@@ -373,6 +373,8 @@ _TRACED_INVALID = {
     "negative pos_weight": {"y_pred": [0.3, 0.5, 0.6], "y_true": [1.0, 1.0, 0.0], "pos_weight": [1.0, -2.0, 1.0]},
     # pos_weight 0 zeroes the only term of y = 1, which would turn the NaN into 0.
     "prediction NaN": {"y_pred": [0.3, float("nan"), 0.6], "y_true": [1.0, 1.0, 0.0], "pos_weight": [1.0, 0.0, 1.0]},
+    # A weight of 0 drops the row's loss, but an eager call still raises for its label.
+    "label above 1 at weight 0": {"y_pred": [0.3, 0.5, 0.6], "y_true": [1.0, 2.0, 0.0], "weights": [1.0, 0.0, 2.0]},
 }
 
 

@@ -345,11 +345,10 @@ def grouped_state_sums(predictions, y_true, weights, codes, n_groups: int, *, lo
         return None
     x, y, w = inputs
     kernels = _load_kernels()
-    import numba
-
     # More tasks than threads balance the load, but each task zeroes and adds up its own
-    # sums of every group, which dominates with many groups.
-    max_tasks = 16 if n_groups <= 4096 else 2 * numba.get_num_threads()
+    # sums of every group, which dominates with many groups. A fixed count, not one from
+    # the thread count, keeps the result the same on every machine.
+    max_tasks = 16 if n_groups <= 4096 else 2
     sums, n_bad, n_infinite = kernels.grouped_state_sums(
         x, y, w, codes.astype(np.int64, copy=False), n_groups, logits, max_tasks
     )

@@ -801,26 +801,17 @@ def _neumaier_add(high, low, value):
     return total, low
 
 
-@njit(**_INLINE_JIT)
-def _flush_group(group, chunk_sums, high, low):
-    """Add one group's chunk sums to its compensated sums and clear them."""
-    for j in range(chunk_sums.shape[1]):
-        high[group, j], low[group, j] = _neumaier_add(high[group, j], low[group, j], chunk_sums[group, j])
-        chunk_sums[group, j] = 0.0
-
-
 @njit(**_PARALLEL_JIT)
 def grouped_state_sums(x, y, weights, codes, n_groups, logits, max_tasks):
     """Return ``(sums, n_bad, n_infinite)`` with the 14 sums of each group of rows.
 
     ``codes`` gives each row's group in ``range(n_groups)``; ``sums`` has shape
     ``(n_groups, 14)``. ``x`` contains probabilities, or logits when ``logits`` is true.
-    At most ``max_tasks`` tasks share the blocks, each with three ``(n_groups, 14)``
-    arrays of sums.
-    Each task adds a group's terms in row order in chunks of 128 rows of that group, and
-    adds each chunk's sums to the group's sums with Neumaier compensation. The tasks'
-    compensated sums are added the same way at the end. So a group's rounding error stays
-    near 1 ulp however many rows it has (measured up to 4e6 rows in 3 groups).
+    At most ``max_tasks`` tasks share the blocks, each with two ``(n_groups, 14)`` arrays
+    of sums; the result does not depend on the number of threads. Each task adds every
+    row's terms to its group's sums with Neumaier compensation, and the tasks' compensated
+    sums are added the same way at the end, so a group's sums stay within about 1 ulp
+    however many rows it has and in whatever order they come.
     """
     n = x.size
     has_weights = weights.size > 0
@@ -835,8 +826,6 @@ def grouped_state_sums(x, y, weights, codes, n_groups, logits, max_tasks):
     for task in prange(n_tasks):
         buffers = np.empty((_N_SUMS, BLOCK))
         columns = np.empty((5, BLOCK))
-        chunk_sums = np.zeros((n_groups, n_accumulated))
-        chunk_rows = np.zeros(n_groups, dtype=np.int64)
         high = partial_high[task]
         low = partial_low[task]
         for b in range(task * per_task, min((task + 1) * per_task, n_blocks)):
@@ -866,20 +855,16 @@ def grouped_state_sums(x, y, weights, codes, n_groups, logits, max_tasks):
                 group = min(max(group, 0), n_groups - 1)
                 if has_weights:
                     for j in range(_N_SUMS):
-                        chunk_sums[group, j] += buffers[j, i]
+                        high[group, j], low[group, j] = _neumaier_add(high[group, j], low[group, j], buffers[j, i])
                 else:
-                    chunk_sums[group, 0] += 1.0
+                    # The row count is an exact integer in float64, so it needs no compensation.
+                    high[group, 0] += 1.0
                     for j in range(_N_DISTINCT):
-                        chunk_sums[group, j + 1] += buffers[j, i]
-                chunk_rows[group] += 1
-                if chunk_rows[group] == _CHUNK:
-                    _flush_group(group, chunk_sums, high, low)
-                    chunk_rows[group] = 0
+                        high[group, j + 1], low[group, j + 1] = _neumaier_add(
+                            high[group, j + 1], low[group, j + 1], buffers[j, i]
+                        )
             task_counts[task, 0] += bad
             task_counts[task, 1] += infinite
-        for group in range(n_groups):
-            if chunk_rows[group] != 0:
-                _flush_group(group, chunk_sums, high, low)
     totals = _combine_task_sums(partial_high, partial_low)
     if has_weights:
         sums = totals

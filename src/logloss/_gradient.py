@@ -119,7 +119,7 @@ def binary_cross_entropy_grad_hess(
         gradient, hessian = _elementwise.grad_hess_from_probability(
             probability, prepared.target, prepared.pos_weight, xp
         )
-    gradient, hessian = prepared.poison(gradient, missing, out_of_range), prepared.poison(hessian, missing, out_of_range)
+    prepared = prepared.with_unchecked(missing, out_of_range)
     return _finish(xp, gradient, hessian, prepared, reduction, axis, output_dtype(xp, predictions, prepared.dtype))
 
 
@@ -205,7 +205,7 @@ def binary_cross_entropy_with_logits_grad_hess(
 
     z = prepared.neutralize(xp.astype(scores, prepared.dtype), 0.0)
     gradient, hessian = _elementwise.grad_hess_from_logit(z, prepared.target, prepared.pos_weight, xp)
-    gradient, hessian = prepared.poison(gradient, missing), prepared.poison(hessian, missing)
+    prepared = prepared.with_unchecked(missing)
     return _finish(xp, gradient, hessian, prepared, reduction, axis, output_dtype(xp, scores, prepared.dtype))
 
 
@@ -226,6 +226,7 @@ def _finish(xp, gradient, hessian, prepared, reduction, axis, dtype):
     if prepared.active is not None:
         gradient = xp.where(prepared.active, gradient, 0.0)
         hessian = xp.where(prepared.active, hessian, 0.0)
+    gradient, hessian = prepared.poison(gradient), prepared.poison(hessian)
     if reduction == "mean":
         denominator = _mean_denominator(xp, gradient, weights, prepared.valid, axis)
         gradient = gradient / denominator

@@ -108,8 +108,15 @@ def _to_arrow(column, name: str, pa):
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if not isinstance(column, pa.Array):
-        # A list goes to pyarrow as it is: np.asarray would turn ["a", 1] into strings.
-        values = column if isinstance(column, (list, range)) else np.asarray(column).ravel()
+        # A list goes to pyarrow as it is: np.asarray would turn ["a", 1] into strings. A
+        # pandas column also goes as it is: np.asarray turns a nullable Int64 column with
+        # a null into float64, which merges distinct integers above 2**53.
+        if isinstance(column, (list, range)) or _is_pandas(column):
+            values = column
+        else:
+            values = np.asarray(column).ravel()
+            if not values.dtype.isnative:
+                values = values.astype(values.dtype.newbyteorder("="))  # pyarrow reads native order only
         try:
             column = pa.array(values, from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as error:
@@ -122,9 +129,21 @@ def _to_arrow(column, name: str, pa):
                 raise found
     if isinstance(column.type, pa.DictionaryType):
         column = column.dictionary_decode()
+    # pyarrow 26 encodes a null of a view type as the empty string, which would merge the
+    # null segment with the "" segment.
+    if pa.types.is_string_view(column.type):
+        column = column.cast(pa.large_string())
+    elif pa.types.is_binary_view(column.type):
+        column = column.cast(pa.large_binary())
     if pa.types.is_nested(column.type):
         raise TypeError(f"`{name}` must hold scalar values to group by, got type {column.type}")
     return column
+
+
+def _is_pandas(column) -> bool:
+    """Return whether `column` is a pandas Series, Index or extension array, without importing pandas."""
+    module = type(column).__module__
+    return module == "pandas" or module.startswith("pandas.")
 
 
 def _is_object_sequence(values) -> bool:
@@ -147,6 +166,9 @@ def _encode_with_pyarrow(column, pa) -> tuple[np.ndarray, list]:
         return _encode_with_numpy(column.to_numpy(zero_copy_only=False))
     if pa.types.is_floating(column.type):
         import pyarrow.compute as pc
+
+        if pa.types.is_float16(column.type):
+            column = column.cast(pa.float32())  # exact; pyarrow has no float16 arithmetic
 
         # NaN is a null key, as in the NumPy path; pyarrow would give it its own entry.
         column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)

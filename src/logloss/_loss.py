@@ -188,7 +188,7 @@ def binary_cross_entropy(
     loss = _elementwise.loss_from_probability(probability, prepared.target, prepared.pos_weight, clip, xp=xp)
     if subtract_entropy:
         loss = _subtract_entropy(xp, loss, prepared)
-    loss = prepared.poison(loss, missing, out_of_range)
+    prepared = prepared.with_unchecked(missing, out_of_range)
     return _finish(xp, loss, prepared, reduction, axis, output_dtype(xp, predictions, prepared.dtype))
 
 
@@ -293,7 +293,7 @@ def binary_cross_entropy_with_logits(
     loss = _elementwise.loss_from_logit(z, prepared.target, prepared.pos_weight, xp)
     if subtract_entropy:
         loss = _subtract_entropy(xp, loss, prepared)
-    loss = prepared.poison(loss, missing)
+    prepared = prepared.with_unchecked(missing)
     return _finish(xp, loss, prepared, reduction, axis, output_dtype(xp, scores, prepared.dtype))
 
 
@@ -345,6 +345,7 @@ def _finish(xp, loss, prepared, reduction, axis, dtype):
     if weights is not None:
         # A zero weight removes a row even when its loss is infinite (0 * inf would be NaN).
         loss = _elementwise.multiply_weights(loss, weights, xp)
+    loss = prepared.poison(loss)
 
     if reduction == "none":
         if prepared.valid is not None:

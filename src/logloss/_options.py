@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from dataclasses import dataclass
@@ -42,21 +43,32 @@ class Prepared:
     active: Any
     invalid: Any = None
 
+    def with_unchecked(self, *masks):
+        """Return a copy whose ``invalid`` also covers `masks` (None or boolean arrays that
+        broadcast to the predictions), such as the predictions' own traced checks."""
+        masks = [mask for mask in (self.invalid, *masks) if mask is not None]
+        if not masks:
+            return self
+        bad = masks[0]
+        for mask in masks[1:]:
+            bad = bad | mask
+        return dataclasses.replace(self, invalid=bad)
+
     def poison(self, values, *masks):
         """Return ``values`` with NaN where ``invalid`` or one of `masks` (None or boolean
         arrays that broadcast to ``values``) is True.
+
+        The callers apply it after zeroing the elements of weight 0 and of omitted labels,
+        so an invalid input there gives NaN too, as it raises in an eager call.
 
         Under tracing the checks cannot raise, so an invalid input gives a NaN result
         instead of a plausible number. The values are multiplied by NaN there, not replaced,
         so that autograd's derivative of the result is NaN too (a replacement would have
         derivative 0).
         """
-        masks = [mask for mask in (self.invalid, *masks) if mask is not None]
-        if not masks:
+        bad = self.with_unchecked(*masks).invalid
+        if bad is None:
             return values
-        bad = masks[0]
-        for mask in masks[1:]:
-            bad = bad | mask
         return values * self.xp.where(bad, math.nan, 1.0)
 
     def neutralize(self, values, neutral: float):
