@@ -218,3 +218,92 @@ def test_compare_column_missing(tmp_path):
     result = run(path, "--label", "y", "--prob", "p", "--compare", "r")
     assert result.exit_code == 1
     assert "column `r` not found" in result.stderr
+
+
+def _infinite_compare_file(tmp_path):
+    data = _columns(n=200, seed=3)
+    data["q"] = data["p"].copy()
+    data["q"][[3, 10]] = 1.0 - data["y"][[3, 10]]  # exact 0 or 1 against the label
+    data["uid"] = np.arange(200) % 70
+    return write_parquet(tmp_path / "scores.parquet", data)
+
+
+def test_bootstrap_compare_infinite_warning_matches_bounds(tmp_path):
+    path = _infinite_compare_file(tmp_path)
+    args = (path, "--label", "y", "--prob", "p", "--compare", "q", "--method", "bootstrap", "--id-column", "uid")
+    result = run(*args, "--bootstrap", 100, "--json")
+    assert result.exit_code == 0, result.output
+    difference = json.loads(result.stdout)["comparison"]["difference"]
+    assert difference["estimate"] == "-inf"
+    assert difference["lower"] == "-inf"
+    assert difference["standard_error"] == "inf"
+    (warning,) = [message for message in json.loads(result.stdout)["warnings"] if "difference" in message]
+    assert "bounds are NaN" not in warning
+    assert "the log loss difference is -inf because 2 losses are infinite" in warning
+    assert "percentiles of the replicates' differences" in warning
+
+
+def test_delta_compare_infinite_warning_names_clip_option(tmp_path):
+    path = _infinite_compare_file(tmp_path)
+    report = run_json(path, "--label", "y", "--prob", "p", "--compare", "q")
+    assert report["comparison"]["difference"]["lower"] == "nan"
+    (warning,) = report["warnings"]
+    assert "its bounds are NaN" in warning
+    assert "(pass --clip EPS to bound them)" in warning
+    assert "pass clip " not in warning
+
+
+def test_ci_infinite_loss_warning_names_clip_option(tmp_path):
+    data = _columns(n=20)
+    data["p"][4] = 1.0 - data["y"][4]
+    path = write_parquet(tmp_path / "scores.parquet", data)
+    result = run(path, "--label", "y", "--prob", "p", "--ci")
+    assert result.exit_code == 0, result.output
+    assert "because 1 row has an infinite loss" in result.stderr
+    assert "Pass --clip EPS to bound the loss" in result.stderr
+    assert "to the state" not in result.stderr
+
+
+def test_ci_infinite_logit_warning_speaks_of_logits(tmp_path):
+    data = _columns(n=20)
+    logits = np.log(data["p"] / (1 - data["p"]))
+    logits[4] = -np.inf if data["y"][4] == 1 else np.inf
+    path = write_parquet(tmp_path / "scores.parquet", {"y": data["y"], "z": logits, "z2": logits[::-1].copy()})
+    result = run(path, "--label", "y", "--logit", "z", "--ci", "--compare", "z2")
+    assert result.exit_code == 0, result.output
+    assert "check the infinite logits" in result.stderr
+    assert "(from infinite logits of the wrong sign, which are never clipped)" in result.stderr
+    assert "clip to" not in result.stderr
+    assert "probability" not in result.stderr
+
+
+def test_library_warning_keeps_python_wording():
+    state = LogLossState()
+    state.update(np.array([0.0, 0.2, 0.7]), np.array([1, 0, 1]))
+    with pytest.warns(UserWarning, match="Pass clip to the state to bound the loss"):
+        confidence_interval(state)
+
+
+def test_cli_warning_rewords_infinite_logit_loss():
+    from logloss import binary_cross_entropy_with_logits
+    from logloss._cli_warnings import cli_warning
+
+    with pytest.warns(UserWarning) as record:
+        binary_cross_entropy_with_logits(np.array([-np.inf, 0.5]), np.array([1.0, 0.0]))
+    message = str(record[0].message)
+    logit_text = cli_warning(message, "logit")
+    assert "(a logit of -inf for a positive label or +inf for a negative one)" in logit_text
+    assert logit_text.endswith("Logits are never clipped, so check those logits")
+    assert cli_warning(message, "prob").endswith("Pass --clip EPS to bound the loss, or check those predictions")
+
+
+def test_compare_logit_column_on_prob_run_advice(tmp_path):
+    data = _columns(n=10)
+    data["z"] = np.log(data["q"] / (1 - data["q"]))
+    path = write_parquet(tmp_path / "scores.parquet", data)
+    result = run(path, "--label", "y", "--prob", "p", "--compare", "z")
+    assert result.exit_code == 1
+    assert "column `z` must contain probabilities in [0, 1]" in result.stderr
+    assert "no option reads a --compare column as logits" in result.stderr
+    assert "(--logit COL --compare z)" in result.stderr
+    assert "pass it with --logit" not in result.stderr

@@ -290,3 +290,51 @@ def test_by_one_pass_invalid_row_named(long_segmented_file, tmp_path):
     assert result.exit_code == 1
     assert "70123" in result.output
     assert "1.5" in result.output
+
+
+def test_by_single_class_segment_warns():
+    report = run_json("--by", "customer_type")
+    rows = {row["segment"]["customer_type"]: row for row in report["segments"]["rows"]}
+    assert rows["type 4"]["normalized_entropy"] == "inf"
+    assert report["warnings"] == [
+        "normalized entropy or calibration ratio is inf or NaN in 1 of 10 segments (first: type 4) "
+        "because their labels are all equal or their total weight is 0"
+    ]
+
+
+def test_by_single_class_warning_printed():
+    result = run("--by", "customer_type")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("logloss: warning:") == 1
+    assert "in 1 of 10 segments (first: type 4)" in result.stderr
+
+
+def test_by_two_columns_warning_names_key(tmp_path):
+    columns = {
+        "label": np.array([0, 0, 1, 0, 1, 1], dtype=np.int8),
+        "prob": np.array([0.2, 0.3, 0.6, 0.4, 0.7, 0.8]),
+        "region": np.array(["east", "east", "west", "west", "north", None], dtype=object),
+        "tier": np.array([1, 1, 2, 2, 3, 3]),
+    }
+    path = tmp_path / "segments.parquet"
+    pq.write_table(pa.table(columns), path)
+    report = run_json(path, "--prob", "prob", "--by", "region", "--by", "tier", "--sort", "segment")
+    (warning,) = report["warnings"]
+    assert "in 3 of 4 segments (first: east, 1)" in warning
+
+
+def test_by_warning_skips_defined_segments(segmented_file):
+    path, _ = segmented_file
+    assert run_json(path, "--prob", "prob", "--by", "region")["warnings"] == []
+
+
+def test_segment_baseline_entropy(segmented_file):
+    path, _ = segmented_file
+    own = run_json(path, "--prob", "prob", "--by", "tier")
+    for row in own["segments"]["rows"]:
+        assert row["baseline_entropy"] == row["entropy"]
+    report = run_json(path, "--prob", "prob", "--by", "tier", "--ne-baseline", "global")
+    for row in report["segments"]["rows"]:
+        assert row["baseline_entropy"] == report["result"]["entropy"]
+        assert row["baseline_entropy"] != row["entropy"]
+        np.testing.assert_allclose(row["log_loss"] / row["baseline_entropy"], row["normalized_entropy"], rtol=RTOL)

@@ -181,7 +181,7 @@ def test_delta_single_class():
 
 def test_delta_infinite_loss_warns():
     state = _state(np.array([0.0, 0.2, 0.7]), np.array([1, 0, 1]))
-    with pytest.warns(UndefinedMetricWarning, match="1 rows have an infinite loss") as record:
+    with pytest.warns(UndefinedMetricWarning, match="1 row has an infinite loss") as record:
         intervals = confidence_interval(state)
     assert record[0].filename == __file__
     assert intervals.log_loss.estimate == math.inf

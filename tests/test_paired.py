@@ -133,6 +133,23 @@ def test_infinite_loss_difference(zero_in, expected):
     assert math.isnan(difference.lower)
 
 
+def test_bootstrap_infinite_loss_warning_matches_bounds():
+    p_a, p_b, y = _rows(n=50, seed=5)
+    y[0] = 1
+    p_b[0] = 0.0
+    state = PairedComparisonState(n_bootstrap=40)
+    state.update(p_a, p_b, y)
+    with pytest.warns(UndefinedMetricWarning) as record:
+        difference = state.interval(method="bootstrap").difference
+    (message,) = [str(warning.message) for warning in record]
+    assert difference.estimate == -math.inf
+    assert difference.lower == -math.inf
+    assert math.isfinite(difference.upper)
+    assert difference.standard_error == math.inf
+    assert message.startswith("the log loss difference is -inf because 1 loss is infinite (pass clip to bound them)")
+    assert "bounds are NaN" not in message
+
+
 def test_empty_state_warns():
     with pytest.warns(UndefinedMetricWarning, match="there are no rows"):
         difference = PairedComparisonState().interval().difference

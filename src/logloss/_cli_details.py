@@ -6,12 +6,15 @@ when called, because ``logloss.cli`` imports this module.
 
 from __future__ import annotations
 
+import math
+
 __all__ = [
     "SEGMENT_SORTS",
     "decomposition_table",
     "decomposition_to_dict",
     "segments_table",
     "segments_to_dict",
+    "undefined_segments_warning",
 ]
 
 # --sort choices and the GroupedLogLossState.table figure each one sorts by.
@@ -38,6 +41,10 @@ def segments_to_dict(report) -> dict:
     rows = []
     for row in report.segments:
         figures = {name: _json_number(value) for name, value in row.items() if name != "key"}
+        # `entropy` is always the segment's own, so the divisor of normalized_entropy is
+        # given separately: the file's entropy with --ne-baseline global.
+        baseline = row["entropy"] if request.ne_baseline == "segment" else report.result.entropy
+        figures["baseline_entropy"] = _json_number(baseline)
         parts = [_json_key(part) for part in _key_parts(report, row["key"])]
         rows.append({"segment": dict(zip(request.by, parts)), **figures})
     return {
@@ -47,6 +54,33 @@ def segments_to_dict(report) -> dict:
         "min_segment_size": request.min_segment_size,
         "rows": rows,
     }
+
+
+def undefined_segments_warning(report) -> str | None:
+    """Return a note on the shown segments with an undefined ratio, or None if there are none.
+
+    A segment whose labels are all equal has a base-rate entropy of 0, so its normalized
+    entropy against its own base rate is inf or NaN. One whose labels are all 0 has a
+    calibration ratio of inf or NaN, and one of total weight 0 has no figures.
+    """
+    undefined = [row for row in report.segments if _has_undefined_ratio(row)]
+    if not undefined:
+        return None
+    parts = _key_parts(report, undefined[0]["key"])
+    first = ", ".join("null" if part is None else str(part) for part in parts)
+    return (
+        f"normalized entropy or calibration ratio is inf or NaN in {len(undefined)} of "
+        f"{len(report.segments)} segments (first: {first}) because their labels are all equal "
+        f"or their total weight is 0"
+    )
+
+
+def _has_undefined_ratio(row: dict) -> bool:
+    # An infinite log loss makes the normalized entropy infinite too, but the table's
+    # infinite-loss count reports that cause already.
+    if row["weight_sum"] <= 0 or not math.isfinite(row["calibration_ratio"]):
+        return True
+    return math.isfinite(row["log_loss"]) and not math.isfinite(row["normalized_entropy"])
 
 
 def _json_key(value):

@@ -216,9 +216,10 @@ def _warn_if_undefined(state: LogLossState, result: LogLossResult, stacklevel: i
     if result.weight_sum <= 0:
         return  # result() has already warned that every figure is NaN
     if result.n_infinite:
+        rows = "1 row has" if result.n_infinite == 1 else f"{result.n_infinite} rows have"
         warnings.warn(
-            f"the log loss interval is undefined because {result.n_infinite} rows have an "
-            f"infinite loss; its bounds are NaN. Pass clip to the state to bound the loss",
+            f"the log loss interval is undefined because {rows} an infinite loss; its bounds "
+            f"are NaN. Pass clip to the state to bound the loss",
             UndefinedMetricWarning,
             stacklevel=stacklevel,
         )

@@ -242,7 +242,9 @@ class PairedComparisonState:
         -----
         UndefinedMetricWarning
             With no weight, an infinite loss, fewer than two rows of positive weight, or a
-            bootstrap replicate that drew no row. The undefined parts are NaN.
+            bootstrap replicate that drew no row. The undefined parts are NaN, except that
+            bootstrap bounds with an infinite loss are percentiles of replicate differences
+            that may be infinite.
         """
         level = check_level(level)
         if method not in _METHODS:
@@ -257,7 +259,6 @@ class PairedComparisonState:
             result_a, result_b = self.state_a.result(), self.state_b.result()
         weight_sum = result_a.weight_sum
         estimate = self._difference_estimate(weight_sum, result_a.n_infinite, result_b.n_infinite)
-        self._warn_if_undefined(weight_sum, result_a.n_infinite + result_b.n_infinite)
 
         if method == "delta":
             difference = normal_interval(estimate, self._delta_variance(estimate), level)
@@ -268,6 +269,7 @@ class PairedComparisonState:
                 warn_empty_replicates(totals[:, _W], stacklevel=3)
             difference = percentile_interval(estimate, _replicate_differences(totals), level)
             n_bootstrap, seed = self.replicates.n_bootstrap, self.replicates.seed
+        self._warn_if_undefined(weight_sum, result_a.n_infinite + result_b.n_infinite, difference)
         return PairedComparison(
             result_a.log_loss, result_b.log_loss, difference, level, method, self.count, n_bootstrap, seed
         )
@@ -290,7 +292,7 @@ class PairedComparisonState:
         spread = squared - 2.0 * estimate * squared_weighted + estimate * estimate * weight_square_sum
         return effective_size / (effective_size - 1.0) * spread / weight_sum**2
 
-    def _warn_if_undefined(self, weight_sum: float, n_infinite: int) -> None:
+    def _warn_if_undefined(self, weight_sum: float, n_infinite: int, difference: Interval) -> None:
         weight_square_sum = self.state_a.sum("w2")
         if weight_sum <= 0:
             reason = "there are no rows" if self.count == 0 else "the total weight is 0"
@@ -301,11 +303,22 @@ class PairedComparisonState:
             reason = "fewer than two rows have a positive weight"
         else:
             return
-        warnings.warn(
-            f"the interval of the log loss difference is undefined because {reason}; its bounds are NaN",
-            UndefinedMetricWarning,
-            stacklevel=3,
-        )
+        if math.isnan(difference.lower) and math.isnan(difference.upper):
+            message = f"the interval of the log loss difference is undefined because {reason}; its bounds are NaN"
+        else:
+            # Only bootstrap bounds get here: a replicate that drew an infinite loss has an
+            # infinite difference, and the percentiles keep it.
+            message = (
+                f"the log loss difference is {_format_value(difference.estimate)} because {reason}. "
+                f"Its bootstrap bounds are percentiles of the replicates' differences, which are "
+                f"infinite where a replicate drew such a row, so a bound and the standard error "
+                f"may be infinite"
+            )
+        warnings.warn(message, UndefinedMetricWarning, stacklevel=3)
+
+
+def _format_value(value: float) -> str:
+    return "NaN" if math.isnan(value) else f"{value:g}"
 
 
 def _replicate_differences(totals: np.ndarray) -> np.ndarray:

@@ -279,16 +279,20 @@ def _add_batch(state: LogLossState, path, batch: ColumnBatch, prediction: str, s
     return predictions, labels, weights, first_infinite
 
 
-def checked_columns(path, batch: ColumnBatch, prediction: str, scale: str, label: str, weight: str | None):
+def checked_columns(
+    path, batch: ColumnBatch, prediction: str, scale: str, label: str, weight: str | None, *, logits_hint=None
+):
     """Return a batch's predictions, labels and weights (None without `weight`), checked.
 
     Raises DataFileError naming the file, column and row of the first invalid value: a NaN,
     a label or probability outside [0, 1], or a negative or non-finite weight.
+    `logits_hint` replaces the advice, for a probability outside [0, 1], to pass the column
+    with --logit.
     """
     weights = _weights(path, batch, weight)
     labels = _labels(path, batch, label)
     if scale == "prob":
-        predictions = _probabilities(path, batch, prediction)
+        predictions = _probabilities(path, batch, prediction, logits_hint)
     else:
         predictions = _logits(path, batch, prediction)
     return predictions, labels, weights
@@ -353,11 +357,13 @@ def _labels(path, batch, name):
     return _check_unit_interval(path, batch, name, "labels")
 
 
-def _probabilities(path, batch, name):
-    hint = (
-        f"; if `{name}` holds logits (log-odds), pass it with --logit (logit= in "
-        f"score_file) instead"
-    )
+def _probabilities(path, batch, name, logits_hint=None):
+    hint = logits_hint
+    if hint is None:
+        hint = (
+            f"; if `{name}` holds logits (log-odds), pass it with --logit (logit= in "
+            f"score_file) instead"
+        )
     return _check_unit_interval(path, batch, name, "probabilities", hint)
 
 

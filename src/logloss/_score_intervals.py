@@ -116,7 +116,14 @@ class IntervalCollector:
             # A name that is not also the label, prediction or weight arrives unconverted.
             values = _to_numpy(self.path, self.compare, batch.raw[self.compare], batch.start)
             batch = replace(batch, columns={**batch.columns, self.compare: values})
-        return checked_columns(self.path, batch, self.compare, self.scale, self.label, None)[0]
+        # No option reads the compared column on another scale than the first, so passing
+        # it with --logit, the usual advice, would change the first column instead.
+        hint = (
+            f"; `{self.compare}` must be of the same kind as the --prob column, and no option "
+            f"reads a --compare column as logits, so compare logits only with logits "
+            f"(--logit COL --compare {self.compare})"
+        )
+        return checked_columns(self.path, batch, self.compare, self.scale, self.label, None, logits_hint=hint)[0]
 
     def _row_ids(self, batch: ColumnBatch) -> np.ndarray | None:
         """Return the batch's ids as integers or strings, or None without an id column."""

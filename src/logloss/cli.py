@@ -38,6 +38,7 @@ from ._cli_details import (
     decomposition_to_dict,
     segments_table,
     segments_to_dict,
+    undefined_segments_warning,
 )
 from ._cli_intervals import (
     IntervalOptions,
@@ -46,6 +47,7 @@ from ._cli_intervals import (
     intervals_to_dict,
     resolve_interval_options,
 )
+from ._cli_warnings import cli_warning
 from ._file_details import EXACT_MAX_ROWS
 from ._io import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ROW_CONVENTION, DataFileError, display_path
 
@@ -507,17 +509,17 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
         intervals = comparison = None
         if collector is not None:
             intervals, comparison = collector.results(scan.state)
-    return ScoreReport(
+    report = ScoreReport(
         request=request,
         result=result,
         first_infinite_row=scan.first_infinite_row,
-        # The intervals repeat the figures' warnings (a single class, say): print each once.
-        warnings=list(dict.fromkeys(str(warning.message) for warning in caught)),
         segments=segments,
         decomposition=decomposition,
         intervals=intervals,
         comparison=comparison,
     )
+    report.warnings = _printed_warnings(report, [str(warning.message) for warning in caught])
+    return report
 
 
 def _build_engine_report(request: ScoreRequest) -> ScoreReport:
@@ -555,14 +557,29 @@ def _build_engine_report(request: ScoreRequest) -> ScoreReport:
         decomposition = None if scores.decomposition is None else scores.decomposition.result()
     # Only logloss's own warnings: the engines' start-up warnings are not about the data.
     messages = [str(warning.message) for warning in caught if issubclass(warning.category, LogLossWarning)]
-    return ScoreReport(
+    report = ScoreReport(
         request=request,
         result=result,
         first_infinite_row=None,
-        warnings=list(dict.fromkeys(messages)),
         segments=segments,
         decomposition=decomposition,
     )
+    report.warnings = _printed_warnings(report, messages)
+    return report
+
+
+def _printed_warnings(report: ScoreReport, messages: list[str]) -> list[str]:
+    """Return the warnings to print: the library's in the command line's words, then notes.
+
+    The intervals repeat the figures' warnings (a single class, say), so each prints once.
+    """
+    printed = [cli_warning(message, report.request.scale) for message in messages]
+    if report.segments is not None:
+        # GroupedLogLossState.table does not warn about segments with undefined figures.
+        note = undefined_segments_warning(report)
+        if note is not None:
+            printed.append(note)
+    return list(dict.fromkeys(printed))
 
 
 def _json_number(value):

@@ -1,0 +1,40 @@
+"""Warnings that ``logloss score`` prints: library warnings reworded for the command line.
+
+The library's warnings name Python arguments (``clip``, ``clip=``) and speak of
+probabilities. On the command line the option is ``--clip``, and it applies to ``--prob``
+only, so a run on logits gets advice about infinite logits instead.
+"""
+
+from __future__ import annotations
+
+__all__ = ["cli_warning"]
+
+# Library phrase -> the command line's phrase, for each scale of the prediction column.
+_REWORDINGS = {
+    "prob": {
+        "Pass clip to the state to bound the loss": "Pass --clip EPS to bound the loss",
+        "(pass clip to bound them)": "(pass --clip EPS to bound them)",
+        "Pass clip= to bound the loss": "Pass --clip EPS to bound the loss",
+    },
+    "logit": {
+        "Pass clip to the state to bound the loss": (
+            "An infinite logit of the wrong sign gives an infinite loss, and --clip applies "
+            "to --prob only, so check the infinite logits"
+        ),
+        "(pass clip to bound them)": "(from infinite logits of the wrong sign, which are never clipped)",
+        "a probability of exactly 0 for a positive target or 1 for a negative one": (
+            "a logit of -inf for a positive label or +inf for a negative one"
+        ),
+        "Pass clip= to bound the loss, or check those predictions": (
+            "Logits are never clipped, so check those logits"
+        ),
+    },
+}
+
+
+def cli_warning(message: str, scale: str) -> str:
+    """Return a library warning's `message` worded for a run on `scale` ("prob" or "logit")."""
+    for library_text, cli_text in _REWORDINGS[scale].items():
+        message = message.replace(library_text, cli_text)
+    return message
+
