@@ -801,17 +801,31 @@ def _neumaier_add(high, low, value):
     return total, low
 
 
+# Rows of one group that grouped_state_sums adds in plain float64 before it adds their sum
+# with compensation: short enough that the plain error stays far below 1 ulp of the total,
+# long enough that the compensation costs little per row.
+_RUN = 16
+
+
+@njit(**_INLINE_JIT)
+def _flush_group(group, run_sums, high, low):
+    """Add one group's run sums to its compensated sums and clear them."""
+    for j in range(run_sums.shape[1]):
+        high[group, j], low[group, j] = _neumaier_add(high[group, j], low[group, j], run_sums[group, j])
+        run_sums[group, j] = 0.0
+
+
 @njit(**_PARALLEL_JIT)
 def grouped_state_sums(x, y, weights, codes, n_groups, logits, max_tasks):
     """Return ``(sums, n_bad, n_infinite)`` with the 14 sums of each group of rows.
 
     ``codes`` gives each row's group in ``range(n_groups)``; ``sums`` has shape
     ``(n_groups, 14)``. ``x`` contains probabilities, or logits when ``logits`` is true.
-    At most ``max_tasks`` tasks share the blocks, each with two ``(n_groups, 14)`` arrays
-    of sums; the result does not depend on the number of threads. Each task adds every
-    row's terms to its group's sums with Neumaier compensation, and the tasks' compensated
-    sums are added the same way at the end, so a group's sums stay within about 1 ulp
-    however many rows it has and in whatever order they come.
+    At most ``max_tasks`` tasks share the blocks, each with three ``(n_groups, 14)`` arrays
+    of sums; the result does not depend on the number of threads. Each task adds a group's
+    terms in runs of 16 rows of that group and adds each run's sums to the group's sums
+    with Neumaier compensation. The tasks' compensated sums are added the same way at the
+    end, so a group's sums stay within about 1 ulp however many rows it has.
     """
     n = x.size
     has_weights = weights.size > 0
@@ -828,6 +842,8 @@ def grouped_state_sums(x, y, weights, codes, n_groups, logits, max_tasks):
         columns = np.empty((5, BLOCK))
         high = partial_high[task]
         low = partial_low[task]
+        run_sums = np.zeros((n_groups, n_accumulated))
+        run_rows = np.zeros(n_groups, dtype=np.int64)
         for b in range(task * per_task, min((task + 1) * per_task, n_blocks)):
             start, stop = _block_bounds(b, n)
             length = stop - start
@@ -855,16 +871,20 @@ def grouped_state_sums(x, y, weights, codes, n_groups, logits, max_tasks):
                 group = min(max(group, 0), n_groups - 1)
                 if has_weights:
                     for j in range(_N_SUMS):
-                        high[group, j], low[group, j] = _neumaier_add(high[group, j], low[group, j], buffers[j, i])
+                        run_sums[group, j] += buffers[j, i]
                 else:
-                    # The row count is an exact integer in float64, so it needs no compensation.
-                    high[group, 0] += 1.0
+                    run_sums[group, 0] += 1.0
                     for j in range(_N_DISTINCT):
-                        high[group, j + 1], low[group, j + 1] = _neumaier_add(
-                            high[group, j + 1], low[group, j + 1], buffers[j, i]
-                        )
+                        run_sums[group, j + 1] += buffers[j, i]
+                run_rows[group] += 1
+                if run_rows[group] == _RUN:
+                    _flush_group(group, run_sums, high, low)
+                    run_rows[group] = 0
             task_counts[task, 0] += bad
             task_counts[task, 1] += infinite
+        for group in range(n_groups):
+            if run_rows[group] != 0:
+                _flush_group(group, run_sums, high, low)
     totals = _combine_task_sums(partial_high, partial_low)
     if has_weights:
         sums = totals
