@@ -284,17 +284,17 @@ def test_library_warning_keeps_python_wording():
         confidence_interval(state)
 
 
-def test_cli_warning_rewords_infinite_logit_loss():
+def test_infinite_logit_loss_warning_speaks_of_logits():
     from logloss import binary_cross_entropy_with_logits
     from logloss._cli_warnings import cli_warning
 
     with pytest.warns(UserWarning) as record:
         binary_cross_entropy_with_logits(np.array([-np.inf, 0.5]), np.array([1.0, 0.0]))
     message = str(record[0].message)
-    logit_text = cli_warning(message, "logit")
-    assert "(a logit of -inf for a positive label or +inf for a negative one)" in logit_text
-    assert logit_text.endswith("Logits are never clipped, so check those logits")
-    assert cli_warning(message, "prob").endswith("Pass --clip EPS to bound the loss, or check those predictions")
+    assert "(an infinite logit of the wrong sign for its target" in message
+    assert message.endswith("Check those logits")
+    assert "clip" not in message
+    assert cli_warning(message, "logit") == message
 
 
 def test_compare_logit_column_on_prob_run_advice(tmp_path):

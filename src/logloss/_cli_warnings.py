@@ -1,8 +1,9 @@
 """Warnings that ``logloss score`` prints: library warnings reworded for the command line.
 
-The library's warnings name Python arguments (``clip``, ``clip=``) and speak of
-probabilities. On the command line the option is ``--clip``, and it applies to ``--prob``
-only, so a run on logits gets advice about infinite logits instead.
+The library's warnings name Python arguments (``clip``, ``clip=``), and those of the
+evaluation states speak of probabilities. On the command line the option is ``--clip``,
+and it applies to ``--prob`` only, so a run on logits gets advice about infinite logits
+instead.
 """
 
 from __future__ import annotations
@@ -22,12 +23,6 @@ _REWORDINGS = {
             "to --prob only, so check the infinite logits"
         ),
         "(pass clip to bound them)": "(from infinite logits of the wrong sign, which are never clipped)",
-        "a probability of exactly 0 for a positive target or 1 for a negative one": (
-            "a logit of -inf for a positive label or +inf for a negative one"
-        ),
-        "Pass clip= to bound the loss, or check those predictions": (
-            "Logits are never clipped, so check those logits"
-        ),
     },
 }
 

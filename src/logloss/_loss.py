@@ -294,7 +294,7 @@ def binary_cross_entropy_with_logits(
     if subtract_entropy:
         loss = _subtract_entropy(xp, loss, prepared)
     prepared = prepared.with_unchecked(missing)
-    return _finish(xp, loss, prepared, reduction, axis, output_dtype(xp, scores, prepared.dtype))
+    return _finish(xp, loss, prepared, reduction, axis, output_dtype(xp, scores, prepared.dtype), logits=True)
 
 
 def _split_arguments(y_true, options: dict) -> tuple[dict, dict]:
@@ -329,7 +329,7 @@ def _check_clip(clip) -> None:
         raise ValueError(f"`clip` must be in (0, 0.5), got {clip!r}")
 
 
-def _finish(xp, loss, prepared, reduction, axis, dtype):
+def _finish(xp, loss, prepared, reduction, axis, dtype, *, logits: bool = False):
     """Warn about infinite losses, apply weights, and reduce."""
     if prepared.valid is not None:
         loss = xp.where(prepared.valid, loss, 0.0)
@@ -337,7 +337,7 @@ def _finish(xp, loss, prepared, reduction, axis, dtype):
     # value, so every infinite loss here belongs to an element that counts.
     eager = is_eager(loss) and _host.warnings_enabled()
     if eager and (is_numpy_namespace(xp) or bool(xp.any(xp.isinf(loss)))):
-        _warn_infinite(to_numpy(loss))
+        _warn_infinite(to_numpy(loss), logits=logits)
 
     weights = prepared.weights
     if reduction == "mean" and weights is not None:
@@ -400,16 +400,21 @@ def _as_float64(value):
     return array[()] if array.ndim == 0 else array
 
 
-def _warn_infinite(loss) -> None:
+def _warn_infinite(loss, *, logits: bool = False) -> None:
     infinite = np.isinf(loss)
     if infinite.any():
         count = int(infinite.sum())
         first = int(np.flatnonzero(infinite.ravel())[0])
+        if logits:
+            cause = "an infinite logit of the wrong sign for its target, or a loss beyond the float range"
+            advice = "check those logits"
+        else:
+            cause = "a probability of exactly 0 for a positive target or 1 for a negative one"
+            advice = "Pass clip= to bound the loss, or check those predictions"
         warnings.warn(
             f"{count} element{'s' if count != 1 else ''} ha{'ve' if count != 1 else 's'} an "
-            f"infinite loss (a probability of exactly 0 for a positive target or 1 for a "
-            f"negative one), the first at index {format_index(first, loss.shape)}; the result "
-            f"is inf. Pass clip= to bound the loss, or check those predictions",
+            f"infinite loss ({cause}), the first at index {format_index(first, loss.shape)}; the "
+            f"result is inf. {advice[0].upper() + advice[1:]}",
             InfiniteLossWarning,
             stacklevel=4 + _host.extra_stacklevel(),
         )
