@@ -32,4 +32,3 @@ def cli_warning(message: str, scale: str) -> str:
     for library_text, cli_text in _REWORDINGS[scale].items():
         message = message.replace(library_text, cli_text)
     return message
-

@@ -218,8 +218,8 @@ def _warn_if_undefined(state: LogLossState, result: LogLossResult, stacklevel: i
     if result.n_infinite:
         rows = "1 row has" if result.n_infinite == 1 else f"{result.n_infinite} rows have"
         warnings.warn(
-            f"the log loss interval is undefined because {rows} an infinite loss; its bounds "
-            f"are NaN. Pass clip to the state to bound the loss",
+            f"the log loss interval is undefined because {rows} an infinite loss, so its "
+            f"bounds are NaN. Pass clip to the state to bound the loss",
             UndefinedMetricWarning,
             stacklevel=stacklevel,
         )

@@ -304,7 +304,7 @@ class PairedComparisonState:
         else:
             return
         if math.isnan(difference.lower) and math.isnan(difference.upper):
-            message = f"the interval of the log loss difference is undefined because {reason}; its bounds are NaN"
+            message = f"the interval of the log loss difference is undefined because {reason}, so its bounds are NaN"
         else:
             # Only bootstrap bounds get here: a replicate that drew an infinite loss has an
             # infinite difference, and the percentiles keep it.
