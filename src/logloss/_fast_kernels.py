@@ -361,6 +361,7 @@ def probability_loss(p, y, weights, pos_weight, clip):
     block_sums = np.zeros((n_blocks, 2))
     block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
     for b in prange(n_blocks):
+        fm.prefer_wide_vectors()
         losses = np.empty(BLOCK)
         weight_buffer = np.empty(BLOCK)
         start, stop = _block_bounds(b, n)
@@ -389,6 +390,7 @@ def probability_loss_into(p, y, weights, pos_weight, clip, out):
     block_sums = np.zeros((n_blocks, 2))
     block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
     for b in prange(n_blocks):
+        fm.prefer_wide_vectors()
         losses = np.empty(BLOCK)
         weight_buffer = np.empty(BLOCK)
         start, stop = _block_bounds(b, n)
@@ -417,6 +419,7 @@ def logit_loss(z, y, weights, pos_weight):
     block_sums = np.zeros((n_blocks, 2))
     block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
     for b in prange(n_blocks):
+        fm.prefer_wide_vectors()
         losses = np.empty(BLOCK)
         exps = np.empty(BLOCK)
         weight_buffer = np.empty(BLOCK)
@@ -442,6 +445,7 @@ def logit_loss_into(z, y, weights, pos_weight, out):
     block_sums = np.zeros((n_blocks, 2))
     block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
     for b in prange(n_blocks):
+        fm.prefer_wide_vectors()
         losses = np.empty(BLOCK)
         exps = np.empty(BLOCK)
         weight_buffer = np.empty(BLOCK)
@@ -481,6 +485,7 @@ def logit_loss_gradient(z, y, weights, pos_weight, scale, gradient):
     block_sums = np.zeros((n_blocks, 2))
     block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
     for b in prange(n_blocks):
+        fm.prefer_wide_vectors()
         losses = np.empty(BLOCK)
         exps = np.empty(BLOCK)
         weight_buffer = np.empty(BLOCK)
@@ -523,6 +528,7 @@ def probability_loss_gradient(p, y, weights, pos_weight, scale, gradient):
     block_sums = np.zeros((n_blocks, 2))
     block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
     for b in prange(n_blocks):
+        fm.prefer_wide_vectors()
         losses = np.empty(BLOCK)
         weight_buffer = np.empty(BLOCK)
         start, stop = _block_bounds(b, n)
@@ -704,6 +710,7 @@ def state_sums_from_arrays(p, y, loss, weights):
     block_sums = np.zeros((n_blocks, _N_SUMS))
     block_infinite = np.zeros(n_blocks, dtype=np.int64)
     for b in prange(n_blocks):
+        fm.prefer_wide_vectors()
         buffers = np.empty((_N_SUMS, BLOCK))
         columns = np.empty((4, BLOCK))
         start, stop = _block_bounds(b, n)
@@ -735,6 +742,7 @@ def probability_state_sums(p, y, weights, clip):
     block_sums = np.zeros((n_blocks, _N_SUMS))
     block_counts = np.zeros((n_blocks, 3), dtype=np.int64)
     for b in prange(n_blocks):
+        fm.prefer_wide_vectors()
         buffers = np.empty((_N_SUMS, BLOCK))
         columns = np.empty((4, BLOCK))
         start, stop = _block_bounds(b, n)
@@ -768,6 +776,7 @@ def logit_state_sums(z, y, weights):
     block_sums = np.zeros((n_blocks, _N_SUMS))
     block_counts = np.zeros((n_blocks, 2), dtype=np.int64)
     for b in prange(n_blocks):
+        fm.prefer_wide_vectors()
         buffers = np.empty((_N_SUMS, BLOCK))
         columns = np.empty((5, BLOCK))
         start, stop = _block_bounds(b, n)
@@ -838,6 +847,7 @@ def grouped_state_sums(x, y, weights, codes, n_groups, logits, max_tasks):
     partial_low = np.zeros((n_tasks, n_groups, n_accumulated))
     task_counts = np.zeros((n_tasks, 2), dtype=np.int64)
     for task in prange(n_tasks):
+        fm.prefer_wide_vectors()
         buffers = np.empty((_N_SUMS, BLOCK))
         columns = np.empty((5, BLOCK))
         high = partial_high[task]

@@ -25,7 +25,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["FASTMATH", "exp", "log", "log1p", "log_with_correction"]
+__all__ = ["FASTMATH", "exp", "log", "log1p", "log_with_correction", "prefer_wide_vectors"]
 
 # numba fastmath flags of these functions and of the kernels that inline them. "contract"
 # lets LLVM fuse a multiply and an add into one FMA, which rounds once instead of twice.
@@ -83,12 +83,44 @@ def _from_bits(typingctx, bits):
     return types.float64(types.int64), codegen
 
 
+# LLVM function attribute that lets the loop vectorizer use 512-bit registers where the CPU has
+# AVX-512. Without it LLVM keeps to 256 bits, its default for every x86 CPU with AVX-512.
+_WIDE_VECTORS = '"prefer-vector-width"="512"'
+
+
+@intrinsic
+def prefer_wide_vectors(typingctx):
+    """Let LLVM vectorize the calling function with 512-bit registers on AVX-512 CPUs.
+
+    Call it once in a loop body of a kernel; it emits no instruction. It marks the LLVM
+    function being compiled, which for a ``prange`` body is the outlined parallel function,
+    with ``"prefer-vector-width"="512"``. The mark acts on that function alone, unlike
+    ``NUMBA_CPU_FEATURES``, which would change every numba function of the process. It
+    changes no result: the kernels' sums have a fixed order and no reassociation. On a CPU
+    without AVX-512, and on other architectures, LLVM ignores it.
+
+    llvmlite's attribute set accepts only a fixed list of names, so the mark is added with
+    the set's own method; if a later llvmlite changes that, the mark is skipped and the
+    kernels keep 256-bit vectors.
+    """
+
+    def codegen(context, builder, signature, args):
+        try:
+            set.add(builder.function.attributes, _WIDE_VECTORS)
+        except (AttributeError, TypeError):  # pragma: no cover - depends on llvmlite
+            pass
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
 @njit(inline="always", cache=True, error_model="numpy", fastmath=FASTMATH)
 def log_with_correction(x, correction):
-    """Return ``log(x) + correction / x`` for ``correction`` far below ``x`` in magnitude.
+    """Return ``log(x) + correction / x``, for a rounding error ``correction`` of ``x``.
 
     With ``correction = 0`` this is ``log(x)``; ``log1p`` passes the rounding error of
-    ``1 + a``. ``x = 0`` gives ``-inf``, ``x = inf`` gives ``inf`` and a negative or NaN
+    ``1 + a``. A non-zero ``correction`` must be below half an ulp of ``x``, and ``x`` must
+    then lie in ``[0.5, 2]``, where rounding ``1 + a`` or ``1 - p`` can lose bits. ``x = 0`` gives ``-inf``, ``x = inf`` gives ``inf`` and a negative or NaN
     ``x`` gives NaN.
     """
     subnormal = x < _SMALLEST_NORMAL
@@ -109,7 +141,14 @@ def log_with_correction(x, correction):
     t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
     r = t2 + t1
     dk = float(k)
-    c = correction / x
+    # correction / x without a division. A non-zero correction comes only with x in [0.5, 2],
+    # so k is -1, 0 or 1, and 1 / x = 2**-k * (1 - s) / (1 + s). The factor
+    # (1 - s) * (1 - s + z) is (1 - s) / (1 + s) within |s|**3 < 0.006, and the correction is
+    # below half an ulp of x, so the approximation moves the result by far less than an ulp.
+    inverse = (1.0 - s) * (1.0 - s + z)
+    inverse = inverse * 0.5 if k > 0 else inverse
+    inverse = inverse * 2.0 if k < 0 else inverse
+    c = correction * inverse
     result = s * (half_f_squared + r) + (dk * _LN2_LO + c) - half_f_squared + f + dk * _LN2_HI
 
     result = -_INF if x == 0.0 else result
