@@ -385,3 +385,13 @@ def test_error_weight_out_of_range_names_row(tmp_path):
     path = write_parquet(tmp_path / "w.parquet", label=np.zeros(5000), prob=np.full(5000, 0.5), w=weights)
     result = run(path, "--prob", "prob", "--weight", "w", "--batch-size", "1000")
     assert_data_error(result, "w.parquet: column `w` must contain weights of 0 or between 1e-120 and 1e+120, got 1e+200 at row 4466 (0-based)")
+
+
+def test_compiling_note_prints_once(monkeypatch, capsys):
+    from logloss import cli as cli_module
+
+    monkeypatch.setattr(cli_module, "_compiling_noted", False)
+    cli_module._note_compiling()
+    cli_module._note_compiling()
+    err = capsys.readouterr().err
+    assert err.count("numba is compiling the kernels") == 1

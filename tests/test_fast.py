@@ -485,3 +485,36 @@ def test_numpy_engine_matches_mpmath(engine):
             value = mpmath.mpf(float(p[index]))
             exact[i] = float(-mpmath.log(value) if y[index] == 1.0 else -mpmath.log1p(-value))
     assert _ulp_distance(loss[sample], exact).max() <= 1
+
+
+def test_slow_first_kernel_call_calls_the_hook_once(monkeypatch):
+    import time
+    import types
+
+    calls = []
+
+    def slow_kernel(x):
+        time.sleep(0.5)
+        return x.size
+
+    kernels = _fast._Kernels(types.SimpleNamespace(slow_kernel=slow_kernel))
+    monkeypatch.setattr(_fast, "_called_kernels", set())
+    monkeypatch.setattr(_fast, "SLOW_FIRST_CALL_SECONDS", 0.05)
+    monkeypatch.setattr(_fast, "on_slow_first_call", lambda: calls.append(1))
+    x = np.zeros(3)
+    assert kernels.slow_kernel(x) == 3
+    assert calls == [1]
+    assert kernels.slow_kernel(x) == 3  # a second call sets no timer
+    assert calls == [1]
+
+
+def test_fast_first_kernel_call_does_not_call_the_hook(monkeypatch):
+    import types
+
+    calls = []
+    kernels = _fast._Kernels(types.SimpleNamespace(quick=lambda x: x.size))
+    monkeypatch.setattr(_fast, "_called_kernels", set())
+    monkeypatch.setattr(_fast, "SLOW_FIRST_CALL_SECONDS", 5.0)
+    monkeypatch.setattr(_fast, "on_slow_first_call", lambda: calls.append(1))
+    assert kernels.quick(np.zeros(3)) == 3
+    assert calls == []

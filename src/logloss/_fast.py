@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
+from collections.abc import Callable
 
 import numpy as np
 
@@ -79,6 +81,15 @@ def available() -> bool:
 PARALLEL_MIN_SIZE = 1 << 20
 
 
+# Called with no argument when a kernel's first call in the process has not returned after
+# SLOW_FIRST_CALL_SECONDS, which means numba is compiling it (the first use on a machine, or
+# after an upgrade, takes 10 to 30 s). The command-line tool sets it to print a note; the
+# library stays silent.
+on_slow_first_call: Callable[[], None] | None = None
+SLOW_FIRST_CALL_SECONDS = 2.0
+_called_kernels: set[str] = set()
+
+
 class _Kernels:
     """The kernels of ``_fast_kernels``, run on one thread for inputs below ``PARALLEL_MIN_SIZE``."""
 
@@ -89,6 +100,18 @@ class _Kernels:
         kernel = getattr(self._module, name)
 
         def call(*args):
+            if name in _called_kernels or on_slow_first_call is None:
+                return _run(*args)
+            timer = threading.Timer(SLOW_FIRST_CALL_SECONDS, on_slow_first_call)
+            timer.daemon = True
+            timer.start()
+            try:
+                return _run(*args)
+            finally:
+                timer.cancel()
+                _called_kernels.add(name)
+
+        def _run(*args):
             if args[0].size >= PARALLEL_MIN_SIZE:
                 return kernel(*args)
             import numba

@@ -717,6 +717,24 @@ def _is_long(path: Path) -> bool:
         return False  # reading the file reports the error
 
 
+_compiling_noted = False
+
+
+def _note_compiling() -> None:
+    """Tell the user, once, why the first run on a machine pauses (see ``_fast.on_slow_first_call``)."""
+    global _compiling_noted
+    if not _compiling_noted:
+        _compiling_noted = True
+        click.echo(
+            "logloss: note: numba is compiling the kernels for this machine, which takes 10 to 30 s "
+            "once; later runs load them from its cache",
+            err=True,
+        )
+
+
 def main(args=None) -> None:
     """Run the ``logloss`` command line."""
+    from . import _fast
+
+    _fast.on_slow_first_call = _note_compiling
     cli(args=args, prog_name="logloss")
