@@ -571,7 +571,7 @@ def test_error_empty_csv(tmp_path):
 
 def test_error_one_value_singular(tmp_path):
     path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0]), p=np.array([0.5, 1.5]))
-    with pytest.raises(DataFileError, match=r"\(1 such value in this batch of 2 rows\)"):
+    with pytest.raises(DataFileError, match=r"\(1 such value in rows 0 to 1\)"):
         score_file(path, label="label", prob="p")
 
 
@@ -580,3 +580,76 @@ def test_score_file_csv_boolean_labels(tmp_path):
     result = score_file(path, label="label", prob="prob")
     expected = binary_cross_entropy(np.array([0.25, 0.5]), np.array([1, 0]))
     np.testing.assert_allclose(result.log_loss, expected, rtol=RTOL)
+
+
+def _read_ahead_threads():
+    import threading
+
+    return [thread for thread in threading.enumerate() if thread.name == "logloss-read-ahead"]
+
+
+def test_read_ahead_is_bounded_and_keeps_order():
+    produced = []
+
+    def numbers():
+        for i in range(20):
+            produced.append(i)
+            yield i
+
+    reader = _io._read_ahead(numbers(), 2)
+    assert next(reader) == 0
+    import time
+
+    time.sleep(0.2)
+    # One item handed over, two queued and one waiting to be queued.
+    assert len(produced) <= 4
+    assert list(reader) == list(range(1, 20))
+    assert not _read_ahead_threads()
+
+
+def test_read_ahead_raises_in_caller_after_earlier_items():
+    def failing():
+        yield 1
+        yield 2
+        raise ValueError("row 2 is bad")
+
+    reader = _io._read_ahead(failing(), 2)
+    assert next(reader) == 1
+    assert next(reader) == 2
+    with pytest.raises(ValueError, match="row 2 is bad"):
+        next(reader)
+    assert not _read_ahead_threads()
+
+
+def test_read_ahead_close_stops_the_thread_and_closes_the_source():
+    closed = []
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.append(True)
+
+    reader = _io._read_ahead(endless(), 2)
+    assert next(reader) == 0
+    reader.close()
+    assert closed == [True]
+    assert not _read_ahead_threads()
+
+
+def test_read_batches_closed_early_closes_the_file():
+    batches = read_batches(caravan_path(), ["label", "prob"], batch_size=1000)
+    first = next(batches)
+    assert first.start == 0
+    batches.close()
+    assert not _read_ahead_threads()
+
+
+def test_folder_names_the_engines(tmp_path):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    with pytest.raises(ValueError, match="is a folder, and this reads one file; score a folder of Parquet files"):
+        score_file(folder, label="label", prob="prob")

@@ -276,3 +276,9 @@ def test_certain_correct_prediction_positive_zero():
 
 def test_label_smoothing_numpy_integer():
     assert binary_cross_entropy(np.array([0.5]), np.array([1]), label_smoothing=np.int64(0)) == pytest.approx(math.log(2))
+
+
+@pytest.mark.parametrize("function", [binary_cross_entropy, binary_cross_entropy_with_logits])
+def test_nan_prediction_under_omit_says_omit_covers_labels_only(function):
+    with pytest.raises(ValueError, match="nan_policy='omit' leaves out rows with a missing label only"):
+        function(np.array([0.2, np.nan]), np.array([1.0, 0.0]), nan_policy="omit")

@@ -15,7 +15,7 @@ import numpy as np
 from . import _elementwise, _host
 from ._namespace import accumulation_dtype, as_array, is_numpy_namespace, output_dtype, xp_check
 from ._options import check_axis, check_reduction, prepare, scale_to_max
-from ._validation import NAN_HINT, check_in_unit_interval, check_not_nan
+from ._validation import check_in_unit_interval, check_not_nan, nan_hint
 
 __all__ = [
     "binary_cross_entropy_grad_hess",
@@ -108,7 +108,7 @@ def binary_cross_entropy_grad_hess(
     if exact is not None:
         return exact
     xp, predictions = as_array(y_pred, "y_pred")
-    missing = xp_check(check_not_nan, xp, predictions, "y_pred", NAN_HINT)
+    missing = xp_check(check_not_nan, xp, predictions, "y_pred", nan_hint(nan_policy))
     out_of_range = xp_check(check_in_unit_interval, xp, predictions, "y_pred", _LOGIT_HINT)
     check_reduction(reduction, ("sum", "mean"))
     axis = check_axis(axis, predictions.ndim)
@@ -198,7 +198,7 @@ def binary_cross_entropy_with_logits_grad_hess(
     if exact is not None:
         return exact
     xp, scores = as_array(logits, "logits")
-    missing = xp_check(check_not_nan, xp, scores, "logits", NAN_HINT)
+    missing = xp_check(check_not_nan, xp, scores, "logits", nan_hint(nan_policy))
     check_reduction(reduction, ("sum", "mean"))
     axis = check_axis(axis, scores.ndim)
     prepared = prepare(xp, scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import operator
 import os
+import queue
 import re
 import stat
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,11 @@ __all__ = [
 DEFAULT_BATCH_SIZE = 65_536
 # pyarrow counts rows in int64.
 MAX_BATCH_SIZE = 2**63 - 1
+
+# Batches that a background thread decodes ahead of the caller. pyarrow and numba's kernels
+# both release the GIL, so the next batches are read while the caller scores one. Memory
+# grows by at most this many batches.
+READ_AHEAD_BATCHES = 2
 
 # Bytes of CSV text that pyarrow parses at a time; a row longer than this cannot be parsed.
 # A batch holds at most one block's rows, so CSV batches may be shorter than `batch_size`.
@@ -162,6 +169,12 @@ def detect_format(path) -> str:
     for suffix in sorted(_SUFFIXES, key=len, reverse=True):
         if name.endswith(suffix):
             return _SUFFIXES[suffix]
+    if os.path.isdir(path):
+        raise ValueError(
+            f"{display_path(path)}: is a folder, and this reads one file; score a folder of "
+            f"Parquet files with `logloss score --engine dask` or `--engine spark` "
+            f"(logloss.dask or logloss.spark from Python)"
+        )
     raise ValueError(
         f"{display_path(path)}: unknown file type; the name must end in one of "
         f"{', '.join(_SUFFIXES)} (CSV, gzip-compressed CSV or Parquet)"
@@ -243,7 +256,7 @@ def read_batches(
     else:
         strings = [name for name in raw if name in string_columns]
         record_batches = _read_csv(path, numeric, raw, strings)
-    return _convert(path, record_batches, numeric, raw, batch_size)
+    return _read_ahead(_convert(path, record_batches, numeric, raw, batch_size), READ_AHEAD_BATCHES)
 
 
 def _read_parquet(path: Path, names: list[str], batch_size: int) -> Iterator:
@@ -486,6 +499,53 @@ def _scalar_column(path: Path, name: str, column):
             column=name,
         )
     return column
+
+
+_END = object()
+
+
+def _read_ahead(items: Iterator, depth: int) -> Iterator:
+    """Yield the items of `items`, which a background thread produces up to `depth` ahead.
+
+    An exception raised by `items` is raised here, in the caller's thread, after the items
+    produced before it. Closing this generator, or its end, stops the thread and closes
+    `items` in that thread, which closes the file.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in items:
+                ready.put((item, None))
+                if stop.is_set():
+                    return
+            ready.put((_END, None))
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+            ready.put((_END, error))
+        finally:
+            items.close()
+
+    thread = threading.Thread(target=produce, name="logloss-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if error is not None:
+                raise error
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()
+        # Emptying the queue frees the producer if it waits to put an item; it then sees
+        # `stop` and returns.
+        while True:
+            try:
+                ready.get_nowait()
+            except queue.Empty:
+                break
+        thread.join()
 
 
 def _convert(path: Path, record_batches, numeric: list[str], raw: list[str], batch_size: int) -> Iterator[ColumnBatch]:

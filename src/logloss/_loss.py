@@ -4,7 +4,8 @@ For NumPy input (and lists) both entry points compute every element in float64, 
 input dtype, and accumulate sums in float64 with NumPy's pairwise summation. Arrays of
 PyTorch, JAX, CuPy and Dask stay in their library and on their device, with the dtype policy
 of ``_namespace``; concrete PyTorch and JAX arrays on the CPU (of any real dtype but
-bfloat16) are computed by the NumPy path on a host view (``_host``), so every library gets the same bits. The elementwise formulas are in ``_elementwise``; this module validates
+bfloat16) are computed by the NumPy path on a host view (``_host``), so every library gets
+the same bits. The elementwise formulas are in ``_elementwise``; this module validates
 arguments, applies weights and reduces.
 """
 
@@ -30,7 +31,7 @@ from ._namespace import (
 from ._options import check_axis
 from ._options import check_reduction as _check_reduction
 from ._options import prepare, reduced_count, scale_to_max
-from ._validation import NAN_HINT, check_in_unit_interval, check_not_nan, format_index
+from ._validation import check_in_unit_interval, check_not_nan, format_index, nan_hint
 from ._warnings import InfiniteLossWarning, UndefinedMetricWarning
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits"]
@@ -71,8 +72,9 @@ def binary_cross_entropy(
         are accepted. Any shape. A PyTorch, JAX, CuPy or Dask array stays in its library and
         on its device, and autograd flows through the loss; the other arguments are converted
         to that library. A PyTorch or JAX array on the CPU (any real dtype but
-        bfloat16) gets the NumPy result bit for bit. float8 input gives float32 results. Under ``jax.jit`` the checks of values are skipped (see
-        ``docs/array-libraries.md`` for the dtype policy).
+        bfloat16) gets the NumPy result bit for bit. float8 input gives float32 results.
+        Under ``jax.jit`` the checks of values cannot raise: an invalid value makes its
+        results NaN (see ``docs/array-libraries.md``, also for the dtype policy).
     y_true : array_like
         Targets in [0, 1] of the same shape as `y_pred`: hard labels 0 and 1 (integer,
         boolean or floating) or soft labels in between.
@@ -177,7 +179,7 @@ def binary_cross_entropy(
         return fast
     xp, predictions = as_array(y_pred, "y_pred")
     _check_flags(subtract_entropy=subtract_entropy)
-    missing = xp_check(check_not_nan, xp, predictions, "y_pred", NAN_HINT)
+    missing = xp_check(check_not_nan, xp, predictions, "y_pred", nan_hint(nan_policy))
     out_of_range = xp_check(check_in_unit_interval, xp, predictions, "y_pred", _LOGIT_HINT)
     _check_clip(clip)
     _check_reduction(reduction)
@@ -284,7 +286,7 @@ def binary_cross_entropy_with_logits(
         return fast
     xp, scores = as_array(logits, "logits")
     _check_flags(subtract_entropy=subtract_entropy)
-    missing = xp_check(check_not_nan, xp, scores, "logits", NAN_HINT)
+    missing = xp_check(check_not_nan, xp, scores, "logits", nan_hint(nan_policy))
     _check_reduction(reduction)
     axis = check_axis(axis, scores.ndim)
     prepared = prepare(xp, scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)

@@ -321,7 +321,7 @@ def _reject(path, batch: ColumnBatch, name: str, mask: np.ndarray, requirement: 
     such = "1 such value" if count == 1 else f"{count} such values"
     raise DataFileError(
         f"{display_path(path)}: column `{name}` must {requirement}, got {_describe(value)} at "
-        f"{format_row(row)} ({such} in this batch of {len(batch)} rows){hint}",
+        f"{format_row(row)} ({such} in rows {batch.start} to {batch.start + len(batch) - 1}){hint}",
         path=path,
         column=name,
         row=row,

@@ -145,6 +145,16 @@ def _value_at(array: np.ndarray, flat_index: int) -> str:
 # Hint for a NaN prediction, label or logit. Unlike a value outside [0, 1], a NaN does not
 # suggest logits, so the hint explains how to remove it instead.
 NAN_HINT = "; drop those rows or impute the missing values first"
+# The same with nan_policy="omit", which covers missing labels only.
+NAN_OMIT_HINT = (
+    "; nan_policy='omit' leaves out rows with a missing label only, so drop the rows with a "
+    "missing prediction or impute them first"
+)
+
+
+def nan_hint(nan_policy) -> str:
+    """Return the hint for a NaN prediction or logit under `nan_policy`."""
+    return NAN_OMIT_HINT if nan_policy == "omit" else NAN_HINT
 
 
 def check_not_nan(array: np.ndarray, name: str, hint: str = "") -> None:
