@@ -100,8 +100,8 @@ def prefer_wide_vectors(typingctx):
     without AVX-512, and on other architectures, LLVM ignores it.
 
     llvmlite's attribute set accepts only a fixed list of names, so the mark is added with
-    the set's own method; if a later llvmlite changes that, the mark is skipped and the
-    kernels keep 256-bit vectors.
+    the method of Python's ``set``. If a later llvmlite stores attributes otherwise, the mark
+    is skipped and the kernels keep 256-bit vectors.
     """
 
     def codegen(context, builder, signature, args):
@@ -141,10 +141,10 @@ def log_with_correction(x, correction):
     t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
     r = t2 + t1
     dk = float(k)
-    # correction / x without a division. A non-zero correction comes only with x in [0.5, 2],
-    # so k is -1, 0 or 1, and 1 / x = 2**-k * (1 - s) / (1 + s). The factor
-    # (1 - s) * (1 - s + z) is (1 - s) / (1 + s) within |s|**3 < 0.006, and the correction is
-    # below half an ulp of x, so the approximation moves the result by far less than an ulp.
+    # correction / x, computed without a division. A non-zero correction comes only with x in
+    # [0.5, 2], so k is -1, 0 or 1, and 1 / x = 2**-k * (1 - s) / (1 + s).
+    # (1 - s) * (1 - s + z) approximates (1 - s) / (1 + s) within |s|**3 < 0.006. Because the
+    # correction is below half an ulp of x, that error moves the result by far less than an ulp.
     inverse = (1.0 - s) * (1.0 - s + z)
     inverse = inverse * 0.5 if k > 0 else inverse
     inverse = inverse * 2.0 if k < 0 else inverse

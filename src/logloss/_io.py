@@ -538,8 +538,8 @@ def _read_ahead(items: Iterator, depth: int) -> Iterator:
             yield item
     finally:
         stop.set()
-        # Emptying the queue frees the producer if it waits to put an item; it then sees
-        # `stop` and returns.
+        # Emptying the queue unblocks a producer waiting to put an item. It then finds `stop`
+        # set and returns.
         while True:
             try:
                 ready.get_nowait()
