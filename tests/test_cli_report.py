@@ -59,8 +59,8 @@ def test_report_csv_logits_weights(tmp_path):
     state.update_logits(logits, np.array([1, 0, 1, 0]), weights=np.array([1.0, 2.0, 0.5, 1.5]))
     assert cell(page, "log loss (nats)") == f"{state.result().log_loss:.6f}"
     assert cell(page, "weight sum") == "5"
-    # pyarrow reads the empty CSV field as an empty string, shown quoted.
-    assert segment_keys(page) == ['""', "north", "south"]
+    # The empty CSV key cell is a null key, as in Parquet, listed last.
+    assert segment_keys(page) == ["north", "south", "(null)"]
 
 
 def test_report_parquet_null_keys(tmp_path):

@@ -206,7 +206,31 @@ def test_by_csv_keys_read_as_text(tmp_path):
     path.write_text("label,p,zip\n1,0.9,02134\n1,0.1,2134\n0,0.5,01\n0,0.5,1\n1,0.5,1.0\n0,0.5,\n")
     rows = run_json(path, "--prob", "p", "--by", "zip")["segments"]["rows"]
     counts = {row["segment"]["zip"]: row["count"] for row in rows}
-    assert counts == {"02134": 1, "2134": 1, "01": 1, "1": 1, "1.0": 1, "": 1}
+    assert counts == {"02134": 1, "2134": 1, "01": 1, "1": 1, "1.0": 1, None: 1}
+
+
+def test_by_csv_empty_key_is_null(tmp_path):
+    # An empty cell, quoted or not, is a null key as a Parquet null is. "NA" is a key.
+    csv_path = tmp_path / "keys.csv"
+    csv_path.write_text('label,p,region\n1,0.9,north\n0,0.2,\n1,0.6,""\n0,0.4,NA\n')
+    parquet_path = tmp_path / "keys.parquet"
+    pq.write_table(
+        pa.table({"label": [1, 0, 1, 0], "p": [0.9, 0.2, 0.6, 0.4], "region": ["north", None, None, "NA"]}),
+        parquet_path,
+    )
+    csv_rows = run_json(csv_path, "--prob", "p", "--by", "region", "--sort", "segment")["segments"]["rows"]
+    parquet_rows = run_json(parquet_path, "--prob", "p", "--by", "region", "--sort", "segment")["segments"]["rows"]
+    assert [(row["segment"]["region"], row["count"]) for row in csv_rows] == [("NA", 1), ("north", 1), (None, 2)]
+    assert csv_rows == parquet_rows
+
+
+def test_by_csv_null_key_in_table(tmp_path):
+    path = tmp_path / "keys.csv"
+    path.write_text("label,p,region\n1,0.9,north\n0,0.2,\n")
+    result = run(path, "--prob", "p", "--by", "region", "--sort", "segment")
+    assert result.exit_code == 0, result.output
+    last_row = [line for line in result.stdout.splitlines() if line.startswith("│")][-1]
+    assert last_row.split("│")[1].strip() == "null"
 
 
 def test_by_csv_text_key_after_first_block(tmp_path):

@@ -49,8 +49,9 @@ def read_report_columns(
     numeric = [label, prediction] + ([weight] if weight is not None else [])
     parts: dict[str, list] = {"prediction": [], "label": [], "weight": []}
     keys: dict[str, list] = {name: [] for name in by}
-    # Segment keys are compared as text, so a CSV file reads them as strings.
-    batches = read_batches(path, numeric, string_columns=list(by), batch_size=batch_size)
+    # Segment keys are compared as text, so a CSV file reads them as strings, and an empty
+    # key cell as null.
+    batches = read_batches(path, numeric, key_columns=list(by), batch_size=batch_size)
     with closing(batches):
         for batch in batches:
             predictions, labels, weights = checked_columns(path, batch, prediction, scale, label, weight)

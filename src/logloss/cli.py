@@ -472,9 +472,10 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
 
     raw_columns = collector.raw_columns if collector is not None else ()
     # Segment keys and row ids are compared as text, so a CSV file reads them as strings.
-    string_columns = request.by
+    # An empty key cell is a null key, as in Parquet.
+    string_columns = ()
     if collector is not None and collector.id_column is not None:
-        string_columns += (collector.id_column,)
+        string_columns = (collector.id_column,)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scan = scan_file(
@@ -486,6 +487,7 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
             progress=progress,
             raw_columns=raw_columns,
             string_columns=string_columns,
+            key_columns=request.by,
             on_batch=on_batch if callbacks else None,
             add_fast=details.add_fast if details is not None else None,
             **columns,
