@@ -362,3 +362,67 @@ def test_segment_baseline_entropy(segmented_file):
         assert row["baseline_entropy"] == report["result"]["entropy"]
         assert row["baseline_entropy"] != row["entropy"]
         np.testing.assert_allclose(row["log_loss"] / row["baseline_entropy"], row["normalized_entropy"], rtol=RTOL)
+
+
+def table_columns(text, top, bottom):
+    """Return the text of each column between the table lines starting with `top` and `bottom`.
+
+    A column's text is its stripped line pieces joined without spaces, so that a wrapped or
+    folded heading or key compares equal to its text with the spaces removed.
+    """
+    lines = text.splitlines()
+    first = next(index for index, line in enumerate(lines) if line.startswith(top))
+    last = next(index for index, line in enumerate(lines) if index > first and line.startswith(bottom))
+    pieces = [line.strip("┃│").replace("│", "┃").split("┃") for line in lines[first + 1 : last]]
+    return ["".join(piece.strip() for piece in column).replace(" ", "") for column in zip(*pieces)]
+
+
+def run_at_width_80(*args):
+    result = CliRunner().invoke(cli, ["score", *map(str, args)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+FIGURE_HEADINGS = ["logloss", "normalizedentropy", "calibrationratio", "rows", "weightsum"]
+
+
+def test_by_table_header_whole_at_80():
+    text = run_at_width_80("--by", "customer_type")
+    table = text[text.index("log loss by customer_type") :]
+    assert max(len(line) for line in table.splitlines()) <= 80
+    assert "…" not in table
+    assert table_columns(table, "┏", "┡") == ["customer_type", *FIGURE_HEADINGS]
+
+
+def test_by_table_long_keys_whole_at_80(tmp_path):
+    path = tmp_path / "long.parquet"
+    names = ["small business owners", "retired couples", "students"]
+    pq.write_table(
+        pa.table({
+            "label": [1, 0, 1, 0, 1, 0],
+            "prob": [0.8, 0.3, 0.6, 0.1, 0.7, 0.4],
+            "customer_segment_name": [names[0], names[0], names[1], names[1], names[2], names[2]],
+            "sales_region_name": ["north", "north", "south", "south", "north", "north"],
+        }),
+        path,
+    )
+    text = run_at_width_80(path, "--prob", "prob", "--by", "customer_segment_name", "--by", "sales_region_name", "--sort", "segment")
+    table = text[text.index("log loss by") :]
+    assert max(len(line) for line in table.splitlines()) <= 80
+    assert "…" not in table
+    headings = table_columns(table, "┏", "┡")
+    assert headings == ["customer_segment_name", "sales_region_name", *FIGURE_HEADINGS]
+    keys, regions, *_ = table_columns(table, "┡", "└")
+    assert keys == "".join(sorted(name.replace(" ", "") for name in names))
+    assert regions == "southnorthnorth"
+
+
+def test_share_widths_narrowest_first():
+    from logloss._cli_details import MIN_KEY_WIDTH, _share_widths
+
+    # Columns narrower than an equal share keep their width, and the widest takes the rest.
+    assert _share_widths([5, 21, 6], 30) == [5, 19, 6]
+    assert _share_widths([5, 21, 6], 40) == [5, 21, 6]
+    # Below MIN_KEY_WIDTH a column keeps the floor, and the table is wider than the terminal.
+    assert _share_widths([20, 20], 4) == [MIN_KEY_WIDTH, MIN_KEY_WIDTH]
+    assert _share_widths([3, 20], 4) == [3, MIN_KEY_WIDTH]

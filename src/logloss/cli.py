@@ -679,7 +679,7 @@ def render_table(report: ScoreReport, console=None) -> None:
     console = console or Console()
     console.print(table)
     if report.segments is not None:
-        console.print(segments_table(report))
+        console.print(segments_table(report, width=console.width))
     if report.decomposition is not None:
         console.print(decomposition_table(report))
     for table in intervals_tables(report):
