@@ -47,7 +47,7 @@ from ._cli_intervals import (
     intervals_to_dict,
     resolve_interval_options,
 )
-from ._cli_warnings import cli_warning
+from ._cli_warnings import REPORT_INFINITE_LOSS_ADVICE, cli_warning
 from ._file_details import EXACT_MAX_ROWS
 from ._io import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ROW_CONVENTION, DataFileError, display_path
 
@@ -330,6 +330,7 @@ def report(file, label, prob, logit, weight, output, by, title) -> None:
                 by=by,
                 title=title,
                 source=f"{source} ({columns})",
+                infinite_loss_advice=REPORT_INFINITE_LOSS_ADVICE,
             )
         except (ValueError, OSError) as error:
             fail(error)
