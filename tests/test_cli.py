@@ -83,6 +83,44 @@ def test_engine_missing_extra_hint(monkeypatch, engine, module, library):
     assert f"`pip install '/path/to/logloss[{engine}]'`" in result.output
 
 
+def test_spark_quiet_options_select_log4j2_file():
+    from logloss._score_engines import quiet_driver_java_options
+
+    option = quiet_driver_java_options(Path("/nonexistent/spark/conf"))
+    prefix = "-Dlog4j2.configurationFile=file://"
+    assert option.startswith(prefix)
+    assert " " not in option
+    configuration = Path(option.removeprefix(prefix))
+    lines = configuration.read_text(encoding="utf-8").splitlines()
+    assert "rootLogger.level = error" in lines
+    assert "logger.gateway.name = org.apache.spark.api.python.PythonGatewayServer" in lines
+    assert "logger.gateway.level = error" in lines
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("log4j2.properties", "rootLogger.level = debug\n"),
+        ("log4j2.xml", "<Configuration/>\n"),
+        ("spark-defaults.conf", "spark.master local[2]\nspark.driver.defaultJavaOptions -Xss4m\n"),
+        ("spark-defaults.conf", "spark.driver.defaultJavaOptions=-Xss4m\n"),
+    ],
+)
+def test_spark_quiet_options_keep_user_settings(tmp_path, name, text):
+    from logloss._score_engines import quiet_driver_java_options
+
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    assert quiet_driver_java_options(tmp_path) is None
+
+
+def test_spark_quiet_options_other_spark_defaults(tmp_path):
+    from logloss._score_engines import quiet_driver_java_options
+
+    defaults = "spark.driver.extraJavaOptions -Xss4m\n# spark.driver.defaultJavaOptions -Xss8m\n"
+    (tmp_path / "spark-defaults.conf").write_text(defaults, encoding="utf-8")
+    assert quiet_driver_java_options(tmp_path) is not None
+
+
 def test_decompose_missing_extra_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "scipy", None)
     result = run("--decompose")

@@ -1,4 +1,6 @@
 import html
+import json
+import math
 import re
 
 import numpy as np
@@ -59,8 +61,8 @@ def test_report_csv_logits_weights(tmp_path):
     state.update_logits(logits, np.array([1, 0, 1, 0]), weights=np.array([1.0, 2.0, 0.5, 1.5]))
     assert cell(page, "log loss (nats)") == f"{state.result().log_loss:.6f}"
     assert cell(page, "weight sum") == "5"
-    # pyarrow reads the empty CSV field as an empty string, shown quoted.
-    assert segment_keys(page) == ['""', "north", "south"]
+    # The empty CSV key cell is a null key, as in Parquet, listed last.
+    assert segment_keys(page) == ["north", "south", "(null)"]
 
 
 def test_report_parquet_null_keys(tmp_path):
@@ -111,6 +113,42 @@ def test_report_invalid_probability_names_row(tmp_path):
     assert "logloss: error:" in result.stderr
     assert "column `p` must contain probabilities in [0, 1], got 1.5 at row 1 (0-based)" in result.stderr
     assert not output.exists()
+
+
+def page_notes(page):
+    return [html.unescape(note) for note in re.findall(r"<li>([^<]*)</li>", page)]
+
+
+def test_report_infinite_loss_note_cli(tmp_path):
+    data = tmp_path / "scores.csv"
+    data.write_text("label,p\n1,0.0\n0,0.4\n", encoding="utf-8")
+    output = tmp_path / "report.html"
+    result = run(data, "--prob", "p", "-o", output)
+    assert result.exit_code == 0, result.output
+    (note,) = page_notes(output.read_text(encoding="utf-8"))
+    assert note.startswith("all rows: 1 row has an infinite loss")
+    # The report has no --clip, and the note states this and names what bounds the loss.
+    assert "logloss report has no clipping option" in note
+    assert "logloss score --clip EPS" in note
+    assert "Pass clip" not in note
+    assert "np.clip" not in note
+    assert "--clip" not in CliRunner().invoke(cli, ["report", "--help"]).stdout
+    # The advised command runs on the same file and bounds the loss.
+    scored = CliRunner().invoke(cli, ["score", str(data), "--prob", "p", "--clip", "1e-15", "--json"])
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.stdout)["result"]["log_loss"] == pytest.approx(-(math.log(1e-15) + math.log(0.6)) / 2)
+
+
+def test_report_infinite_logit_note_cli(tmp_path):
+    data = tmp_path / "scores.parquet"
+    pq.write_table(pa.table({"label": [1.0, 0.0], "z": [-np.inf, 0.5]}), data)
+    output = tmp_path / "report.html"
+    result = run(data, "--logit", "z", "-o", output)
+    assert result.exit_code == 0, result.output
+    (note,) = page_notes(output.read_text(encoding="utf-8"))
+    assert "(an infinite logit of the wrong sign for its label)" in note
+    assert "logloss score --clip applies to --prob only" in note
+    assert "clip them to a finite range in the file" in note
 
 
 def test_report_missing_by_column(tmp_path):

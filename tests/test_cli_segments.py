@@ -206,7 +206,31 @@ def test_by_csv_keys_read_as_text(tmp_path):
     path.write_text("label,p,zip\n1,0.9,02134\n1,0.1,2134\n0,0.5,01\n0,0.5,1\n1,0.5,1.0\n0,0.5,\n")
     rows = run_json(path, "--prob", "p", "--by", "zip")["segments"]["rows"]
     counts = {row["segment"]["zip"]: row["count"] for row in rows}
-    assert counts == {"02134": 1, "2134": 1, "01": 1, "1": 1, "1.0": 1, "": 1}
+    assert counts == {"02134": 1, "2134": 1, "01": 1, "1": 1, "1.0": 1, None: 1}
+
+
+def test_by_csv_empty_key_is_null(tmp_path):
+    # An empty cell, quoted or not, is a null key as a Parquet null is. "NA" is a key.
+    csv_path = tmp_path / "keys.csv"
+    csv_path.write_text('label,p,region\n1,0.9,north\n0,0.2,\n1,0.6,""\n0,0.4,NA\n')
+    parquet_path = tmp_path / "keys.parquet"
+    pq.write_table(
+        pa.table({"label": [1, 0, 1, 0], "p": [0.9, 0.2, 0.6, 0.4], "region": ["north", None, None, "NA"]}),
+        parquet_path,
+    )
+    csv_rows = run_json(csv_path, "--prob", "p", "--by", "region", "--sort", "segment")["segments"]["rows"]
+    parquet_rows = run_json(parquet_path, "--prob", "p", "--by", "region", "--sort", "segment")["segments"]["rows"]
+    assert [(row["segment"]["region"], row["count"]) for row in csv_rows] == [("NA", 1), ("north", 1), (None, 2)]
+    assert csv_rows == parquet_rows
+
+
+def test_by_csv_null_key_in_table(tmp_path):
+    path = tmp_path / "keys.csv"
+    path.write_text("label,p,region\n1,0.9,north\n0,0.2,\n")
+    result = run(path, "--prob", "p", "--by", "region", "--sort", "segment")
+    assert result.exit_code == 0, result.output
+    last_row = [line for line in result.stdout.splitlines() if line.startswith("│")][-1]
+    assert last_row.split("│")[1].strip() == "null"
 
 
 def test_by_csv_text_key_after_first_block(tmp_path):
@@ -338,3 +362,67 @@ def test_segment_baseline_entropy(segmented_file):
         assert row["baseline_entropy"] == report["result"]["entropy"]
         assert row["baseline_entropy"] != row["entropy"]
         np.testing.assert_allclose(row["log_loss"] / row["baseline_entropy"], row["normalized_entropy"], rtol=RTOL)
+
+
+def table_columns(text, top, bottom):
+    """Return the text of each column between the table lines starting with `top` and `bottom`.
+
+    A column's text is its stripped line pieces joined without spaces, so that a wrapped or
+    folded heading or key compares equal to its text with the spaces removed.
+    """
+    lines = text.splitlines()
+    first = next(index for index, line in enumerate(lines) if line.startswith(top))
+    last = next(index for index, line in enumerate(lines) if index > first and line.startswith(bottom))
+    pieces = [line.strip("┃│").replace("│", "┃").split("┃") for line in lines[first + 1 : last]]
+    return ["".join(piece.strip() for piece in column).replace(" ", "") for column in zip(*pieces)]
+
+
+def run_at_width_80(*args):
+    result = CliRunner().invoke(cli, ["score", *map(str, args)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+FIGURE_HEADINGS = ["logloss", "normalizedentropy", "calibrationratio", "rows", "weightsum"]
+
+
+def test_by_table_header_whole_at_80():
+    text = run_at_width_80("--by", "customer_type")
+    table = text[text.index("log loss by customer_type") :]
+    assert max(len(line) for line in table.splitlines()) <= 80
+    assert "…" not in table
+    assert table_columns(table, "┏", "┡") == ["customer_type", *FIGURE_HEADINGS]
+
+
+def test_by_table_long_keys_whole_at_80(tmp_path):
+    path = tmp_path / "long.parquet"
+    names = ["small business owners", "retired couples", "students"]
+    pq.write_table(
+        pa.table({
+            "label": [1, 0, 1, 0, 1, 0],
+            "prob": [0.8, 0.3, 0.6, 0.1, 0.7, 0.4],
+            "customer_segment_name": [names[0], names[0], names[1], names[1], names[2], names[2]],
+            "sales_region_name": ["north", "north", "south", "south", "north", "north"],
+        }),
+        path,
+    )
+    text = run_at_width_80(path, "--prob", "prob", "--by", "customer_segment_name", "--by", "sales_region_name", "--sort", "segment")
+    table = text[text.index("log loss by") :]
+    assert max(len(line) for line in table.splitlines()) <= 80
+    assert "…" not in table
+    headings = table_columns(table, "┏", "┡")
+    assert headings == ["customer_segment_name", "sales_region_name", *FIGURE_HEADINGS]
+    keys, regions, *_ = table_columns(table, "┡", "└")
+    assert keys == "".join(sorted(name.replace(" ", "") for name in names))
+    assert regions == "southnorthnorth"
+
+
+def test_share_widths_narrowest_first():
+    from logloss._cli_details import MIN_KEY_WIDTH, _share_widths
+
+    # Columns narrower than an equal share keep their width, and the widest takes the rest.
+    assert _share_widths([5, 21, 6], 30) == [5, 19, 6]
+    assert _share_widths([5, 21, 6], 40) == [5, 21, 6]
+    # Below MIN_KEY_WIDTH a column keeps the floor, and the table is wider than the terminal.
+    assert _share_widths([20, 20], 4) == [MIN_KEY_WIDTH, MIN_KEY_WIDTH]
+    assert _share_widths([3, 20], 4) == [3, MIN_KEY_WIDTH]

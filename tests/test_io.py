@@ -296,6 +296,28 @@ def test_read_batches_string_columns_csv(tmp_path):
     assert batch.raw["id"].to_pylist() == [7, None, 8]
 
 
+def test_key_columns_csv_empty_null(tmp_path):
+    path = write_csv(tmp_path / "k.csv", "label,p,zip,id", ['1,0.5,02134,a', '0,0.5,,', '1,0.5,"",""', "0,0.5,NA,NA"])
+    (batch,) = read_batches(path, ["label", "p"], string_columns=["id"], key_columns=["zip"])
+    # Only the key column reads an empty cell, quoted or not, as null.
+    assert batch.raw["zip"].to_pylist() == ["02134", None, None, "NA"]
+    assert batch.raw["id"].to_pylist() == ["a", "", "", "NA"]
+    assert batch.columns["p"].tolist() == [0.5] * 4
+
+
+def test_key_columns_parquet_keep_empty(tmp_path):
+    path = write_parquet(tmp_path / "k.parquet", label=np.array([1, 0, 1]), zip=np.array(["", "02134", None], dtype=object))
+    (batch,) = read_batches(path, ["label"], key_columns=["zip"])
+    assert batch.raw["zip"].to_pylist() == ["", "02134", None]
+
+
+def test_key_columns_keep_prediction_parsing(tmp_path):
+    # Key columns do not change how an empty prediction cell parses: it is still rejected.
+    path = write_csv(tmp_path / "k.csv", "label,p,zip", ["1,0.5,", "0,,a"])
+    with pytest.raises(DataFileError, match=r"column `p` must not contain missing values, got a null at row 1"):
+        list(read_batches(path, ["label", "p"], key_columns=["zip"]))
+
+
 def test_error_negative_weight(tmp_path):
     path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0]), p=np.full(2, 0.5), w=np.array([1.0, -1.0]))
     with pytest.raises(DataFileError, match=r"column `w` must contain non-negative weights, got -1.0 at row 1"):

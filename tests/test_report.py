@@ -1,4 +1,5 @@
 import base64
+import html
 import re
 import warnings
 
@@ -117,6 +118,35 @@ def test_report_infinite_loss():
     assert cell(page, "log loss (nats)") == "inf"
     assert cell(page, "rows with infinite loss") == "1"
     assert cell(page, "miscalibration (MCB)") == "inf"
+
+
+def notes(page):
+    return [html.unescape(note) for note in re.findall(r"<li>([^<]*)</li>", page)]
+
+
+def test_report_infinite_loss_note():
+    (note,) = notes(render_report(np.array([0.0, 0.5, 1.0]), np.array([1, 0, 0])))
+    assert note.startswith("all rows: 2 rows have an infinite loss (a probability of exactly 0 for a positive label")
+    assert "interval bounds are NaN" in note
+    # write_report has no `clip`, so the note advises clipping the arrays or LogLossState(clip=eps).
+    assert "clip them to [eps, 1 - eps] before writing the report, such as with np.clip" in note
+    assert "LogLossState(clip=eps)" in note
+    assert "Pass clip" not in note
+    assert "logloss" not in note.replace("LogLossState", "")
+
+
+def test_report_infinite_logit_note(tmp_path):
+    path = tmp_path / "report.html"
+    write_report_with_logits(path, np.array([-np.inf, 2.0]), np.array([1, 0]))
+    (note,) = notes(path.read_text(encoding="utf-8"))
+    assert note.startswith("all rows: 1 row has an infinite loss (an infinite logit of the wrong sign for its label)")
+    assert "clip them to a finite range before writing the report" in note
+    assert "LogLossState(clip" not in note
+
+
+def test_report_finite_loss_no_note():
+    page = render_report(np.array([0.2, 0.5]), np.array([1, 0]))
+    assert "infinite loss" not in page.replace("rows with infinite loss", "")
 
 
 def test_report_weights():

@@ -4,6 +4,8 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -313,6 +315,33 @@ def test_cli_engine_spark(spark, columns, parquet_path):
     figures = json.loads(output.stdout)["result"]
     assert figures["log_loss"] == pytest.approx(local_state(columns, logit=True).result().log_loss, rel=TOLERANCE)
     assert figures["count"] == N_ROWS
+
+
+def test_engine_session_reuses_active(spark):
+    from logloss._score_engines import spark_session
+
+    assert spark_session() is spark
+
+
+def test_cli_engine_spark_quiet_start(tmp_path):
+    # A new process, so that the command starts its own Spark session and JVM.
+    environment = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "COLUMNS": "120"}
+    for name in ("SPARK_CONF_DIR", "SPARK_HOME"):
+        environment.pop(name, None)
+    environment.pop("PYSPARK_SUBMIT_ARGS", None)
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"y": [1.0, 0.0, 1.0, 1.0], "p": [0.8, 0.3, 0.6, 0.9], "g": ["a", "b", "a", "b"]}), path)
+    command = [sys.executable, "-c", "from logloss._entry import main; main()", "score", str(path)]
+    command += ["--engine", "spark", "--label", "y", "--prob", "p", "--by", "g"]
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "log loss by g" in result.stdout
+    # logloss's own warning is still printed: segment a has only positive labels.
+    assert "logloss: warning: normalized entropy or calibration ratio is inf or NaN in 1 of 2 segments" in result.stderr
+    spark_lines = [line for line in result.stderr.splitlines() if not line.startswith("logloss: ")]
+    # Java 17 itself warns that Spark loads an incubator module; no log4j2 setting reaches it.
+    spark_lines = [line for line in spark_lines if not line.startswith("WARNING: Using incubator modules")]
+    assert spark_lines == []
 
 
 def test_cli_engine_spark_bad_value(spark, tmp_path):

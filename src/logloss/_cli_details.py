@@ -93,10 +93,29 @@ def _json_key(value):
     return str(value)  # dates, times, decimals, bytes
 
 
-def segments_table(report):
-    """Return the per-segment figures as a rich table."""
+# Narrowest width, in cells, that segments_table gives a key column to fit the terminal.
+# A table that is still too wide is narrowed by rich, every column alike.
+MIN_KEY_WIDTH = 6
+# Figure column headings; the two long ones take two lines.
+_FIGURE_HEADINGS = ("log loss", "normalized\nentropy", "calibration\nratio", "rows", "weight sum")
+
+
+def segments_table(report, width: int | None = None):
+    """Return the per-segment figures as a rich table for a terminal `width` cells wide.
+
+    Each figure column is as wide as its widest heading line or figure. With `width`, the
+    key columns share the rest, narrowest first, and wrap or fold their text to fit. Left
+    to itself, rich would narrow the widest columns first and cut their text, headings
+    included, with an ellipsis.
+
+    NOTE: where the figure columns alone are wider than the terminal (about 65 cells),
+    rich narrows every column, folding the text, and with several --by columns it can
+    narrow a column to nothing.
+    """
+    from rich.cells import cell_len
     from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     from .cli import _format_count, _format_float
 
@@ -107,21 +126,59 @@ def segments_table(report):
         caption += f"; segments of at least {request.min_segment_size:,} rows"
     # Column names and key values are the user's text, so rich must not read them as markup.
     table = Table(title=f"log loss by {escape(', '.join(request.by))}", caption=caption)
-    for name in request.by:
-        table.add_column(escape(name))
-    for heading in ("log loss", "normalized entropy", "calibration ratio", "rows", "weight sum"):
-        table.add_column(heading, justify="right")
+
+    rows = []
     for row in report.segments:
-        keys = ["null" if part is None else escape(str(part)) for part in _key_parts(report, row["key"])]
-        table.add_row(
-            *keys,
+        keys = ["null" if part is None else str(part) for part in _key_parts(report, row["key"])]
+        figures = [
             _format_float(row["log_loss"]),
             _format_float(row["normalized_entropy"]),
             _format_float(row["calibration_ratio"]),
             _format_count(row["count"]),
             _format_count(row["weight_sum"]),
-        )
+        ]
+        rows.append(keys + figures)
+
+    def widest(texts) -> int:
+        return max((cell_len(line) for text in texts for line in text.splitlines()), default=0)
+
+    key_count = len(request.by)
+    figure_widths = [
+        widest([heading, *(row[index] for row in rows)])
+        for index, heading in enumerate(_FIGURE_HEADINGS, start=key_count)
+    ]
+    key_widths = [None] * key_count
+    if width is not None:
+        # rich's default box and padding take 3 cells a column and 1 for the last border.
+        columns = key_count + len(_FIGURE_HEADINGS)
+        available = width - (3 * columns + 1) - sum(figure_widths)
+        natural = [widest([name, *(row[index] for row in rows)]) for index, name in enumerate(request.by)]
+        key_widths = _share_widths(natural, available)
+
+    # Folding, in place of rich's default ellipsis, keeps text whole in a narrowed column.
+    for name, key_width in zip(request.by, key_widths):
+        table.add_column(escape(name), overflow="fold", width=key_width)
+    for heading, figure_width in zip(_FIGURE_HEADINGS, figure_widths):
+        table.add_column(heading, justify="right", overflow="fold", width=figure_width)
+    for row in rows:
+        table.add_row(*(Text(key) for key in row[:key_count]), *row[key_count:])
     return table
+
+
+def _share_widths(natural: list[int], available: int) -> list[int]:
+    """Share `available` cells among columns of `natural` widths, narrowest first.
+
+    A column narrower than an equal share of what is left keeps its width, and the others
+    split the rest evenly, each at least MIN_KEY_WIDTH cells (or its natural width).
+    """
+    widths = [0] * len(natural)
+    remaining = available
+    order = sorted(range(len(natural)), key=lambda index: natural[index])
+    for position, index in enumerate(order):
+        share = remaining // (len(order) - position)
+        widths[index] = min(natural[index], max(share, MIN_KEY_WIDTH))
+        remaining -= widths[index]
+    return widths
 
 
 def decomposition_to_dict(report) -> dict:

@@ -8,7 +8,7 @@ instead.
 
 from __future__ import annotations
 
-__all__ = ["cli_warning"]
+__all__ = ["REPORT_INFINITE_LOSS_ADVICE", "cli_warning"]
 
 # Library phrase -> the command line's phrase, for each scale of the prediction column.
 _REWORDINGS = {
@@ -32,3 +32,19 @@ def cli_warning(message: str, scale: str) -> str:
     for library_text, cli_text in _REWORDINGS[scale].items():
         message = message.replace(library_text, cli_text)
     return message
+
+
+# The advice that ends the `logloss report` page's note on rows with an infinite loss, by
+# scale of the prediction column. The command has no clipping option.
+REPORT_INFINITE_LOSS_ADVICE = {
+    "prob": (
+        "logloss report has no clipping option, so check those predictions, or clip them "
+        "to [EPS, 1 - EPS] in the file before the report. logloss score --clip EPS gives "
+        "the figures with each row's loss bounded by -log(EPS)."
+    ),
+    "logit": (
+        "logloss report has no clipping option, and logloss score --clip applies to --prob "
+        "only, so check those logits, or clip them to a finite range in the file before the "
+        "report."
+    ),
+}

@@ -196,6 +196,7 @@ def read_batches(
     *,
     raw_columns: Sequence[str] = (),
     string_columns: Sequence[str] = (),
+    key_columns: Sequence[str] = (),
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Iterator[ColumnBatch]:
     """Yield the numeric `columns` of a CSV or Parquet file in batches of at most `batch_size` rows.
@@ -211,9 +212,13 @@ def read_batches(
         Names of further columns of any type, such as group keys, passed on unchecked as
         pyarrow arrays in ``ColumnBatch.raw``. A name also in `columns` is read as numeric only.
     string_columns : sequence of str, optional
-        Further raw columns, such as segment keys and row ids, that a CSV file reads as
-        strings, so that each distinct text is one value ("02134" and "2134" stay apart, and
-        an empty cell is the empty string, not null). Parquet keeps its stored types.
+        Further raw columns, such as row ids, that a CSV file reads as strings, so that
+        each distinct text is one value ("02134" and "2134" stay apart, and an empty cell
+        is the empty string, not null). Parquet keeps its stored types.
+    key_columns : sequence of str, optional
+        Segment key columns: read as `string_columns` are, except that an empty CSV cell,
+        quoted or not, is null, as a Parquet null is. A name also in `string_columns` keeps
+        its empty strings.
     batch_size : int, default 65536
         Maximum rows per batch, at most 2**63 - 1.
 
@@ -250,12 +255,13 @@ def read_batches(
     kind = detect_format(path)
     path = check_file(path)
     numeric = list(dict.fromkeys(columns))
-    raw = [name for name in dict.fromkeys([*raw_columns, *string_columns]) if name not in numeric]
+    raw = [name for name in dict.fromkeys([*raw_columns, *string_columns, *key_columns]) if name not in numeric]
     if kind == "parquet":
         record_batches = _read_parquet(path, numeric + raw, batch_size)
     else:
-        strings = [name for name in raw if name in string_columns]
-        record_batches = _read_csv(path, numeric, raw, strings)
+        strings = [name for name in raw if name in string_columns or name in key_columns]
+        keys = [name for name in strings if name not in string_columns]
+        record_batches = _read_csv(path, numeric, raw, strings, keys)
     return _read_ahead(_convert(path, record_batches, numeric, raw, batch_size), READ_AHEAD_BATCHES)
 
 
@@ -366,7 +372,8 @@ class _CsvSource:
         return self.schema(lenient)
 
 
-def _read_csv(path: Path, numeric: list[str], raw: list[str], strings: list[str]) -> Iterator:
+def _read_csv(path: Path, numeric: list[str], raw: list[str], strings: list[str], keys: list[str]) -> Iterator:
+    """Yield the record batches of a CSV file, with null for the empty cells of the string columns `keys`."""
     import pyarrow as pa
 
     source = _CsvSource(path)
@@ -395,9 +402,28 @@ def _read_csv(path: Path, numeric: list[str], raw: list[str], strings: list[str]
         def wrap_error(error, rows_read):
             return _read_error(source, header, error, rows_read)
 
-        yield from _guard(path, reader, pa, wrap_error)
+        for record_batch in _guard(path, reader, pa, wrap_error):
+            yield _empty_strings_to_null(record_batch, keys) if keys else record_batch
     finally:
         source.close()
+
+
+def _empty_strings_to_null(record_batch, names: list[str]):
+    """Return `record_batch` with the empty strings of its string columns `names` made null.
+
+    pyarrow's ConvertOptions(strings_can_be_null=True) would make each of `null_values`,
+    such as "NA" and "null", null in every string column. The numeric columns share those
+    `null_values`, so narrowing them would change how labels and predictions parse.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = []
+    for name, column in zip(record_batch.schema.names, record_batch.columns):
+        if name in names:
+            column = pc.if_else(pc.equal(column, ""), pa.scalar(None, column.type), column)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=record_batch.schema.names)
 
 
 def _guard(path: Path, record_batches, pa, wrap_error=None) -> Iterator:

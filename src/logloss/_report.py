@@ -29,6 +29,25 @@ MAX_SEGMENT_BARS = 30
 INTERVAL_LEVEL = 0.95
 _INTERVAL_NAME = f"{INTERVAL_LEVEL:.0%} interval (delta method)"
 
+# Advice that ends the note on rows with an infinite loss, for callers of write_report
+# and write_report_with_logits, by prediction scale. Neither function clips, and
+# `logloss report` passes its own advice.
+LIBRARY_INFINITE_LOSS_ADVICE = {
+    "prob": (
+        "The report does not clip predictions, so check those predictions, or clip them to "
+        "[eps, 1 - eps] before writing the report, such as with np.clip. "
+        "LogLossState(clip=eps) scores them with each row's loss bounded by -log(eps)."
+    ),
+    "logit": (
+        "The report does not clip logits, so check those logits, or clip them to a finite "
+        "range before writing the report, such as with np.clip."
+    ),
+}
+_INFINITE_LOSS_CAUSES = {
+    "prob": "a probability of exactly 0 for a positive label or 1 for a negative one",
+    "logit": "an infinite logit of the wrong sign for its label",
+}
+
 
 @dataclass(frozen=True)
 class _Rows:
@@ -61,6 +80,15 @@ def _format_interval(interval: Interval) -> str:
     return f"[{format_number(interval.lower)}, {format_number(interval.upper)}]"
 
 
+def _infinite_loss_note(result: LogLossResult, scale: str, advice: str) -> str:
+    """Return the note on the rows of `result` with an infinite loss, ending in `advice`."""
+    rows = "1 row has" if result.n_infinite == 1 else f"{result.n_infinite:,} rows have"
+    return (
+        f"all rows: {rows} an infinite loss ({_INFINITE_LOSS_CAUSES[scale]}), so the log loss "
+        f"and the normalized entropy are inf and their interval bounds are NaN. {advice}"
+    )
+
+
 def _rows_from_logits(logits, y_true, weights) -> _Rows:
     scores = as_numeric_array(logits, "logits")
     check_not_nan(scores, "logits")
@@ -72,6 +100,13 @@ def _rows_from_logits(logits, y_true, weights) -> _Rows:
     # the figures and the decomposition come from the logits.
     probability, target, weight = check_rows(expit(z).reshape(scores.shape), y_true, weights)
     return _Rows(probability, target, weight, z)
+
+
+def _scaled_rows(y_pred, y_true, weights, scale: str) -> _Rows:
+    """Return the checked rows of predictions given as probabilities ("prob") or logits."""
+    if scale == "prob":
+        return _Rows(*check_rows(y_pred, y_true, weights))
+    return _rows_from_logits(y_pred, y_true, weights)
 
 
 def _decompose(rows: _Rows) -> Decomposition | None:
@@ -216,7 +251,17 @@ def _check_plot_libraries() -> None:
         raise ImportError(f"the report needs matplotlib and SciPy ({error}): {EXTRA_HINT.format(extra='plots')}") from None
 
 
-def _render(rows: _Rows, *, segments, segment_name: str, title: str, source: str, seed: int) -> str:
+def _render(
+    rows: _Rows,
+    *,
+    segments,
+    segment_name: str,
+    title: str,
+    source: str,
+    seed: int,
+    infinite_loss_advice: Mapping[str, str] = LIBRARY_INFINITE_LOSS_ADVICE,
+) -> str:
+    """Build the page; `infinite_loss_advice` maps "prob" and "logit" to the note's advice."""
     _check_plot_libraries()
     check_text(segment_name, "segment_name")
     check_text(title, "title")
@@ -225,6 +270,11 @@ def _render(rows: _Rows, *, segments, segment_name: str, title: str, source: str
     notes: list[str] = []
     state = rows.state()
     result = _call_noting_warnings(notes, "all rows", state.result)
+    if result.n_infinite:
+        # The intervals' warning on infinite losses, which _intervals silences, advises
+        # LogLossState's `clip`, an option the report lacks, so this note takes its place.
+        scale = "prob" if rows.logits is None else "logit"
+        notes.append(_infinite_loss_note(result, scale, infinite_loss_advice[scale]))
     decomposition = _decompose(rows)
     segment_html = ""
     if segments is not None:
@@ -281,7 +331,7 @@ def render_report(
     >>> page.startswith("<!DOCTYPE html>"), "http" in page
     (True, False)
     """
-    rows = _Rows(*check_rows(y_pred, y_true, weights))
+    rows = _scaled_rows(y_pred, y_true, weights, "prob")
     return _render(rows, segments=segments, segment_name=segment_name, title=title, source=source, seed=seed)
 
 
@@ -388,6 +438,6 @@ def write_report_with_logits(
     >>> "<td>log loss (nats)</td><td class=\\"number\\">20.024" in path.read_text(encoding="utf-8")
     True
     """
-    rows = _rows_from_logits(logits, y_true, weights)
+    rows = _scaled_rows(logits, y_true, weights, "logit")
     page = _render(rows, segments=segments, segment_name=segment_name, title=title, source=source, seed=seed)
     _write(path, page)

@@ -7,14 +7,14 @@ checked as ``logloss score`` checks them, then joined into arrays.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import closing
 
 import numpy as np
 
 from ._file_details import _key_column
 from ._io import DEFAULT_BATCH_SIZE, read_batches
-from ._report import write_report, write_report_with_logits
+from ._report import LIBRARY_INFINITE_LOSS_ADVICE, _render, _scaled_rows, _write
 from ._score_file import checked_columns
 
 __all__ = ["read_report_columns", "write_file_report"]
@@ -49,8 +49,9 @@ def read_report_columns(
     numeric = [label, prediction] + ([weight] if weight is not None else [])
     parts: dict[str, list] = {"prediction": [], "label": [], "weight": []}
     keys: dict[str, list] = {name: [] for name in by}
-    # Segment keys are compared as text, so a CSV file reads them as strings.
-    batches = read_batches(path, numeric, string_columns=list(by), batch_size=batch_size)
+    # Segment keys are compared as text, so a CSV file reads them as strings, and an empty
+    # key cell as null.
+    batches = read_batches(path, numeric, key_columns=list(by), batch_size=batch_size)
     with closing(batches):
         for batch in batches:
             predictions, labels, weights = checked_columns(path, batch, prediction, scale, label, weight)
@@ -84,22 +85,25 @@ def write_file_report(
     title: str = "Log loss report",
     source: str = "",
     batch_size: int = DEFAULT_BATCH_SIZE,
+    infinite_loss_advice: Mapping[str, str] = LIBRARY_INFINITE_LOSS_ADVICE,
 ) -> None:
     """Write the HTML report of a file's `prediction` column to `output`.
 
     `scale` is ``"prob"`` or ``"logit"``; see :func:`read_report_columns` for the columns.
+    The page is that of :func:`write_report` (or :func:`write_report_with_logits`), but
+    its note on rows with an infinite loss ends in ``infinite_loss_advice[scale]``.
     """
     columns = read_report_columns(
         path, label=label, prediction=prediction, scale=scale, weight=weight, by=by, batch_size=batch_size
     )
-    write = write_report if scale == "prob" else write_report_with_logits
-    write(
-        output,
-        columns["prediction"],
-        columns["label"],
-        weights=columns["weight"],
+    rows = _scaled_rows(columns["prediction"], columns["label"], columns["weight"], scale)
+    page = _render(
+        rows,
         segments=columns["by"] or None,
         segment_name=", ".join(by) or "segment",
         title=title,
         source=source or str(path),
+        seed=0,  # write_report's default, so the page is reproducible
+        infinite_loss_advice=infinite_loss_advice,
     )
+    _write(output, page)

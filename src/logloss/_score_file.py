@@ -158,6 +158,7 @@ def scan_file(
     progress: ProgressCallback | None = None,
     raw_columns: Sequence[str] = (),
     string_columns: Sequence[str] = (),
+    key_columns: Sequence[str] = (),
     on_batch: Callable | None = None,
     add_fast: Callable | None = None,
 ) -> FileScore:
@@ -165,7 +166,8 @@ def scan_file(
 
     Unlike :func:`score_file` it returns the state and the first row with an infinite loss.
     `raw_columns` are read unchecked into ``ColumnBatch.raw``, as are `string_columns`,
-    which a CSV file reads as strings (see :func:`._io.read_batches`), and `on_batch`, when given,
+    which a CSV file reads as strings, and `key_columns`, which it reads as strings with
+    an empty cell as null (see :func:`._io.read_batches`). `on_batch`, when given,
     is called as ``on_batch(batch, predictions, labels, weights)`` with each checked batch.
     `add_fast`, when given, is called first with the same arguments and the unchecked
     columns. If it returns the batch's ``SUM_FIELDS`` sums, having added the batch to its own
@@ -197,7 +199,12 @@ def scan_file(
     columns = [label, prediction] + ([weight] if weight is not None else [])
     state = LogLossState(clip=clip)
     batches = read_batches(
-        path, columns, raw_columns=raw_columns, string_columns=string_columns, batch_size=batch_size
+        path,
+        columns,
+        raw_columns=raw_columns,
+        string_columns=string_columns,
+        key_columns=key_columns,
+        batch_size=batch_size,
     )
     total = total_rows(path) if progress is not None else None
     first_infinite_row = None

@@ -47,7 +47,7 @@ from ._cli_intervals import (
     intervals_to_dict,
     resolve_interval_options,
 )
-from ._cli_warnings import cli_warning
+from ._cli_warnings import REPORT_INFINITE_LOSS_ADVICE, cli_warning
 from ._file_details import EXACT_MAX_ROWS
 from ._io import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ROW_CONVENTION, DataFileError, display_path
 
@@ -330,6 +330,7 @@ def report(file, label, prob, logit, weight, output, by, title) -> None:
                 by=by,
                 title=title,
                 source=f"{source} ({columns})",
+                infinite_loss_advice=REPORT_INFINITE_LOSS_ADVICE,
             )
         except (ValueError, OSError) as error:
             fail(error)
@@ -472,9 +473,10 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
 
     raw_columns = collector.raw_columns if collector is not None else ()
     # Segment keys and row ids are compared as text, so a CSV file reads them as strings.
-    string_columns = request.by
+    # An empty key cell is a null key, as in Parquet.
+    string_columns = ()
     if collector is not None and collector.id_column is not None:
-        string_columns += (collector.id_column,)
+        string_columns = (collector.id_column,)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scan = scan_file(
@@ -486,6 +488,7 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
             progress=progress,
             raw_columns=raw_columns,
             string_columns=string_columns,
+            key_columns=request.by,
             on_batch=on_batch if callbacks else None,
             add_fast=details.add_fast if details is not None else None,
             **columns,
@@ -677,7 +680,7 @@ def render_table(report: ScoreReport, console=None) -> None:
     console = console or Console()
     console.print(table)
     if report.segments is not None:
-        console.print(segments_table(report))
+        console.print(segments_table(report, width=console.width))
     if report.decomposition is not None:
         console.print(decomposition_table(report))
     for table in intervals_tables(report):
