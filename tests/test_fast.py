@@ -518,3 +518,16 @@ def test_fast_first_kernel_call_does_not_call_the_hook(monkeypatch):
     monkeypatch.setattr(_fast, "on_slow_first_call", lambda: calls.append(1))
     assert kernels.quick(np.zeros(3)) == 3
     assert calls == []
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_certain_correct_predictions_cost_positive_zero(engine, monkeypatch):
+    if engine == "numba":
+        _fast._load_kernels()
+    else:
+        monkeypatch.setattr(_fast, "_kernels", None)
+        monkeypatch.setattr(_fast, "_numpy_elements", 0)
+    p = np.concatenate([np.ones(N // 2), np.zeros(N - N // 2)])
+    y = p.copy()
+    loss = logloss.binary_cross_entropy(p, y, reduction="none")
+    assert not np.signbit(loss).any()

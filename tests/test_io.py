@@ -675,3 +675,26 @@ def test_folder_names_the_engines(tmp_path):
     folder.mkdir()
     with pytest.raises(ValueError, match="is a folder, and this reads one file; score a folder of Parquet files"):
         score_file(folder, label="label", prob="prob")
+
+
+def test_float32_weights_score_without_warning(tmp_path):
+    import warnings
+
+    path = write_parquet(
+        tmp_path / "w.parquet",
+        label=np.array([1, 0]),
+        p=np.array([0.8, 0.3]),
+        w=np.array([2.0, 0.5], dtype=np.float32),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = score_file(path, label="label", prob="p", weight="w")
+    expected = (2.0 * -np.log(0.8) + 0.5 * -np.log(0.7)) / 2.5
+    assert result.log_loss == pytest.approx(expected, rel=1e-15)
+
+
+def test_score_file_rejects_bad_path_and_progress_types():
+    with pytest.raises(TypeError, match="`path` must be a file path"):
+        score_file(3, label="label", prob="prob")
+    with pytest.raises(TypeError, match="`progress` must be None or a callable, got int"):
+        score_file(caravan_path(), label="label", prob="prob", progress=5)

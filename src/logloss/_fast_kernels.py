@@ -200,7 +200,8 @@ def _probability_term(p, y, pos_weight):
     positive = 0.0 if pos_weight == 0.0 else positive * pos_weight
     negative = fm.log1p(-p) * (1.0 - y)
     negative = 0.0 if y == 1.0 else negative
-    return -(positive + negative)
+    # 0.0 - x rather than -x, so that a certain, correct prediction costs +0.0, not -0.0.
+    return 0.0 - (positive + negative)
 
 
 @njit(**_INLINE_JIT)
@@ -258,7 +259,7 @@ def _probability_block(p, y, length, pos_weight, clip, losses):
         correction = 0.0 if positive else -probability - (complement - 1.0)
         factor = pos_weight if positive else 1.0
         value = fm.log_with_correction(argument, correction)
-        loss = -(0.0 if factor == 0.0 else value * factor)
+        loss = 0.0 - (0.0 if factor == 0.0 else value * factor)
         infinite += loss == np.inf
         losses[i] = loss
     if soft != 0:

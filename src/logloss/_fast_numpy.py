@@ -57,8 +57,10 @@ def _loss_sums(formula, check_x, x, y, weights, pos_weight, out):
                 weight_sums.append(float(np.sum(w_block)))
             n_infinite += int(np.count_nonzero(losses == np.inf))
             loss_sums.append(float(np.sum(losses)))
-            if out is not None:  # a float32 output rounds losses beyond its range to inf
-                out[start:stop] = losses
+            if out is not None:
+                # A float32 output rounds losses beyond its range to inf. Adding +0.0 turns
+                # the -0.0 of a certain, correct prediction into +0.0, as the reference path does.
+                np.add(losses, 0.0, out=out[start:stop])
     sum_w = _total(weight_sums) if has_weights else float(x.size)
     return _total(loss_sums) if n_infinite == 0 else math.inf, sum_w, n_bad, n_infinite
 

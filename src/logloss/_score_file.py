@@ -189,6 +189,10 @@ def scan_file(
             raise TypeError(f"`{name}` must be a column name (str), got {type(value).__name__}")
     if clip is not None and logit is not None:
         raise ValueError(f"`clip` applies to probabilities only; logits are never clipped, got clip={clip!r}")
+    if not isinstance(path, str | bytes | os.PathLike):
+        raise TypeError(f"`path` must be a file path (str, bytes or os.PathLike), got {type(path).__name__}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"`progress` must be None or a callable, got {type(progress).__name__}")
     batch_size = check_batch_size(batch_size)
     path = Path(os.fsdecode(path))
     if _reference_path_is_faster(path):
@@ -391,7 +395,11 @@ def _weights(path, batch, name):
         if mask.any():
             _reject(path, batch, name, mask, "contain non-negative weights")
     # Checked here so that the error names the file and row; LogLossState checks it again.
+    # Only float64 and wider can hold a non-zero weight outside the range, and comparing a
+    # float32 array with 1e120 would overflow the cast of 1e120 and warn.
     low, high = WEIGHT_RANGE
+    if values.dtype.kind != "f" or values.dtype.itemsize < 8:
+        return values
     mask = (values != 0) & ((values < low) | (values > high))
     if mask.any():
         _reject(
