@@ -35,6 +35,12 @@ def _map_log1p(x, out):
 
 
 @njit(error_model="numpy", fastmath=_fast_math.FASTMATH)
+def _map_log1p_unit(x, out):
+    for i in range(x.size):
+        out[i] = _fast_math.log1p_unit(x[i])
+
+
+@njit(error_model="numpy", fastmath=_fast_math.FASTMATH)
 def _map_exp(x, out):
     for i in range(x.size):
         out[i] = _fast_math.exp(x[i])
@@ -118,6 +124,20 @@ def test_log1p_matches_mpmath():
     )
     a = a[a > -1.0]
     assert _ulp_distance(_apply(_map_log1p, a), _mpmath_map(mpmath.log1p, a)).max() <= 1
+
+
+def test_log1p_unit_equals_log1p_on_the_unit_interval():
+    a = np.concatenate(
+        [
+            _positive_grid(5e-324, 1.0, 2000, 8),
+            np.random.default_rng(9).uniform(0.0, 1.0, 2000),
+            np.array([0.0, 1.0, np.sqrt(2.0) - 1.0]),
+        ]
+    )
+    unit = _apply(_map_log1p_unit, a)
+    np.testing.assert_array_equal(unit, _apply(_map_log1p, a))
+    assert _ulp_distance(unit, _mpmath_map(mpmath.log1p, a)).max() <= 1
+    assert np.isnan(_apply(_map_log1p_unit, np.array([np.nan])))[0]
 
 
 def test_log1p_ends():

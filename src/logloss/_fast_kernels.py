@@ -283,7 +283,7 @@ def _logit_block(z, y, length, pos_weight, losses, exps):
         bad += (logit != logit) + _is_bad_label(label)
         e = fm.exp(-abs(logit))
         exps[i] = e
-        loss = _logit_term(logit, label, pos_weight, fm.log1p(e))
+        loss = _logit_term(logit, label, pos_weight, fm.log1p_unit(e))
         infinite += loss == np.inf
         losses[i] = loss
     return bad, infinite
