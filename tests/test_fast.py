@@ -507,7 +507,7 @@ def test_numpy_engine_matches_mpmath(engine):
     assert _ulp_distance(loss[sample], exact).max() <= 1
 
 
-def test_slow_first_kernel_call_calls_the_hook_once(monkeypatch):
+def test_slow_first_call_runs_hook_once(monkeypatch):
     import time
     import types
 
@@ -528,7 +528,7 @@ def test_slow_first_kernel_call_calls_the_hook_once(monkeypatch):
     assert calls == [1]
 
 
-def test_fast_first_kernel_call_does_not_call_the_hook(monkeypatch):
+def test_quick_first_call_skips_hook(monkeypatch):
     import types
 
     calls = []

@@ -643,7 +643,7 @@ def test_read_ahead_raises_in_caller_after_earlier_items():
     assert not _read_ahead_threads()
 
 
-def test_read_ahead_close_stops_the_thread_and_closes_the_source():
+def test_read_ahead_close_stops_thread():
     closed = []
 
     def endless():

@@ -279,6 +279,6 @@ def test_label_smoothing_numpy_integer():
 
 
 @pytest.mark.parametrize("function", [binary_cross_entropy, binary_cross_entropy_with_logits])
-def test_nan_prediction_under_omit_says_omit_covers_labels_only(function):
+def test_nan_prediction_under_omit(function):
     with pytest.raises(ValueError, match="nan_policy='omit' leaves out rows with a missing label only"):
         function(np.array([0.2, np.nan]), np.array([1.0, 0.0]), nan_policy="omit")
