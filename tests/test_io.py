@@ -312,6 +312,20 @@ def test_key_columns_parquet_keep_empty(tmp_path):
     assert batch.raw["zip"].to_pylist() == ["", "02134", None]
 
 
+@pytest.mark.parametrize("rows_before", [2, 150_000])
+def test_key_column_invalid_utf8_names_row(tmp_path, rows_before):
+    # 150,000 rows of 8 bytes put the invalid key after pyarrow's first 1 MiB block.
+    path = tmp_path / "k.csv"
+    path.write_bytes(b"label,p,zip\n" + b"1,0.5,a\n" * rows_before + b"0,0.5,b\xffc\n1,0.5,d\n")
+    with pytest.raises(DataFileError) as info:
+        list(read_batches(path, ["label", "p"], key_columns=["zip"]))
+    message = str(info.value)
+    assert f"column `zip` must contain UTF-8 text, got the bytes b'b\\xffc' at row {rows_before} (0-based)" in message
+    assert "numbers" not in message
+    assert info.value.column == "zip"
+    assert info.value.row == rows_before
+
+
 @pytest.mark.parametrize(
     "text",
     [

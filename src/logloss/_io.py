@@ -447,10 +447,10 @@ def _read_csv(path: Path, numeric: list[str], raw: list[str], strings: list[str]
         try:
             reader = source.open_csv(include_columns=numeric + raw, column_types=column_types)
         except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
-            raise _read_error(source, header, error, rows_read=0) from error
+            raise _read_error(source, header, error, 0, strings) from error
 
         def wrap_error(error, rows_read):
-            return _read_error(source, header, error, rows_read)
+            return _read_error(source, header, error, rows_read, strings)
 
         for record_batch in _guard(path, reader, pa, wrap_error):
             yield _empty_strings_to_null(record_batch, keys) if keys else record_batch
@@ -496,11 +496,54 @@ def _guard(path: Path, record_batches, pa, wrap_error=None) -> Iterator:
 _CSV_CONVERSION_ERROR = re.compile(r"In CSV column #(?P<column>\d+): (Row #\d+: )?CSV conversion error")
 
 
-def _read_error(source: _CsvSource, header: list[str], error: Exception, rows_read: int) -> DataFileError:
+def _read_error(
+    source: _CsvSource, header: list[str], error: Exception, rows_read: int, strings: Sequence[str] = ()
+) -> DataFileError:
     conversion = _CSV_CONVERSION_ERROR.search(str(error))
     if conversion is None:
         return _unreadable(source.path, error, rows_read)
-    return _csv_conversion_error(source, header[int(conversion.group("column"))], error)
+    name = header[int(conversion.group("column"))]
+    if name in strings:
+        # Text columns (segment keys, row ids) fail to convert only on invalid UTF-8.
+        return _csv_text_error(source, name, error)
+    return _csv_conversion_error(source, name, error)
+
+
+def _csv_text_error(source: _CsvSource, name: str, error: Exception) -> DataFileError:
+    """Return the error for the first value of a CSV text column that is not valid UTF-8.
+
+    The column is read again as bytes, on this error path only, to find the row.
+    """
+    import pyarrow as pa
+
+    path = source.path
+    start = 0
+    try:
+        for record_batch in source.open_csv(include_columns=[name], column_types={name: pa.binary()}):
+            for index, value in enumerate(record_batch.column(0).to_pylist()):
+                if value is None:
+                    continue
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    row = start + index
+                    excerpt = repr(value[:40]) + ("..." if len(value) > 40 else "")
+                    return DataFileError(
+                        f"{display_path(path)}: column `{name}` must contain UTF-8 text, got the bytes "
+                        f"{excerpt} at {format_row(row)}; convert the file to UTF-8",
+                        path=path,
+                        column=name,
+                        row=row,
+                    )
+            start += record_batch.num_rows
+    except (pa.ArrowException, OSError) as binary_error:
+        error = binary_error
+    return DataFileError(
+        f"{display_path(path)}: column `{name}` must contain UTF-8 text, but pyarrow could not read it "
+        f"as text ({error}); convert the file to UTF-8",
+        path=path,
+        column=name,
+    )
 
 
 def _csv_conversion_error(source: _CsvSource, name: str, error: Exception) -> DataFileTypeError:
