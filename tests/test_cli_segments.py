@@ -241,6 +241,16 @@ def test_by_csv_text_key_after_first_block(tmp_path):
     assert [(row["segment"]["seg"], row["count"]) for row in rows] == [("0", 80_000), ("1", 80_000), ("abc", 1)]
 
 
+def test_by_csv_invalid_utf8_key_fails(tmp_path):
+    path = tmp_path / "keys.csv"
+    path.write_bytes(b"label,p,k\n1,0.9,north\n0,0.2,s\xe9d\n")
+    result = run(path, "--prob", "p", "--by", "k")
+    assert result.exit_code == 1, result.output
+    expected = f"logloss: error: {path}: column `k` must contain UTF-8 text, got the bytes b's\\xe9d' at row 1 (0-based)"
+    assert expected in result.stderr
+    assert "must contain numbers" not in result.stderr
+
+
 def test_by_parquet_keeps_stored_type(segmented_file):
     path, _ = segmented_file
     rows = run_json(path, "--prob", "prob", "--by", "tier")["segments"]["rows"]

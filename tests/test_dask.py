@@ -418,3 +418,110 @@ def test_frame_numeric_extension_dtypes_accepted(client, dtypes):
     )
     assert state.count == 4
     assert state.result().log_loss == pytest.approx(expected.result().log_loss, rel=TOLERANCE)
+
+
+def run_dask_cli(path, *options):
+    from click.testing import CliRunner
+
+    from logloss.cli import cli
+
+    return CliRunner().invoke(cli, ["score", str(path), "--engine", "dask", "--label", "y", "--prob", "p", *options])
+
+
+def assert_one_error_line(output, expected_start):
+    """Check that the command printed exactly one error line, starting as expected, and exited 1."""
+    assert output.exit_code == 1, output.output
+    assert "Traceback" not in output.output
+    lines = output.output.splitlines()
+    assert len(lines) == 1, output.output
+    assert lines[0].startswith(f"logloss: error: {expected_start}"), lines[0]
+    return lines[0]
+
+
+def write_rows(path, **columns):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def test_cli_dask_folder_file_without_column(client, tmp_path):
+    write_rows(tmp_path / "a.parquet", y=[1.0, 0.0], p=[0.5, 0.4])
+    second = write_rows(tmp_path / "b.parquet", y=[1.0, 0.0], q=[0.5, 0.4])
+    line = assert_one_error_line(run_dask_cli(tmp_path), f"{second}: column `p` not found")
+    assert "the file has the columns `y`, `q`" in line
+    assert f"every Parquet file in {tmp_path} must have it" in line
+
+
+def test_cli_dask_file_without_column(client, tmp_path):
+    path = write_rows(tmp_path / "a.parquet", y=[1.0, 0.0], q=[0.5, 0.4])
+    assert_one_error_line(run_dask_cli(path), f"{path}: column `p` not found; the file has the columns `y`, `q`")
+
+
+def test_cli_dask_folder_file_of_text(client, tmp_path):
+    write_rows(tmp_path / "a.parquet", y=[1.0, 0.0], p=[0.5, 0.4])
+    second = write_rows(tmp_path / "b.parquet", y=[1.0, 0.0], p=["0.5", "0.4"])
+    line = assert_one_error_line(run_dask_cli(tmp_path), f"{second}: column `p` must contain only real numbers")
+    assert "got '0.5' of type str at row 0 (0-based) of this file" in line
+
+
+def test_cli_dask_file_of_text(client, tmp_path):
+    path = write_rows(tmp_path / "s.parquet", y=[1.0, 0.0], p=["0.5", "0.4"])
+    line = assert_one_error_line(run_dask_cli(path), f"{path}: column `p` must contain numbers, got type string")
+    assert ".astype" not in line
+
+
+def test_cli_dask_folder_truncated_file(client, tmp_path):
+    write_rows(tmp_path / "a.parquet", y=[1.0, 0.0], p=[0.5, 0.4])
+    whole = write_rows(tmp_path / "b.parquet", y=[1.0, 0.0], p=[0.5, 0.4]).read_bytes()
+    (tmp_path / "b.parquet").write_bytes(whole[: len(whole) // 2])
+    assert_one_error_line(run_dask_cli(tmp_path), f"{tmp_path / 'b.parquet'}: Dask could not read the data (ArrowInvalid: ")
+
+
+def test_cli_dask_empty_folder(tmp_path):
+    (tmp_path / "notes.txt").write_text("not data")
+    assert_one_error_line(run_dask_cli(tmp_path), f"{tmp_path}: the folder contains no Parquet files")
+
+
+def test_cli_dask_null_names_file_and_row(client, tmp_path):
+    probabilities = [0.5] * 30
+    probabilities[17] = None
+    write_rows(tmp_path / "a.parquet", y=[1.0] * 30, p=[0.5] * 30)
+    second = write_rows(tmp_path / "b.parquet", y=[1.0] * 30, p=probabilities)
+    line = assert_one_error_line(run_dask_cli(tmp_path), f"{second}: column `p` must not contain NaN")
+    assert "got NaN at row 17 (0-based) of this file" in line
+    assert "(in Dask partition 1)" in line
+
+
+def test_cli_dask_fused_partitions_name_file_and_row(client, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(5)
+    for i in range(20):
+        probabilities = np.full(100, 0.5)
+        if i == 13:
+            probabilities[42] = 1.5
+        others = {f"x{j}": rng.random(100) for j in range(10)}
+        # Row groups of 30 rows: the row is counted from the row groups in the footers.
+        pq.write_table(pa.table({"y": np.ones(100), "p": probabilities, **others}), tmp_path / f"f{i:02d}.parquet", row_group_size=30)
+    # With 2 of 12 columns read, Dask reads several files in one partition, so the row
+    # index in the partition is not the row in the file.
+    scored = dd.read_parquet(str(tmp_path))[["p", "y"]].map_partitions(len, meta=(None, "int64"))
+    assert scored.optimize().npartitions < 20
+    line = assert_one_error_line(run_dask_cli(tmp_path), f"{tmp_path / 'f13.parquet'}: column `p` must be in [0, 1]")
+    assert "got 1.5 at row 42 (0-based) of this file" in line
+
+
+def test_partition_error_keeps_partition_when_pickled():
+    import pickle
+
+    frame = dd.from_pandas(pd.DataFrame({"p": [0.5, np.nan], "y": [1.0, 0.0]}), npartitions=2)
+    with pytest.raises(ValueError, match=r"\(in partition 1; indices count from its start\)") as info:
+        frame_state(frame, label="y", prob="p")
+    assert info.value.partition == 1
+    assert info.value.partition_length == 1
+    unpickled = pickle.loads(pickle.dumps(info.value))
+    assert unpickled.partition == 1
+    assert unpickled.partition_length == 1

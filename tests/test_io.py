@@ -1,3 +1,4 @@
+import builtins
 import gzip
 import json
 import subprocess
@@ -309,6 +310,63 @@ def test_key_columns_parquet_keep_empty(tmp_path):
     path = write_parquet(tmp_path / "k.parquet", label=np.array([1, 0, 1]), zip=np.array(["", "02134", None], dtype=object))
     (batch,) = read_batches(path, ["label"], key_columns=["zip"])
     assert batch.raw["zip"].to_pylist() == ["", "02134", None]
+
+
+@pytest.mark.parametrize("rows_before", [2, 150_000])
+def test_key_column_invalid_utf8_names_row(tmp_path, rows_before):
+    # 150,000 rows of 8 bytes put the invalid key after pyarrow's first 1 MiB block.
+    path = tmp_path / "k.csv"
+    path.write_bytes(b"label,p,zip\n" + b"1,0.5,a\n" * rows_before + b"0,0.5,b\xffc\n1,0.5,d\n")
+    with pytest.raises(DataFileError) as info:
+        list(read_batches(path, ["label", "p"], key_columns=["zip"]))
+    message = str(info.value)
+    assert f"column `zip` must contain UTF-8 text, got the bytes b'b\\xffc' at row {rows_before} (0-based)" in message
+    assert "numbers" not in message
+    assert info.value.column == "zip"
+    assert info.value.row == rows_before
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"label,p\n1,0.5\n0,0.25\n",
+        b"label,p,p\n1,0.5,0.2\n",  # a repeated column
+        b"label,p\n1,0.5\n0,0.4,9\n",  # a row of 3 fields
+        b"label;p\n1;0,9\n",  # semicolons
+    ],
+)
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_csv_reader_gives_pyarrow_no_python_objects(tmp_path, monkeypatch, text, suffix):
+    # pyarrow's threads read and parse ahead of a CSV reader, and could release a Python
+    # file object or callback of the reader after it was closed. One that did so while the
+    # interpreter shut down aborted the process ("terminate called without an active exception").
+    import pyarrow.csv as pa_csv
+
+    path = tmp_path / f"s{suffix}"
+    path.write_bytes(gzip.compress(text) if suffix.endswith(".gz") else text)
+    python_files = []
+
+    def recording_open(file, *args, **kwargs):
+        python_files.append(file)
+        return builtins.open(file, *args, **kwargs)
+
+    monkeypatch.setattr(_io, "open", recording_open, raising=False)
+    parse_options = []
+    open_csv = pa_csv.open_csv
+
+    def recording_open_csv(source, *args, **kwargs):
+        parse_options.append(kwargs.get("parse_options"))
+        return open_csv(source, *args, **kwargs)
+
+    monkeypatch.setattr(pa_csv, "open_csv", recording_open_csv)
+    try:
+        list(read_batches(path, ["label", "p"]))
+    except DataFileError:
+        pass
+    assert python_files == []
+    assert parse_options
+    for options in parse_options:
+        assert options is None or options.invalid_row_handler is None
 
 
 def test_key_columns_keep_prediction_parsing(tmp_path):

@@ -353,7 +353,7 @@ def test_cli_engine_spark_bad_value(spark, tmp_path):
     pq.write_table(pa.table({"p": [0.5, 1.5], "y": [1.0, 0.0]}), path)
     output = CliRunner().invoke(cli, ["score", str(path), "--engine", "spark", "--label", "y", "--prob", "p"])
     assert output.exit_code == 1
-    assert "logloss: error: column `p` must be in [0, 1], got 1.5" in output.output
+    assert f"logloss: error: {path}: column `p` must be in [0, 1], got 1.5" in output.output
 
 
 @pytest.mark.parametrize("npartitions", [1, 16])
@@ -413,3 +413,84 @@ def test_cli_engine_spark_segments(spark, columns, parquet_path):
     assert report["result"]["log_loss"] == pytest.approx(
         local_state(columns, weight=False).result().log_loss, rel=TOLERANCE
     )
+
+
+def run_spark_cli(path, *options):
+    from click.testing import CliRunner
+
+    from logloss.cli import cli
+
+    return CliRunner().invoke(cli, ["score", str(path), "--engine", "spark", "--label", "y", "--prob", "p", *options])
+
+
+def error_line(output):
+    """Return the one line the command printed, after checking that it is an error and exited 1."""
+    assert output.exit_code == 1, output.output
+    assert "Traceback" not in output.output
+    lines = output.output.splitlines()
+    assert len(lines) == 1, output.output
+    assert lines[0].startswith("logloss: error: "), lines[0]
+    return lines[0].removeprefix("logloss: error: ")
+
+
+def test_cli_spark_folder_file_of_text(spark, tmp_path):
+    second = tmp_path / "b.parquet"
+    pq.write_table(pa.table({"y": [1.0, 0.0], "p": [0.5, 0.4]}), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"y": [1.0, 0.0], "p": ["0.5", "0.4"]}), second)
+    line = error_line(run_spark_cli(tmp_path))
+    # Spark takes the column types from one file, either one. With those of b.parquet, the
+    # column is text; with those of a.parquet, b.parquet cannot be read.
+    if line.startswith(f"{second}: column `p` must contain numbers"):
+        assert "got type string" in line
+    else:
+        assert line.startswith(f"{second}: Spark could not read column `p` ([FAILED_READ_FILE"), line
+        assert "write column `p` with the same type in every file" in line
+
+
+def test_cli_spark_folder_label_types_differ(spark, tmp_path):
+    pq.write_table(pa.table({"y": pa.array([1, 0], pa.int64()), "p": [0.5, 0.4]}), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"y": pa.array([1, 0], pa.float32()), "p": [0.5, 0.4]}), tmp_path / "b.parquet")
+    line = error_line(run_spark_cli(tmp_path))
+    assert line.startswith((f"{tmp_path / 'a.parquet'}: ", f"{tmp_path / 'b.parquet'}: ")), line
+    assert "Spark could not read column `y` ([FAILED_READ_FILE.PARQUET_COLUMN_DATA_TYPE_MISMATCH]" in line
+    assert "write column `y` with the same type in every file" in line
+
+
+def test_cli_spark_file_of_text(spark, tmp_path):
+    path = tmp_path / "s.parquet"
+    pq.write_table(pa.table({"y": [1.0, 0.0], "p": ["0.5", "0.4"]}), path)
+    line = error_line(run_spark_cli(path))
+    assert line.startswith(f"{path}: column `p` must contain numbers, got type string"), line
+
+
+def test_cli_spark_folder_file_without_column(spark, tmp_path):
+    pq.write_table(pa.table({"y": [1.0, 0.0], "p": [0.5, 0.4]}), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"y": [1.0, 0.0], "q": [0.5, 0.4]}), tmp_path / "b.parquet")
+    line = error_line(run_spark_cli(tmp_path))
+    # Spark reads the missing column as NULL, or misses it in the frame when it takes the
+    # schema from b.parquet.
+    assert line.startswith(f"{tmp_path / 'b.parquet'}: column `p` not found; the file has the columns `y`, `q`"), line
+
+
+def test_cli_spark_empty_folder(spark, tmp_path):
+    (tmp_path / "_SUCCESS").write_text("")
+    line = error_line(run_spark_cli(tmp_path))
+    assert line.startswith(f"{tmp_path}: the folder contains no Parquet files"), line
+
+
+def test_cli_spark_error_prints_no_java_log(tmp_path):
+    # A new process, so that the command starts its own Spark session with logloss's
+    # log4j2 configuration, which keeps the failed task's Java stack off stderr.
+    environment = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
+    for name in ("SPARK_CONF_DIR", "SPARK_HOME", "PYSPARK_SUBMIT_ARGS"):
+        environment.pop(name, None)
+    pq.write_table(pa.table({"y": pa.array([1, 0], pa.int64()), "p": [0.5, 0.4]}), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"y": pa.array([1, 0], pa.float32()), "p": [0.5, 0.4]}), tmp_path / "b.parquet")
+    command = [sys.executable, "-c", "from logloss._entry import main; main()", "score", str(tmp_path)]
+    command += ["--engine", "spark", "--label", "y", "--prob", "p"]
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300, check=False)
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("WARNING: Using incubator modules")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("logloss: error: "), lines[0]
+    assert "Spark could not read column `y`" in lines[0]

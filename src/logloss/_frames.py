@@ -10,7 +10,48 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["FrameColumns", "check_by_columns", "check_frame_columns", "check_numeric_columns"]
+__all__ = [
+    "ColumnNotFoundError",
+    "ColumnTypeError",
+    "ColumnValueError",
+    "FrameColumns",
+    "check_by_columns",
+    "check_frame_columns",
+    "check_numeric_columns",
+]
+
+
+class ColumnNotFoundError(ValueError):
+    """A column argument that names no column of the frame.
+
+    `column` is the name, and `available` the frame's column names.
+    """
+
+    def __init__(self, message: str, *, column: str, available: Sequence[str]):
+        super().__init__(message)
+        self.column = column
+        self.available = list(available)
+
+
+class ColumnValueError(ValueError):
+    """An invalid value in a scored column, such as a NULL or a probability above 1; `column` is its name."""
+
+    def __init__(self, message: str, *, column: str):
+        super().__init__(message)
+        self.column = column
+
+
+class ColumnTypeError(TypeError):
+    """A scored column whose type is not numeric or boolean.
+
+    `column` is its name and `column_type` the engine's type object (a Spark data type, a
+    pandas dtype).
+    """
+
+    def __init__(self, message: str, *, column: str, column_type: object):
+        super().__init__(message)
+        self.column = column
+        self.column_type = column_type
 
 
 @dataclass(frozen=True)
@@ -35,7 +76,11 @@ def _check_name(value, name: str, available: Sequence[str]) -> str:
     if not isinstance(value, str):
         raise TypeError(f"`{name}` must be a column name (str), got {type(value).__name__}")
     if value not in available:
-        raise ValueError(f"`{name}` must name a column of the frame, got {value!r}; the columns are {list(available)}")
+        raise ColumnNotFoundError(
+            f"`{name}` must name a column of the frame, got {value!r}; the columns are {list(available)}",
+            column=value,
+            available=available,
+        )
     return value
 
 
@@ -79,7 +124,7 @@ def check_numeric_columns(
     is_numeric: Callable[[object], bool],
     describe: Callable[[object], str] = str,
 ) -> None:
-    """Raise TypeError for the first evaluated column whose type `is_numeric` rejects.
+    """Raise ColumnTypeError, a TypeError, for the first evaluated column whose type `is_numeric` rejects.
 
     `column_types` maps each column name to the engine's type object (a Spark data type, a
     pandas dtype), and `describe` names that type in the message.
@@ -87,4 +132,8 @@ def check_numeric_columns(
     for name in columns.names:
         column_type = column_types[name]
         if not is_numeric(column_type):
-            raise TypeError(f"column `{name}` must have a numeric or boolean type, got {describe(column_type)}")
+            raise ColumnTypeError(
+                f"column `{name}` must have a numeric or boolean type, got {describe(column_type)}",
+                column=name,
+                column_type=column_type,
+            )

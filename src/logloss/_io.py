@@ -291,7 +291,15 @@ def _open_parquet(path: Path, source):
 
 
 class _CsvSource:
-    """A CSV file opened as pyarrow input streams, a .csv.gz file decompressed."""
+    """A CSV file opened as pyarrow input streams, a .csv.gz file decompressed.
+
+    The streams are pyarrow's own files, not Python file objects, and pyarrow gets no
+    Python callback, so its I/O and CPU threads, which read and parse ahead of a reader,
+    never take the GIL. With a Python file object and an invalid-row callback, those
+    threads could still hold the callback after the reader was closed. Releasing it takes
+    the GIL, and a thread that did so while the interpreter shut down aborted the process
+    ("terminate called without an active exception").
+    """
 
     def __init__(self, path: Path):
         self.path = path
@@ -299,8 +307,7 @@ class _CsvSource:
         # left to the garbage collector can be destroyed during interpreter shutdown, while
         # pyarrow's thread pools stop, which aborted or hung the process.
         self.resources = []
-        # pyarrow detects compression from a lower-case suffix only, so it is passed explicitly.
-        self.compression = "gzip" if path.name.lower().endswith(".gz") else None
+        self.gzip = path.name.lower().endswith(".gz")
         self.no_final_newline = False
 
     def close(self) -> None:
@@ -314,51 +321,61 @@ class _CsvSource:
     def _stream(self):
         import pyarrow as pa
 
-        # A Python file object, not the path, so that a name that is not UTF-8 can be opened.
-        # pyarrow closes it with the stream, so each stream gets its own.
-        file = open(self.path, "rb")
+        # The path as bytes, so that a name that is not UTF-8 can be opened.
+        file = pa.OSFile(os.fsencode(self.path))
         self.resources.append(file)
-        stream = pa.input_stream(file, compression=self.compression)
+        if not self.gzip:
+            return file
+        stream = pa.CompressedInputStream(file, "gzip")
         self.resources.append(stream)
         return stream
 
     def open_csv(self, parse_options=None, **convert):
         """Return a pyarrow CSV stream reader over the whole file."""
         import pyarrow as pa
-        import pyarrow.csv as pa_csv
 
         stream = self._stream()
         if self.no_final_newline:
             # pyarrow cannot parse a header that no newline ends: "Empty CSV file or block".
             stream = pa.BufferReader(stream.read() + b"\n")
+        return self._open(stream, parse_options, **convert)
+
+    def _open(self, stream, parse_options=None, **convert):
+        import pyarrow.csv as pa_csv
+
         read_options = pa_csv.ReadOptions(block_size=CSV_BLOCK_SIZE, use_threads=False)
         convert_options = pa_csv.ConvertOptions(**convert)
         reader = pa_csv.open_csv(stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
         self.resources.append(reader)
         return reader
 
-    def schema(self, parse_options=None):
+    def schema(self):
         """Return the schema of a reader opened only for it, and close the reader."""
-        reader = self.open_csv(parse_options)
+        reader = self.open_csv()
         try:
             return reader.schema
         finally:
             reader.close()
 
     def header(self):
-        """Return the schema pyarrow infers from the first block; names may repeat."""
-        import pyarrow as pa
-        import pyarrow.csv as pa_csv
+        """Return the column names, which may repeat, and the schema pyarrow infers from the first block.
 
-        # pyarrow parses a whole block to return the header. Malformed rows are skipped, so
-        # that the names are checked first: a semicolon-separated file gets the message
-        # that a column is not found, which lists its one column name.
-        lenient = pa_csv.ParseOptions(invalid_row_handler=lambda row: "skip")
+        A row of the first block with too many or too few fields stops pyarrow from inferring
+        the schema. The schema is then None, and the third value is pyarrow's error, to raise
+        after the names are checked: a semicolon-separated file gets the message that a
+        column is not found, which lists its one column name.
+        """
+        import pyarrow as pa
+
         try:
-            return self.schema(lenient)
+            schema = self.schema()
+            return schema.names, schema, None
         except pa.ArrowInvalid as error:
             if "Empty CSV file" not in str(error):
-                raise
+                names = self._header_names()
+                if names is None:
+                    raise
+                return names, None, error
             empty_error = error
         text = self._stream().read(CSV_BLOCK_SIZE + 1)
         if not text.strip():
@@ -369,7 +386,39 @@ class _CsvSource:
         if len(text) > CSV_BLOCK_SIZE or b"\n" in text or b"\r" in text:
             raise empty_error
         self.no_final_newline = True
-        return self.schema(lenient)
+        schema = self.schema()
+        return schema.names, schema, None
+
+    def _header_names(self) -> list[str] | None:
+        """Return the names of the header row, parsed alone, or None if it cannot be parsed."""
+        import pyarrow as pa
+
+        text = self._stream().read(CSV_BLOCK_SIZE)
+        end = _end_of_first_record(text)
+        if end is None:
+            return None
+        try:
+            return self._open(pa.BufferReader(text[:end] + b"\n")).schema.names
+        except pa.ArrowInvalid:
+            return None
+
+
+def _end_of_first_record(text: bytes) -> int | None:
+    """Return the offset of the line break that ends the first CSV record, or None.
+
+    A line break between double quotes is inside a value, so it does not end the record.
+    """
+    start = 0
+    while True:
+        breaks = [offset for offset in (text.find(b"\n", start), text.find(b"\r", start)) if offset >= 0]
+        if not breaks:
+            return None
+        end = min(breaks)
+        # An even count of quotes before the break: it is outside quotes ("" inside a
+        # quoted value counts twice).
+        if text.count(b'"', 0, end) % 2 == 0:
+            return end
+        start = end + 1
 
 
 def _read_csv(path: Path, numeric: list[str], raw: list[str], strings: list[str], keys: list[str]) -> Iterator:
@@ -379,11 +428,12 @@ def _read_csv(path: Path, numeric: list[str], raw: list[str], strings: list[str]
     source = _CsvSource(path)
     try:
         try:
-            first_block = source.header()
-            header = first_block.names
+            header, first_block, malformed = source.header()
         except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
             raise _unreadable(path, error, rows_read=0) from error
         _check_columns_exist(path, numeric + raw, header)
+        if malformed is not None:
+            raise _unreadable(path, malformed, rows_read=0) from malformed
         # pyarrow infers each type from the first block only, so a column of integers there
         # would reject a later 0.5. Such columns, and columns empty there, are read as float64.
         column_types = {
@@ -397,10 +447,10 @@ def _read_csv(path: Path, numeric: list[str], raw: list[str], strings: list[str]
         try:
             reader = source.open_csv(include_columns=numeric + raw, column_types=column_types)
         except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
-            raise _read_error(source, header, error, rows_read=0) from error
+            raise _read_error(source, header, error, 0, strings) from error
 
         def wrap_error(error, rows_read):
-            return _read_error(source, header, error, rows_read)
+            return _read_error(source, header, error, rows_read, strings)
 
         for record_batch in _guard(path, reader, pa, wrap_error):
             yield _empty_strings_to_null(record_batch, keys) if keys else record_batch
@@ -446,11 +496,54 @@ def _guard(path: Path, record_batches, pa, wrap_error=None) -> Iterator:
 _CSV_CONVERSION_ERROR = re.compile(r"In CSV column #(?P<column>\d+): (Row #\d+: )?CSV conversion error")
 
 
-def _read_error(source: _CsvSource, header: list[str], error: Exception, rows_read: int) -> DataFileError:
+def _read_error(
+    source: _CsvSource, header: list[str], error: Exception, rows_read: int, strings: Sequence[str] = ()
+) -> DataFileError:
     conversion = _CSV_CONVERSION_ERROR.search(str(error))
     if conversion is None:
         return _unreadable(source.path, error, rows_read)
-    return _csv_conversion_error(source, header[int(conversion.group("column"))], error)
+    name = header[int(conversion.group("column"))]
+    if name in strings:
+        # Text columns (segment keys, row ids) fail to convert only on invalid UTF-8.
+        return _csv_text_error(source, name, error)
+    return _csv_conversion_error(source, name, error)
+
+
+def _csv_text_error(source: _CsvSource, name: str, error: Exception) -> DataFileError:
+    """Return the error for the first value of a CSV text column that is not valid UTF-8.
+
+    The column is read again as bytes, on this error path only, to find the row.
+    """
+    import pyarrow as pa
+
+    path = source.path
+    start = 0
+    try:
+        for record_batch in source.open_csv(include_columns=[name], column_types={name: pa.binary()}):
+            for index, value in enumerate(record_batch.column(0).to_pylist()):
+                if value is None:
+                    continue
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    row = start + index
+                    excerpt = repr(value[:40]) + ("..." if len(value) > 40 else "")
+                    return DataFileError(
+                        f"{display_path(path)}: column `{name}` must contain UTF-8 text, got the bytes "
+                        f"{excerpt} at {format_row(row)}; convert the file to UTF-8",
+                        path=path,
+                        column=name,
+                        row=row,
+                    )
+            start += record_batch.num_rows
+    except (pa.ArrowException, OSError) as binary_error:
+        error = binary_error
+    return DataFileError(
+        f"{display_path(path)}: column `{name}` must contain UTF-8 text, but pyarrow could not read it "
+        f"as text ({error}); convert the file to UTF-8",
+        path=path,
+        column=name,
+    )
 
 
 def _csv_conversion_error(source: _CsvSource, name: str, error: Exception) -> DataFileTypeError:

@@ -12,6 +12,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._engine_errors import (
+    check_folder,
+    column_type_error,
+    dask_partition_error,
+    missing_column_error,
+    spark_job_error,
+    spark_read_error,
+    unreadable_file,
+)
+from ._frames import ColumnNotFoundError, ColumnTypeError, ColumnValueError, FrameColumns
+from ._io import DataFileError, display_path
 from ._state import LogLossState
 
 __all__ = ["ENGINES", "EngineScores", "score_with_engine", "spark_session"]
@@ -46,24 +57,30 @@ def score_with_engine(
     the active session, or starts one from the Spark configuration (local[*] by default).
     With `by`, the state of all rows is the total of the segments, so the rows are read
     once for the figures and once more for `decompose`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    DataFileError
+        For a problem in the data that the engine reports: a missing column, a column that
+        is not numeric, an invalid value, a file that the engine cannot read, or a folder
+        without Parquet files. The message starts with the file at fault, where known.
     """
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or folder")
-    columns = {"label": label, "weight": weight, ("prob" if scale == "prob" else "logit"): prediction}
-    if engine == "dask":
-        import dask
-        import dask.dataframe
-
-        from . import dask as engine_module
-
-        frame = dask.dataframe.read_parquet(str(path))
-    elif engine == "spark":
-        from . import spark as engine_module
-
-        frame = spark_session().read.parquet(str(path))
-    else:
+        raise FileNotFoundError(f"{display_path(path)}: no such file or folder")
+    if engine not in ENGINES[1:]:
         raise ValueError(f"`engine` must be one of {', '.join(ENGINES[1:])}, got {engine!r}")
+    if path.is_dir():
+        check_folder(path, engine)
+    columns = {"label": label, "weight": weight, ("prob" if scale == "prob" else "logit"): prediction}
+    options = {"columns": columns, "clip": clip, "by": by, "decompose": decompose}
+    if engine == "dask":
+        return _score_with_dask(path, **options)
+    return _score_with_spark(path, **options)
 
+
+def _compute(engine_module, frame, *, columns: dict, clip, by: tuple[str, ...], decompose: bool) -> EngineScores:
     state = engine_module.frame_state(frame, **columns, clip=clip, by=list(by) or None)
     segments = None
     if by:
@@ -72,6 +89,99 @@ def score_with_engine(
     if decompose:
         decomposition = engine_module.frame_decomposition_state(frame, **columns)
     return EngineScores(state=state, segments=segments, decomposition=decomposition)
+
+
+def _score_with_dask(path: Path, **options) -> EngineScores:
+    import dask.dataframe
+    import pyarrow as pa
+
+    from . import dask as engine_module
+
+    try:
+        frame = dask.dataframe.read_parquet(str(path))
+    except (ValueError, OSError, pa.ArrowException) as error:
+        # Dask wraps its Parquet reader's errors in a ValueError of two lines.
+        detail = " ".join(str(error).split())
+        message = f"{display_path(path)}: Dask could not read the Parquet data: {detail}"
+        raise DataFileError(message, path=path) from error
+    try:
+        return _compute(engine_module, frame, **options)
+    except ColumnNotFoundError as error:
+        raise _not_found(path, "dask", error) from error
+    except ColumnTypeError as error:
+        raise column_type_error(path, "dask", error.column, str(error.column_type)) from error
+    except KeyError as error:
+        # A file without a column that the first file has: pandas raises "['p'] not in index"
+        # in the task that reads the file.
+        for column in _scored_columns(options):
+            if repr(column) in str(error):
+                found = missing_column_error(path, "dask", column)
+                if found is not None:
+                    raise found from error
+        raise
+    except (TypeError, ValueError, pa.ArrowException) as error:
+        if hasattr(error, "partition"):
+            # An invalid value in a partition, which logloss.dask numbers.
+            selected = engine_module._scored_frame(frame, _frame_columns(options["columns"]), options["by"])
+            raise dask_partition_error(path, selected, error) from error
+        if isinstance(error, pa.ArrowException):
+            # A file that a task could not read, such as a truncated one.
+            file = unreadable_file(path, "dask")
+            message = f"{display_path(file)}: Dask could not read the data ({type(error).__name__}: {error})"
+            raise DataFileError(message, path=file) from error
+        raise
+
+
+def _frame_columns(columns: dict) -> FrameColumns:
+    prediction = columns["prob"] if "prob" in columns else columns["logit"]
+    return FrameColumns(label=columns["label"], prediction=prediction, is_logit="logit" in columns, weight=columns["weight"])
+
+
+def _score_with_spark(path: Path, **options) -> EngineScores:
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors.exceptions.captured import CapturedException
+
+    from . import spark as engine_module
+
+    session = spark_session()
+    try:
+        frame = session.read.parquet(str(path))
+    except (CapturedException, Py4JJavaError) as error:
+        raise spark_read_error(path, error) from error
+    try:
+        return _compute(engine_module, frame, **options)
+    except ColumnNotFoundError as error:
+        raise _not_found(path, "spark", error) from error
+    except ColumnTypeError as error:
+        raise column_type_error(path, "spark", error.column, error.column_type.simpleString()) from error
+    except ColumnValueError as error:
+        # Spark reads a column that a file of a folder lacks as NULL.
+        found = None
+        if path.is_dir() and "NULL" in str(error):
+            found = missing_column_error(path, "spark", error.column)
+        raise found or DataFileError(f"{display_path(path)}: {error}", path=path, column=error.column) from error
+    except (CapturedException, Py4JJavaError) as error:
+        translated = spark_job_error(path, error)
+        if translated is None:
+            raise
+        raise translated from error
+
+
+def _scored_columns(options: dict) -> list[str]:
+    return [name for name in (*options["columns"].values(), *options["by"]) if name is not None]
+
+
+def _not_found(path: Path, engine: str, error: ColumnNotFoundError) -> DataFileError:
+    """Return the error of a column that the frame lacks, naming a file without it."""
+    found = missing_column_error(path, engine, error.column)
+    if found is not None:
+        return found
+    existing = ", ".join(f"`{name}`" for name in error.available)
+    return DataFileError(
+        f"{display_path(path)}: column `{error.column}` not found; the data has the columns {existing}",
+        path=path,
+        column=error.column,
+    )
 
 
 def spark_session():

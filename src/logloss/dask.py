@@ -177,16 +177,23 @@ def _partition_state(part, columns: FrameColumns, make_state, by, offsets, parti
         extra["keys"] = part[by[0]] if len(by) == 1 else tuple(part[name] for name in by)
     if offsets is not None:
         extra["offset"] = offsets[index]
-    return _block_state(
-        _column_values(part, columns.prediction),
-        _column_values(part, columns.label),
-        weights,
-        is_logit=columns.is_logit,
-        make_state=make_state,
-        where=f"partition {index}",
-        columns=columns,
-        extra=extra,
-    )
+    try:
+        return _block_state(
+            _column_values(part, columns.prediction),
+            _column_values(part, columns.label),
+            weights,
+            is_logit=columns.is_logit,
+            make_state=make_state,
+            where=f"partition {index}",
+            columns=columns,
+            extra=extra,
+        )
+    except (TypeError, ValueError) as error:
+        # `logloss score` reads the partition's number and length here to name the file of
+        # the row. An exception's attributes survive the pickling that sends it from a worker.
+        error.partition = index
+        error.partition_length = len(part)
+        raise
 
 
 def frame_state(
@@ -333,6 +340,11 @@ def _check_frame(frame, **column_arguments) -> FrameColumns:
     return columns
 
 
+def _scored_frame(frame, columns: FrameColumns, by=()):
+    """Return the columns of `frame` that a state reads, in the order whose partitions it numbers."""
+    return frame[list(dict.fromkeys([*columns.names, *by]))]
+
+
 def _reduce_frame(frame, columns: FrameColumns, make_state, *, split_every, compute, by=(), with_offsets=False):
     """Build one state per partition with `make_state` and merge them in a tree.
 
@@ -340,7 +352,7 @@ def _reduce_frame(frame, columns: FrameColumns, make_state, *, split_every, comp
     row in the frame. The partition lengths are then computed first, in a separate pass.
     """
     split_every = _check_split_every(split_every)
-    selected = frame[list(dict.fromkeys([*columns.names, *by]))]
+    selected = _scored_frame(frame, columns, by)
     offsets = None
     if with_offsets:
         lengths = selected.map_partitions(len).compute()

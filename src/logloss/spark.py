@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from ._entry import EXTRA_HINT
-from ._frames import FrameColumns, check_by_columns, check_frame_columns, check_numeric_columns
+from ._frames import ColumnValueError, FrameColumns, check_by_columns, check_frame_columns, check_numeric_columns
 from ._state import SUM_FIELDS, WEIGHT_RANGE, LogLossResult, LogLossState
 from ._validation import NAN_HINT
 
@@ -269,7 +269,7 @@ def _raise_first_invalid(frame, checks) -> None:
         if count:
             value = frame.filter(condition).selectExpr(_quote(column)).first()[0]
             rows = "1 such row" if count == 1 else f"{count} such rows"
-            raise ValueError(f"column `{column}` must {rule}, got {value!r} ({rows} in all){hint}")
+            raise ColumnValueError(f"column `{column}` must {rule}, got {value!r} ({rows} in all){hint}", column=column)
 
 
 def _check_spark_frame(frame, **column_arguments) -> FrameColumns:
