@@ -563,3 +563,27 @@ def test_sum_beyond_range_warns(engine):
     z, y, _ = _overflow_case(N)
     with pytest.warns(logloss.LossOverflowWarning, match="exceeds the float64 range"):
         assert logloss.binary_cross_entropy_with_logits(z, y, reduction="sum") == np.inf
+
+
+def test_state_sums_beyond_range_use_reference():
+    z, y, expected = _overflow_case(N)
+    assert _fast.state_sums(z, y, None, logits=True) is None
+    state = LogLossState()
+    state.update_logits(z, y)
+    with pytest.warns(logloss.UndefinedMetricWarning, match="every label is 0"):
+        result = state.result()
+    assert result.log_loss == pytest.approx(expected, rel=20 * EPS)
+    assert result.n_infinite == 0
+
+
+def test_grouped_sums_beyond_range_use_reference():
+    from logloss._grouped import GroupedLogLossState
+
+    z, y, expected = _overflow_case(N)
+    keys = np.zeros(N, dtype=np.int64)
+    assert _fast.grouped_state_sums(z, y, None, keys, 1, logits=True) is None
+    state = GroupedLogLossState()
+    state.update_logits(z, y, keys)
+    with pytest.warns(logloss.UndefinedMetricWarning, match="every label is 0"):
+        result = state.state(0).result()
+    assert result.log_loss == pytest.approx(expected, rel=20 * EPS)
