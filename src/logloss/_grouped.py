@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from . import _elementwise, _fast
-from ._keys import encode_keys, split_key_columns
+from ._keys import encode_keys, first_key_parts, key_type_conflict, split_key_columns
 from ._state import (
     LOSS_SCALE_EXPONENT,
     SUM_FIELDS,
@@ -128,6 +128,11 @@ class GroupedLogLossState:
     and from pyarrow timestamp and duration columns, are NumPy scalars of the column's
     unit. With several key columns each key is a tuple with one value per column.
 
+    Each key column holds one type of key (integers and floats count as one, numbers) in
+    every update and in every state merged in, because Python compares ``True == 1`` and
+    would put those rows in one segment. Booleans after integers, or strings after numbers,
+    raise TypeError, as they do within one update.
+
     The state holds, per segment, the row count, the compensated sums of ``SUM_FIELDS``,
     and the counts of infinite-loss and clipped rows. Merging adds the fields of equal keys,
     so batches in any order, on any number of machines, give the same state as one pass, up
@@ -161,6 +166,10 @@ class GroupedLogLossState:
     # the log loss when the sum "wl" overflows (see LogLossState.add_sums). None, in states
     # pickled before it existed, means "derive it from wl".
     _scaled_loss: np.ndarray | None = None
+    # Per key column, the first non-null key value added, whose kind (bool, number, str,
+    # ...) every later key of that column must share; None before any. States pickled
+    # before it existed derive it from their keys.
+    _key_examples: list | None = None
 
     def __init__(self, *, clip: float | None = None) -> None:
         # LogLossState validates `clip` with the same rule and message.
@@ -206,7 +215,8 @@ class GroupedLogLossState:
         ------
         TypeError
             As :meth:`LogLossState.update` does, or when `keys` is a string or a key column
-            holds non-scalar values or values of mixed types; the state is unchanged.
+            holds non-scalar values or values of mixed types, within this update or against
+            earlier ones (booleans after integers, say); the state is unchanged.
         ValueError
             As :meth:`LogLossState.update` does, or when a key column does not have one key
             per row or the number of key columns differs from earlier updates; the state is
@@ -236,7 +246,12 @@ class GroupedLogLossState:
         self._add(codes, group_keys, expit(z), target, weight, loss, None)
 
     def merge(self, other: GroupedLogLossState) -> GroupedLogLossState:
-        """Return a new state holding the rows of both; neither input changes."""
+        """Return a new state holding the rows of both; neither input changes.
+
+        Raises TypeError if `other` is not a GroupedLogLossState or a key column holds
+        keys of another type than in this state (booleans against integers, say), and
+        ValueError if the states have different numbers of key columns.
+        """
         if not isinstance(other, GroupedLogLossState):
             raise TypeError(f"`other` must be a GroupedLogLossState, got {type(other).__name__}")
         mine, theirs = self._n_key_columns, other._n_key_columns
@@ -251,7 +266,8 @@ class GroupedLogLossState:
         merged._low = self._low.copy()
         merged._counts = self._counts.copy()
         merged._scaled_loss = self._scaled_loss_pairs()
-        rows = merged._rows_for(other._keys)
+        merged._key_examples = self._known_key_examples()
+        rows = merged._rows_for(other._keys, source="other")
         # Fancy indexing copies, so the updated pairs are written back.
         high = merged._high[rows]
         low = merged._low[rows] + other._low
@@ -422,8 +438,13 @@ class GroupedLogLossState:
         self._n_key_columns = n_columns
         return encoded
 
-    def _rows_for(self, group_keys: list) -> np.ndarray:
-        """Return the row of each key, appending zeroed rows for keys not seen before."""
+    def _rows_for(self, group_keys: list, source: str = "keys") -> np.ndarray:
+        """Return the row of each key, appending zeroed rows for keys not seen before.
+
+        Raises TypeError, before any change, when a key column's values differ in kind
+        from those added before; `source` names the argument they came from.
+        """
+        self._check_key_types(group_keys, source)
         if self._scaled_loss is None:
             self._scaled_loss = self._scaled_loss_pairs()
         rows = np.empty(len(group_keys), dtype=np.intp)
@@ -442,6 +463,37 @@ class GroupedLogLossState:
             self._low = np.vstack([self._low, np.zeros((new, len(SUM_FIELDS)))])
             self._counts = np.vstack([self._counts, np.zeros((new, 3), dtype=np.int64)])
         return rows
+
+    def _known_key_examples(self) -> list | None:
+        """Return a copy of ``_key_examples``, derived from the keys in an older pickled state."""
+        if self._key_examples is not None:
+            return list(self._key_examples)
+        if not self._keys or self._n_key_columns is None:
+            return None
+        return first_key_parts(self._keys, self._n_key_columns)
+
+    def _check_key_types(self, group_keys: list, source: str) -> None:
+        """Raise TypeError if `group_keys` differ in kind from the keys added before; else
+        record their first values."""
+        n_columns = self._n_key_columns or 1
+        known = self._known_key_examples()
+        new = first_key_parts(group_keys, n_columns)
+        position = None if known is None else key_type_conflict(known, new)
+        if position is not None:
+            old, part = known[position], new[position]
+            if source == "other":
+                column = "" if n_columns == 1 else f" key column {position} of"
+                subject, where, before = "`other`", f" in{column} `other`", f" in{column} this state"
+            else:
+                subject = "`keys`" if n_columns == 1 else f"`keys[{position}]`"
+                where, before = "", " in an earlier update"
+            raise TypeError(
+                f"{subject} must hold keys of the type of the keys added before, got "
+                f"{part!r:.60} of type {type(part).__name__}{where} after {old!r:.60} of type "
+                f"{type(old).__name__}{before}; convert the key column to one type, because "
+                f"keys such as True and 1 compare equal and would share a segment"
+            )
+        self._key_examples = new if known is None else first_key_parts(group_keys, n_columns, known)
 
     def _scaled_loss_pairs(self, copy: bool = True) -> np.ndarray:
         """Return the ``(segments, 2)`` pairs of the scaled loss sums, a copy unless `copy` is False.
