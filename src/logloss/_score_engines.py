@@ -64,13 +64,18 @@ def score_with_engine(
     else:
         raise ValueError(f"`engine` must be one of {', '.join(ENGINES[1:])}, got {engine!r}")
 
-    state = engine_module.frame_state(frame, **columns, clip=clip, by=list(by) or None)
+    try:
+        state = engine_module.frame_state(frame, **columns, clip=clip, by=list(by) or None)
+        decomposition = engine_module.frame_decomposition_state(frame, **columns) if decompose else None
+    except TypeError as error:
+        # A column of a type that cannot be scored, or --by keys of two types in two
+        # partitions, is a problem of the data, so it is reported with the path.
+        from ._io import DataFileTypeError, display_path
+
+        raise DataFileTypeError(f"{display_path(path)}: {error}", path=path) from error
     segments = None
     if by:
         segments, state = state, state.total()
-    decomposition = None
-    if decompose:
-        decomposition = engine_module.frame_decomposition_state(frame, **columns)
     return EngineScores(state=state, segments=segments, decomposition=decomposition)
 
 
