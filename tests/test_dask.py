@@ -290,6 +290,29 @@ def test_frame_segment_single_column(client, rows):
         assert_figures_agree(state.results()[key], reference)
 
 
+def test_frame_segment_keys_bool_and_int_files_rejected(client, tmp_path):
+    # Each file keeps its own stored type, so the partitions' key columns differ.
+    pd.DataFrame({"p": [0.2, 0.7], "y": [0.0, 1.0], "k": [True, False]}).to_parquet(tmp_path / "part-0.parquet")
+    pd.DataFrame({"p": [0.4, 0.6], "y": [1.0, 0.0], "k": np.array([1, 0])}).to_parquet(tmp_path / "part-1.parquet")
+    frame = dd.read_parquet(tmp_path)
+    with pytest.raises(TypeError, match="the key columns `k` must each have one type in every partition") as caught:
+        frame_state(frame, label="y", prob="p", by="k")
+    assert "of type int in `other` after True of type bool" in str(caught.value)
+
+
+def test_cli_engine_dask_mixed_key_types_error(client, tmp_path):
+    from click.testing import CliRunner
+
+    from logloss.cli import cli
+
+    pd.DataFrame({"p": [0.2, 0.7], "y": [0.0, 1.0], "k": [True, False]}).to_parquet(tmp_path / "part-0.parquet")
+    pd.DataFrame({"p": [0.4, 0.6], "y": [1.0, 0.0], "k": np.array([1, 0])}).to_parquet(tmp_path / "part-1.parquet")
+    output = CliRunner().invoke(cli, ["score", str(tmp_path), "--engine", "dask", "--by", "k", "--label", "y", "--prob", "p"])
+    assert output.exit_code == 1, output.output
+    assert output.stderr.startswith(f"logloss: error: {tmp_path}: the key columns `k` must each have one type")
+    assert "Traceback" not in output.output
+
+
 @pytest.mark.parametrize("npartitions", [1, 7, 64])
 def test_frame_decomposition_agrees(client, rows, npartitions):
     frame = dd.from_pandas(rows, npartitions=npartitions)

@@ -551,3 +551,59 @@ def test_certain_correct_predictions_cost_positive_zero(engine, monkeypatch):
     y = p.copy()
     loss = logloss.binary_cross_entropy(p, y, reduction="none")
     assert not np.signbit(loss).any()
+
+
+def _overflow_case(size):
+    """Return logits whose losses are finite but sum beyond float64, and the exact mean.
+
+    Half the rows are negatives at logit 1e308 (loss 1e308 exactly), the others negatives
+    at logit 0 (loss log 2).
+    """
+    z = np.zeros(size)
+    z[::2] = 1e308
+    big = (size + 1) // 2
+    mpmath.mp.prec = 120
+    mean = (big * mpmath.mpf(1e308) + (size - big) * mpmath.log(2)) / size
+    return z, np.zeros(size), float(mean)
+
+
+@pytest.mark.parametrize("size", [_fast.MIN_SIZE, N])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_mean_beyond_range_exact(engine, size, weighted):
+    z, y, expected = _overflow_case(size)
+    weights = np.ones(size) if weighted else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = logloss.binary_cross_entropy_with_logits(z, y, weights=weights)
+    # The pairwise sums of the scaled losses round about log2(size) times.
+    assert result == pytest.approx(expected, rel=20 * EPS)
+
+
+def test_sum_beyond_range_warns(engine):
+    z, y, _ = _overflow_case(N)
+    with pytest.warns(logloss.LossOverflowWarning, match="exceeds the float64 range"):
+        assert logloss.binary_cross_entropy_with_logits(z, y, reduction="sum") == np.inf
+
+
+def test_state_sums_beyond_range_use_reference():
+    z, y, expected = _overflow_case(N)
+    assert _fast.state_sums(z, y, None, logits=True) is None
+    state = LogLossState()
+    state.update_logits(z, y)
+    with pytest.warns(logloss.UndefinedMetricWarning, match="every label is 0"):
+        result = state.result()
+    assert result.log_loss == pytest.approx(expected, rel=20 * EPS)
+    assert result.n_infinite == 0
+
+
+def test_grouped_sums_beyond_range_use_reference():
+    from logloss._grouped import GroupedLogLossState
+
+    z, y, expected = _overflow_case(N)
+    keys = np.zeros(N, dtype=np.int64)
+    assert _fast.grouped_state_sums(z, y, None, keys, 1, logits=True) is None
+    state = GroupedLogLossState()
+    state.update_logits(z, y, keys)
+    with pytest.warns(logloss.UndefinedMetricWarning, match="every label is 0"):
+        result = state.state(0).result()
+    assert result.log_loss == pytest.approx(expected, rel=20 * EPS)

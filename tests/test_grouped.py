@@ -387,6 +387,89 @@ def test_grouped_key_column_count_fixed():
         grouped.merge(other)
 
 
+def test_grouped_bool_then_int_keys_rejected():
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7], [0, 1], np.array([True, False]))
+    with pytest.raises(TypeError, match=r"`keys` must hold keys of the type .* got 0 of type int after True of type bool"):
+        grouped.update([0.2, 0.7], [0, 1], np.array([1, 0]))
+    assert grouped.keys() == [True, False]
+    assert grouped.state(True).count == 1
+
+
+def test_grouped_int_then_bool_keys_rejected():
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7], [0, 1], [1, 0])
+    with pytest.raises(TypeError, match="got False of type bool after 1 of type int in an earlier update"):
+        grouped.update([0.2, 0.7], [0, 1], [False, True])
+    assert grouped.total().count == 2
+
+
+def test_grouped_int_then_float_keys_merge():
+    # Integers and floats are one kind of key, within a column and across updates.
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7], [0, 1], np.array([1, 2]))
+    grouped.update([0.4], [1], np.array([1.0]))
+    assert grouped.state(1).count == 2
+
+
+def test_grouped_nulls_then_bool_keys_accepted():
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7], [0, 1], [None, None])
+    grouped.update([0.2, 0.7], [0, 1], [True, None])
+    assert grouped.state(None).count == 3
+    with pytest.raises(TypeError, match="got 1 of type int after True of type bool"):
+        grouped.update([0.2], [0], [1])
+
+
+def test_grouped_mixed_key_types_in_second_column():
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7], [0, 1], (["a", "b"], np.array([1, 0])))
+    with pytest.raises(TypeError, match=r"`keys\[1\]` must hold keys of the type .* got True of type bool"):
+        grouped.update([0.2, 0.7], [0, 1], (["a", "b"], np.array([True, False])))
+    assert grouped.total().count == 2
+
+
+def test_grouped_merge_rejects_bool_and_int_keys():
+    with_bool, with_int = GroupedLogLossState(), GroupedLogLossState()
+    with_bool.update([0.2, 0.7], [0, 1], np.array([True, False]))
+    with_int.update([0.2, 0.7], [0, 1], np.array([1, 0]))
+    with pytest.raises(TypeError, match="got 0 of type int in `other` after True of type bool in this state"):
+        with_bool.merge(with_int)
+    with pytest.raises(TypeError, match="got True of type bool in `other` after 0 of type int in this state"):
+        with_int.merge(with_bool)
+
+
+def test_grouped_merge_names_key_column():
+    left, right = GroupedLogLossState(), GroupedLogLossState()
+    left.update([0.2], [0], (["a"], [1]))
+    right.update([0.2], [0], (["a"], [True]))
+    with pytest.raises(TypeError, match="in key column 1 of `other` after 1 of type int in key column 1 of this state"):
+        left.merge(right)
+
+
+def test_grouped_old_pickle_checks_key_types():
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7], [0, 1], np.array([True, False]))
+    restored = pickle.loads(pickle.dumps(grouped))
+    del restored._key_examples  # as in a state pickled before the key types were kept
+    with pytest.raises(TypeError, match="after True of type bool"):
+        restored.update([0.2], [0], np.array([1]))
+
+
+def test_grouped_fast_path_rejects_bool_then_int_keys():
+    pytest.importorskip("numba")
+    from logloss import _fast
+
+    n = _fast.MIN_SIZE
+    rng = np.random.default_rng(7)
+    p, y = rng.random(n), (rng.random(n) < 0.5).astype(float)
+    grouped = GroupedLogLossState()
+    grouped.update(p, y, rng.random(n) < 0.5)
+    with pytest.raises(TypeError, match="of type int after .* of type bool"):
+        grouped.update(p, y, rng.integers(0, 2, n))
+    assert grouped.total().count == n
+
+
 @pytest.mark.parametrize("fast", [False, True], ids=["reference", "fast"])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 def test_grouped_sums_within_ulp_of_exact(monkeypatch, fast, weighted):

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
-from logloss import BinnedDecompositionState, GroupedLogLossState, LogLossState
+from logloss import BinnedDecompositionState, GroupedLogLossState, LogLossState, LossOverflowWarning
 
 pyspark_sql = pytest.importorskip("pyspark.sql", reason="logloss.spark needs pyspark")
 pa = pytest.importorskip("pyarrow", reason="the Spark tests write their rows as Parquet with pyarrow")
@@ -230,6 +230,17 @@ def test_infinite_loss_counted(spark):
     state = frame_state(frame, label="y", prob="p")
     assert state.n_infinite == 2
     assert math.isinf(state.result().log_loss)
+
+
+def test_sums_beyond_range_warn(spark):
+    # w**2 * loss overflows to Infinity for the first rows, whose label 0 must still give 0.
+    rows = {"z": [1.7e308, 1e200, 0.0], "y": [0.0, 0.0, 1.0], "w": [2.0, 1e100, 1.0]}
+    state = frame_state(small_frame(spark, rows), label="y", logit="z", weight="w")
+    assert state.n_infinite == 0
+    assert state.sum("w2ly") == pytest.approx(math.log(2.0), rel=8 * EPS)
+    # Spark's sums keep no scaled copy, so the overflowed loss sum gives inf, with a warning.
+    with pytest.warns(LossOverflowWarning, match="the log loss is reported as inf"):
+        assert state.result().log_loss == math.inf
 
 
 def test_integer_and_boolean_columns(spark):

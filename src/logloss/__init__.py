@@ -22,7 +22,7 @@ from ._report import render_report, write_report, write_report_with_logits
 from ._resample import bootstrap_weights
 from ._score_file import score_file
 from ._state import LogLossResult, LogLossState
-from ._warnings import InfiniteLossWarning, LogLossWarning, UndefinedMetricWarning
+from ._warnings import InfiniteLossWarning, LogLossWarning, LossOverflowWarning, UndefinedMetricWarning
 
 __version__ = "0.1.0"
 
@@ -39,6 +39,7 @@ __all__ = [
     "LogLossResult",
     "LogLossState",
     "LogLossWarning",
+    "LossOverflowWarning",
     "PairedComparison",
     "PairedComparisonState",
     "UndefinedMetricWarning",

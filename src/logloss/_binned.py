@@ -196,7 +196,8 @@ class BinnedDecompositionState:
         weight = sums["w"][present]
         positive = sums["wy"][present]
         negative = np.maximum(weight - positive, 0.0)
-        weighted_loss = float(sums["wl"].sum())
+        with np.errstate(over="ignore"):  # an overflowed sum makes assemble() warn
+            weighted_loss = float(sums["wl"].sum())
         squared_weight = float(self._squared_weight.sum())
         effective_rows = weight.sum() ** 2 / squared_weight if squared_weight > 0 else 0.0
         bin_width = 2.0 * self.logit_limit / self.n_bins
@@ -222,7 +223,8 @@ class BinnedDecompositionState:
         With `overwrite`, `z` is used as scratch space and its values are lost.
         """
         scale = self.n_bins / (2.0 * self.logit_limit)
-        scaled = np.multiply(z, scale, out=z if overwrite else None)
+        with np.errstate(over="ignore"):  # a logit near the float64 limit becomes ±inf: the end bins
+            scaled = np.multiply(z, scale, out=z if overwrite else None)
         scaled += self.logit_limit * scale + 1.0
         np.clip(scaled, 0.0, self.n_bins + 1.0, out=scaled)
         # The values are now non-negative, so truncation toward zero is the floor.
@@ -240,7 +242,9 @@ class BinnedDecompositionState:
             infinite &= weight != 0.0
             with np.errstate(invalid="ignore"):
                 finite_loss = np.where(weight == 0.0, 0.0, loss)
-            weighted = (weight * target, weight * probability, weight * finite_loss)
+            # A huge finite loss times its weight may overflow to inf; result() warns then.
+            with np.errstate(over="ignore"):
+                weighted = (weight * target, weight * probability, weight * finite_loss)
             bin_weight = np.bincount(bins, weights=weight, minlength=size)
         sums = np.empty((len(_FIELDS), size))
         sums[0] = bin_weight

@@ -11,7 +11,7 @@ from ._intervals import Intervals, check_level, percentile_interval, result_with
 from ._replicates import ReplicateSums
 from ._rows import Rows, check_logits, check_probabilities, labels_and_weights, logit_rows, probability_rows
 from ._state import LogLossResult, LogLossState
-from ._warnings import UndefinedMetricWarning
+from ._warnings import LossOverflowWarning, UndefinedMetricWarning
 
 __all__ = ["BootstrapState", "binary_entropies", "replicate_columns", "warn_empty_replicates"]
 
@@ -28,9 +28,29 @@ def replicate_columns(rows: Rows) -> np.ndarray:
     values[:, _W] = weight
     values[:, _WY] = weight * rows.target
     values[:, _WP] = weight * rows.probability
-    values[:, _WL] = weight * np.where(infinite | (weight == 0.0), 0.0, rows.loss)
+    with np.errstate(over="ignore"):
+        weighted_loss = weight * np.where(infinite | (weight == 0.0), 0.0, rows.loss)
+    # A product beyond the float64 range is inf although its loss is finite. The replicate
+    # sums would turn it into NaN where its Poisson weight is 0 and inf elsewhere, so it is
+    # stored as NaN, which makes every replicate's loss sum NaN; bootstrap_intervals warns.
+    values[:, _WL] = np.where(np.isinf(weighted_loss), np.nan, weighted_loss)
     values[:, _INFINITE] = infinite
     return values
+
+
+def _warn_if_overflowed(log_loss: np.ndarray, weight_sums: np.ndarray, stacklevel: int) -> None:
+    """Warn when a replicate of positive weight has a NaN log loss although no loss is infinite."""
+    n_overflowed = int(np.count_nonzero(np.isnan(log_loss) & (weight_sums > 0.0)))
+    if n_overflowed:
+        warnings.warn(
+            f"the bootstrap log loss and normalized entropy intervals are undefined, so their "
+            f"bounds are NaN, although no row has an infinite loss: in {n_overflowed} of "
+            f"{log_loss.size} replicates the sum of the weighted losses exceeds the float64 "
+            f"range (about 1.8e308), because the losses are finite but huge, from logits of "
+            f"extreme magnitude or very large weights",
+            LossOverflowWarning,
+            stacklevel=stacklevel,
+        )
 
 
 def binary_entropies(rate: np.ndarray) -> np.ndarray:
@@ -173,9 +193,8 @@ class BootstrapState:
         self._add(logit_rows(scores, target, weight), keys, span)
 
     def _add(self, rows: Rows, keys: np.ndarray, span) -> None:
-        sums, n_infinite = rows.sums()
         self.replicates.add(keys, replicate_columns(rows), span)
-        self.full.add_sums(rows.loss.size, sums, n_infinite, rows.n_clipped)
+        rows.add_to(self.full)
 
     def merge(self, other: BootstrapState) -> BootstrapState:
         """Return a new state holding the rows of both; neither input changes.
@@ -207,6 +226,9 @@ class BootstrapState:
         sums = self.replicates.totals()
         weight, label, prediction, loss = (sums[:, i] for i in (_W, _WY, _WP, _WL))
         with np.errstate(divide="ignore", invalid="ignore"):
+            # A loss sum that overflowed without an infinite loss is NaN, as one of a
+            # product that overflowed is (see replicate_columns).
+            loss = np.where(np.isinf(loss), np.nan, loss)
             log_loss = np.where(sums[:, _INFINITE] > 0, np.inf, loss / weight)
             rate = np.clip(label / weight, 0.0, 1.0)
             entropy = binary_entropies(rate)
@@ -243,6 +265,8 @@ class BootstrapState:
         if result.weight_sum > 0:
             warn_empty_replicates(self.replicates.totals()[:, _W], stacklevel + 1)
         replicates = self.replicate_figures()
+        if result.weight_sum > 0 and not result.n_infinite:
+            _warn_if_overflowed(replicates["log_loss"], self.replicates.totals()[:, _W], stacklevel + 1)
         estimates = {
             "log_loss": result.log_loss,
             "normalized_entropy": result.normalized_entropy,

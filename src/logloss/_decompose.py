@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _elementwise
-from ._state import LogLossState, binary_entropy, expit
+from ._state import LogLossState, binary_entropy, expit, mean_loss, scaled_loss_sum, warn_loss_overflow
 from ._validation import NAN_HINT, as_numeric_array, check_in_unit_interval, check_not_nan
 from ._warnings import UndefinedMetricWarning
 
@@ -227,12 +227,16 @@ def _exact(order, probability, target, weight, loss) -> Decomposition:
 
     infinite = np.isinf(loss)
     n_infinite = int(np.count_nonzero(infinite))
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         weighted_loss = math.inf if n_infinite else float(np.dot(weight, loss[sort]))
+    scaled_weighted_loss = None
+    if math.isinf(weighted_loss) and not n_infinite:
+        scaled_weighted_loss = scaled_loss_sum(loss[sort], weight)
     return assemble(
         "exact",
         count=count,
         weighted_loss=weighted_loss,
+        scaled_weighted_loss=scaled_weighted_loss,
         n_infinite=n_infinite,
         point_prediction=probability[starts],
         point_weight=point_weight,
@@ -271,11 +275,15 @@ def assemble(
     point_positive: np.ndarray,
     point_negative: np.ndarray,
     error_bound: float | None,
+    scaled_weighted_loss: float | None = None,
 ) -> Decomposition:
     """Recalibrate pooled points by isotonic regression and build the decomposition.
 
     Each point has a prediction, a total weight, and the weighted sums of its labels
     (`point_positive`) and of one minus its labels (`point_negative`).
+    `scaled_weighted_loss` is `weighted_loss` times ``2**-LOSS_SCALE_EXPONENT``, summed
+    without overflow; it gives the score when `weighted_loss` overflowed (see
+    ``_state.mean_loss``).
     """
     weight_sum = float(point_weight.sum())
     if not weight_sum > 0.0:
@@ -299,7 +307,9 @@ def assemble(
 
     base_rate = min(max(float(point_positive.sum()) / weight_sum, 0.0), 1.0)
     uncertainty = binary_entropy(base_rate)
-    score = math.inf if n_infinite else weighted_loss / weight_sum
+    score = math.inf if n_infinite else mean_loss(weighted_loss, weight_sum, scaled_weighted_loss)
+    if math.isinf(score) and not n_infinite:
+        warn_loss_overflow("the log loss of the decomposition", "the sum of the weighted losses", stacklevel=3)
     if uncertainty > 0.0:
         normalized_entropy = score / uncertainty
     else:

@@ -319,7 +319,8 @@ def state_sums(predictions, y_true, weights, *, logits: bool):
 
     The sums come from the raw predictions (probabilities, or logits when `logits` is true)
     in one pass. None also when a loss is infinite, because the state then sets the loss
-    sums to ``inf`` itself, or a weight lies outside ``_state.WEIGHT_RANGE``.
+    sums to ``inf`` itself, when a sum of finite losses overflows, because the state then
+    keeps a scaled copy of it, or when a weight lies outside ``_state.WEIGHT_RANGE``.
     """
     inputs = _flat_inputs(predictions, y_true, weights)
     if inputs is None:
@@ -330,7 +331,7 @@ def state_sums(predictions, y_true, weights, *, logits: bool):
         sums, n_bad, n_infinite = kernels.logit_state_sums(x, y, w)
     else:
         sums, n_bad, n_infinite, _ = kernels.probability_state_sums(x, y, w, 0.0)
-    if n_bad or n_infinite:
+    if n_bad or n_infinite or not np.isfinite(sums).all():
         return None
     return sums
 
@@ -361,7 +362,7 @@ def grouped_state_sums(predictions, y_true, weights, codes, n_groups: int, *, lo
     """Return the ``(n_groups, 14)`` sums of ``_state.SUM_FIELDS`` per group, or None.
 
     `codes` are the group indices of the rows, as ``_keys.encode_keys`` returns them. None
-    under the conditions of :func:`state_sums`.
+    under the conditions of :func:`state_sums`, an overflowed sum of any group included.
     """
     inputs = _flat_inputs(predictions, y_true, weights)
     if inputs is None or type(codes) is not np.ndarray or codes.dtype.kind not in "iu" or codes.size != np.size(predictions):
@@ -375,6 +376,6 @@ def grouped_state_sums(predictions, y_true, weights, codes, n_groups: int, *, lo
     sums, n_bad, n_infinite = kernels.grouped_state_sums(
         x, y, w, codes.astype(np.int64, copy=False), n_groups, logits, max_tasks
     )
-    if n_bad or n_infinite:
+    if n_bad or n_infinite or not np.isfinite(sums).all():
         return None
     return sums

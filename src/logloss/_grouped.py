@@ -15,10 +15,19 @@ import warnings
 import numpy as np
 
 from . import _elementwise, _fast
-from ._keys import encode_keys, split_key_columns
-from ._state import SUM_FIELDS, LogLossResult, LogLossState, binary_entropy, compensated_add, expit, probability_loss
+from ._keys import encode_keys, first_key_parts, key_type_conflict, split_key_columns
+from ._state import (
+    LOSS_SCALE_EXPONENT,
+    SUM_FIELDS,
+    LogLossResult,
+    LogLossState,
+    binary_entropy,
+    compensated_add,
+    expit,
+    probability_loss,
+)
 from ._validation import NAN_HINT, as_numeric_array, check_in_unit_interval, check_not_nan
-from ._warnings import UndefinedMetricWarning
+from ._warnings import LossOverflowWarning, UndefinedMetricWarning
 
 __all__ = ["GroupedLogLossState", "grouped_state_from_sums"]
 
@@ -85,12 +94,16 @@ def row_terms(probability, target, loss, weight):
     yield (w2 * target) * target
     yield w2p
     yield w2p * probability
-    yield w2l * target
+    # w**2 * l may have overflowed to inf, and inf * 0 is NaN; the exact term is 0.
+    with np.errstate(invalid="ignore"):
+        w2ly = np.where(target == 0.0, 0.0, w2l * target)
+    yield w2ly
     yield w2p * target
 
 
 # The sums that involve the loss: inf in a group that has a row with an infinite loss.
 _LOSS_FIELDS = [SUM_FIELDS.index(name) for name in ("wl", "wl2", "w2l", "w2l2", "w2ly")]
+_WL = SUM_FIELDS.index("wl")
 
 
 class GroupedLogLossState:
@@ -114,6 +127,11 @@ class GroupedLogLossState:
     -0.0 form one segment, keyed 0.0. Keys from NumPy datetime64 and timedelta64 columns,
     and from pyarrow timestamp and duration columns, are NumPy scalars of the column's
     unit. With several key columns each key is a tuple with one value per column.
+
+    Each key column holds one type of key (integers and floats count as one, numbers) in
+    every update and in every state merged in, because Python compares ``True == 1`` and
+    would put those rows in one segment. Booleans after integers, or strings after numbers,
+    raise TypeError, as they do within one update.
 
     The state holds, per segment, the row count, the compensated sums of ``SUM_FIELDS``,
     and the counts of infinite-loss and clipped rows. Merging adds the fields of equal keys,
@@ -144,6 +162,14 @@ class GroupedLogLossState:
     # The number of key columns, fixed by the first update; None before it. A class
     # attribute, so states pickled before it existed load with None.
     _n_key_columns: int | None = None
+    # Per segment, the compensated pair of sum(w * l) * 2**-LOSS_SCALE_EXPONENT, which gives
+    # the log loss when the sum "wl" overflows (see LogLossState.add_sums). None, in states
+    # pickled before it existed, means "derive it from wl".
+    _scaled_loss: np.ndarray | None = None
+    # Per key column, the first non-null key value added, whose kind (bool, number, str,
+    # ...) every later key of that column must share; None before any. States pickled
+    # before it existed derive it from their keys.
+    _key_examples: list | None = None
 
     def __init__(self, *, clip: float | None = None) -> None:
         # LogLossState validates `clip` with the same rule and message.
@@ -154,6 +180,7 @@ class GroupedLogLossState:
         self._high = np.zeros((0, len(SUM_FIELDS)))
         self._low = np.zeros((0, len(SUM_FIELDS)))
         self._counts = np.zeros((0, 3), dtype=np.int64)  # rows, infinite losses, clipped
+        self._scaled_loss = np.zeros((0, 2))
 
     def __repr__(self) -> str:
         return f"GroupedLogLossState(segments={len(self._keys)}, rows={int(self._counts[:, 0].sum())})"
@@ -188,7 +215,8 @@ class GroupedLogLossState:
         ------
         TypeError
             As :meth:`LogLossState.update` does, or when `keys` is a string or a key column
-            holds non-scalar values or values of mixed types; the state is unchanged.
+            holds non-scalar values or values of mixed types, within this update or against
+            earlier ones (booleans after integers, say); the state is unchanged.
         ValueError
             As :meth:`LogLossState.update` does, or when a key column does not have one key
             per row or the number of key columns differs from earlier updates; the state is
@@ -218,7 +246,12 @@ class GroupedLogLossState:
         self._add(codes, group_keys, expit(z), target, weight, loss, None)
 
     def merge(self, other: GroupedLogLossState) -> GroupedLogLossState:
-        """Return a new state holding the rows of both; neither input changes."""
+        """Return a new state holding the rows of both; neither input changes.
+
+        Raises TypeError if `other` is not a GroupedLogLossState or a key column holds
+        keys of another type than in this state (booleans against integers, say), and
+        ValueError if the states have different numbers of key columns.
+        """
         if not isinstance(other, GroupedLogLossState):
             raise TypeError(f"`other` must be a GroupedLogLossState, got {type(other).__name__}")
         mine, theirs = self._n_key_columns, other._n_key_columns
@@ -232,7 +265,9 @@ class GroupedLogLossState:
         merged._high = self._high.copy()
         merged._low = self._low.copy()
         merged._counts = self._counts.copy()
-        rows = merged._rows_for(other._keys)
+        merged._scaled_loss = self._scaled_loss_pairs()
+        merged._key_examples = self._known_key_examples()
+        rows = merged._rows_for(other._keys, source="other")
         # Fancy indexing copies, so the updated pairs are written back.
         high = merged._high[rows]
         low = merged._low[rows] + other._low
@@ -240,6 +275,11 @@ class GroupedLogLossState:
         merged._high[rows] = high
         merged._low[rows] = low
         merged._counts[rows] += other._counts
+        theirs = other._scaled_loss_pairs(copy=False)
+        scaled = merged._scaled_loss[rows]
+        scaled[:, 1] += theirs[:, 1]
+        compensated_add(scaled[:, 0], scaled[:, 1], theirs[:, 0])
+        merged._scaled_loss[rows] = scaled
         return merged
 
     def state(self, key) -> LogLossState:
@@ -248,6 +288,7 @@ class GroupedLogLossState:
         state = LogLossState(clip=self.clip)
         state._high = self._high[row].copy()
         state._low = self._low[row].copy()
+        state._scaled_loss = self._scaled_loss_pairs(copy=False)[row].copy()
         state.count, state.n_infinite, state.n_clipped = (int(v) for v in self._counts[row])
         return state
 
@@ -258,9 +299,12 @@ class GroupedLogLossState:
     def total(self) -> LogLossState:
         """Return the :class:`LogLossState` of all rows, every segment together."""
         state = LogLossState(clip=self.clip)
+        scaled = self._scaled_loss_pairs(copy=False)
         for row in range(len(self._keys)):
             compensated_add(state._high, state._low, self._high[row])
             state._low += self._low[row]
+            compensated_add(state._scaled_loss[:1], state._scaled_loss[1:], scaled[row, :1])
+            state._scaled_loss[1] += scaled[row, 1]
         state.count, state.n_infinite, state.n_clipped = (int(v) for v in self._counts.sum(axis=0))
         return state
 
@@ -274,12 +318,26 @@ class GroupedLogLossState:
         """
         results = {}
         undefined = []
+        overflowed = []
         for key in self._keys:
             with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", UndefinedMetricWarning)
+                warnings.simplefilter("always")
                 results[key] = self.state(key).result()
-            if caught:
-                undefined.append(key)
+            for warning in caught:
+                if issubclass(warning.category, UndefinedMetricWarning):
+                    undefined.append(key)
+                elif issubclass(warning.category, LossOverflowWarning):
+                    overflowed.append((key, str(warning.message)))
+                else:
+                    warnings.warn(warning.message, warning.category, stacklevel=2)
+        undefined = list(dict.fromkeys(undefined))
+        if overflowed:
+            key, message = overflowed[0]
+            warnings.warn(
+                f"in {len(overflowed)} of {len(self._keys)} segments (first: {key!r}), {message}",
+                LossOverflowWarning,
+                stacklevel=2,
+            )
         if undefined:
             warnings.warn(
                 f"normalized entropy or other figures are undefined in {len(undefined)} of "
@@ -380,8 +438,15 @@ class GroupedLogLossState:
         self._n_key_columns = n_columns
         return encoded
 
-    def _rows_for(self, group_keys: list) -> np.ndarray:
-        """Return the row of each key, appending zeroed rows for keys not seen before."""
+    def _rows_for(self, group_keys: list, source: str = "keys") -> np.ndarray:
+        """Return the row of each key, appending zeroed rows for keys not seen before.
+
+        Raises TypeError, before any change, when a key column's values differ in kind
+        from those added before; `source` names the argument they came from.
+        """
+        self._check_key_types(group_keys, source)
+        if self._scaled_loss is None:
+            self._scaled_loss = self._scaled_loss_pairs()
         rows = np.empty(len(group_keys), dtype=np.intp)
         new = 0
         for i, key in enumerate(group_keys):
@@ -393,10 +458,53 @@ class GroupedLogLossState:
                 new += 1
             rows[i] = row
         if new:
+            self._scaled_loss = np.vstack([self._scaled_loss, np.zeros((new, 2))])
             self._high = np.vstack([self._high, np.zeros((new, len(SUM_FIELDS)))])
             self._low = np.vstack([self._low, np.zeros((new, len(SUM_FIELDS)))])
             self._counts = np.vstack([self._counts, np.zeros((new, 3), dtype=np.int64)])
         return rows
+
+    def _known_key_examples(self) -> list | None:
+        """Return a copy of ``_key_examples``, derived from the keys in an older pickled state."""
+        if self._key_examples is not None:
+            return list(self._key_examples)
+        if not self._keys or self._n_key_columns is None:
+            return None
+        return first_key_parts(self._keys, self._n_key_columns)
+
+    def _check_key_types(self, group_keys: list, source: str) -> None:
+        """Raise TypeError if `group_keys` differ in kind from the keys added before; else
+        record their first values."""
+        n_columns = self._n_key_columns or 1
+        known = self._known_key_examples()
+        new = first_key_parts(group_keys, n_columns)
+        position = None if known is None else key_type_conflict(known, new)
+        if position is not None:
+            old, part = known[position], new[position]
+            if source == "other":
+                column = "" if n_columns == 1 else f" key column {position} of"
+                subject, where, before = "`other`", f" in{column} `other`", f" in{column} this state"
+            else:
+                subject = "`keys`" if n_columns == 1 else f"`keys[{position}]`"
+                where, before = "", " in an earlier update"
+            raise TypeError(
+                f"{subject} must hold keys of the type of the keys added before, got "
+                f"{part!r:.60} of type {type(part).__name__}{where} after {old!r:.60} of type "
+                f"{type(old).__name__}{before}; convert the key column to one type, because "
+                f"keys such as True and 1 compare equal and would share a segment"
+            )
+        self._key_examples = new if known is None else first_key_parts(group_keys, n_columns, known)
+
+    def _scaled_loss_pairs(self, copy: bool = True) -> np.ndarray:
+        """Return the ``(segments, 2)`` pairs of the scaled loss sums, a copy unless `copy` is False.
+
+        A state pickled before they existed derives them from ``"wl"``, which is inf, and so
+        is no help, where that sum overflowed.
+        """
+        if self._scaled_loss is not None:
+            return self._scaled_loss.copy() if copy else self._scaled_loss
+        wl = self._high[:, _WL] + self._low[:, _WL]
+        return np.stack([np.ldexp(wl, -LOSS_SCALE_EXPONENT), np.zeros_like(wl)], axis=1)
 
     def _update_fast_total(self, predictions, y_true, keys, *, weights=None, logits: bool = False):
         """Add a batch through the single-pass grouped kernel and return the sums of all its rows.
@@ -446,7 +554,9 @@ class GroupedLogLossState:
             rows = slice(start, start + chunk_rows)
             chunk_weight = None if weight is None else weight[rows]
             terms = row_terms(probability[rows], target[rows], loss[rows], chunk_weight)
-            compensated_add(high, low, _chunk_group_sums(codes[rows], n_groups, terms))
+            # Huge finite losses overflow their squares and sums to inf, as in compute_sums.
+            with np.errstate(over="ignore"):
+                compensated_add(high, low, _chunk_group_sums(codes[rows], n_groups, terms))
         sums = high + low
         infinite = np.isinf(loss)
         if weight is not None:
@@ -454,21 +564,31 @@ class GroupedLogLossState:
         counts[:, 1] = np.bincount(codes[infinite], minlength=n_groups)
         sums[np.ix_(counts[:, 1] > 0, _LOSS_FIELDS)] = np.inf
         counts[:, 2] = 0 if clipped is None else np.bincount(codes[clipped], minlength=n_groups)
-        self._add_group_sums(group_keys, sums, counts)
+        scaled = None
+        if np.isinf(sums[:, _WL]).any():
+            scaled = _scaled_loss_sums(codes, n_groups, loss, weight)
+        self._add_group_sums(group_keys, sums, counts, scaled)
 
-    def _add_group_sums(self, group_keys, sums, counts) -> None:
+    def _add_group_sums(self, group_keys, sums, counts, scaled=None) -> None:
+        """Add the ``SUM_FIELDS`` sums and counts of each key, and `scaled`, the scaled loss
+        sum of each key (derived from ``"wl"`` when None; see ``_scaled_loss_sums``)."""
+        if scaled is None:
+            scaled = np.ldexp(sums[:, _WL], -LOSS_SCALE_EXPONENT)
         rows = self._rows_for(group_keys)
-        rows, sums, counts = _combine_repeated_rows(rows, sums, counts)
+        rows, sums, counts, scaled = _combine_repeated_rows(rows, sums, counts, scaled)
         high = self._high[rows]
         low = self._low[rows]
         compensated_add(high, low, sums)
         self._high[rows] = high
         self._low[rows] = low
         self._counts[rows] += counts
+        pairs = self._scaled_loss[rows]
+        compensated_add(pairs[:, 0], pairs[:, 1], scaled)
+        self._scaled_loss[rows] = pairs
 
 
-def _chunk_group_sums(codes, n_groups, terms):
-    """Return the ``(n_groups, len(SUM_FIELDS))`` sums of one chunk's `terms` per group.
+def _chunk_group_sums(codes, n_groups, terms, n_terms: int = len(SUM_FIELDS)):
+    """Return the ``(n_groups, n_terms)`` sums of one chunk's `terms` per group.
 
     ``np.bincount`` adds a group's terms one after the other, so its error grows with the
     group's rows. Here the rows of each group, in row order, form runs of ``_RUN_ROWS``
@@ -478,7 +598,7 @@ def _chunk_group_sums(codes, n_groups, terms):
     """
     counts = np.bincount(codes, minlength=n_groups)
     levels = _run_levels(codes, counts)
-    sums = np.empty((n_groups, len(SUM_FIELDS)))
+    sums = np.empty((n_groups, n_terms))
     for field, term in enumerate(terms):
         if term is None:
             sums[:, field] = counts
@@ -519,8 +639,17 @@ def _run_levels(codes, counts):
         lengths = runs
 
 
-def _combine_repeated_rows(rows, sums, counts):
-    """Add up the sums and counts of codes that map to one state row.
+def _scaled_loss_sums(codes, n_groups, loss, weight):
+    """Return ``sum(w * l) * 2**-LOSS_SCALE_EXPONENT`` of each group, as ``scaled_loss_sum``,
+    added in the tree of :func:`_chunk_group_sums`."""
+    scaled = np.where(np.isinf(loss), 0.0, loss) * 2.0**-LOSS_SCALE_EXPONENT
+    if weight is not None:
+        scaled *= weight
+    return _chunk_group_sums(codes, n_groups, [scaled], n_terms=1)[:, 0]
+
+
+def _combine_repeated_rows(rows, sums, counts, scaled):
+    """Add up the sums, counts and scaled loss sums of codes that map to one state row.
 
     Two codes of a batch map to one row when Python compares their keys equal although the
     encoder kept them apart. Fancy-index assignment keeps only the last write to a repeated
@@ -528,12 +657,14 @@ def _combine_repeated_rows(rows, sums, counts):
     """
     unique_rows, inverse = np.unique(rows, return_inverse=True)
     if unique_rows.size == rows.size:
-        return rows, sums, counts
+        return rows, sums, counts, scaled
     combined_sums = np.zeros((unique_rows.size, sums.shape[1]))
     combined_counts = np.zeros((unique_rows.size, counts.shape[1]), dtype=np.int64)
+    combined_scaled = np.zeros(unique_rows.size)
     np.add.at(combined_sums, inverse, sums)
     np.add.at(combined_counts, inverse, counts)
-    return unique_rows, combined_sums, combined_counts
+    np.add.at(combined_scaled, inverse, scaled)
+    return unique_rows, combined_sums, combined_counts, combined_scaled
 
 
 def _check_labels_and_weights(predictions, y_true, weights):

@@ -107,7 +107,29 @@ def route(function, predictions, arguments: dict, options: dict, *, reduced: boo
             return results
         return tuple(_exact_with_gradient_of(f, r) for f, r in zip(formula, results, strict=True))
     result = _to_library(xp, exact, dtype, predictions)
+    if reduced:
+        _warn_if_narrowed_to_inf(exact, result)
     return result if formula is None else _exact_with_gradient_of(formula, result)
+
+
+def _warn_if_narrowed_to_inf(exact, result) -> None:
+    """Warn when a finite float64 sum or mean became inf in the narrower result type."""
+    narrowed = np.asarray(result.detach() if hasattr(result, "detach") else result)
+    if not (np.isinf(narrowed) & np.isfinite(exact)).any():
+        return
+    import warnings
+
+    from ._warnings import LossOverflowWarning
+
+    # Only JAX without float64 gets here: PyTorch on the CPU always sums in float64.
+    largest = f"{float(np.finfo(narrowed.dtype).max):.2g}".replace("e+", "e")
+    warnings.warn(
+        f"the reduced loss is inf although every loss is finite, because it exceeds the "
+        f"{narrowed.dtype} range (about {largest}) of this array's sums; enable float64 "
+        f"(jax.config.update('jax_enable_x64', True)) to get the finite value",
+        LossOverflowWarning,
+        stacklevel=4 + _EXTRA_STACKLEVEL.get(),
+    )
 
 
 @contextlib.contextmanager
@@ -186,13 +208,18 @@ def _to_library(xp, result, dtype, like):
     if array_api_compat.is_torch_array(like):
         import torch
 
-        host = np.asarray(result, dtype=torch.empty(0, dtype=dtype).numpy().dtype)
+        # A value beyond the range of `dtype` becomes inf, as on the NumPy path; route()
+        # warns about a reduced one.
+        with np.errstate(over="ignore"):
+            host = np.asarray(result, dtype=torch.empty(0, dtype=dtype).numpy().dtype)
         # from_numpy shares memory, so the NumPy result (a fresh array) is not copied again.
         return torch.from_numpy(np.require(host, requirements="W"))
     import jax
 
     device = next(iter(like.devices()))
-    return jax.device_put(np.asarray(result, dtype=dtype), device)
+    with np.errstate(over="ignore"):
+        host = np.asarray(result, dtype=dtype)
+    return jax.device_put(host, device)
 
 
 def _exact_with_gradient_of(formula, exact):

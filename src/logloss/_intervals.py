@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ._state import LogLossResult, LogLossState
-from ._warnings import UndefinedMetricWarning
+from ._warnings import LossOverflowWarning, UndefinedMetricWarning
 
 __all__ = [
     "Interval",
@@ -203,6 +203,7 @@ def delta_intervals(state: LogLossState, level: float, stacklevel: int) -> Inter
     result = result_with_warnings(state, stacklevel + 1)
     variances = _delta_variances(state, result) if result.weight_sum > 0 else (math.nan,) * 3
     _warn_if_undefined(state, result, stacklevel + 1)
+    _warn_if_overflowed(state, result, variances[0], stacklevel + 1)
     log_loss, normalized_entropy, calibration_ratio = (
         normal_interval(estimate, variance, level)
         for estimate, variance in zip(
@@ -231,6 +232,28 @@ def _warn_if_undefined(state: LogLossState, result: LogLossResult, stacklevel: i
             UndefinedMetricWarning,
             stacklevel=stacklevel,
         )
+
+
+def _warn_if_overflowed(state: LogLossState, result: LogLossResult, log_loss_variance: float, stacklevel: int) -> None:
+    """Warn when the log loss variance is not finite although the log loss and every loss are.
+
+    Its sums of squared losses then exceed the float64 range. The other cases of a NaN
+    variance (no weight, one row, an infinite loss) have warnings of their own.
+    """
+    if result.n_infinite or not math.isfinite(result.log_loss) or math.isfinite(log_loss_variance):
+        return
+    weight_square_sum = state.sum("w2")
+    if weight_square_sum <= 0 or result.weight_sum**2 / weight_square_sum <= 1.0:
+        return  # fewer than two rows of positive weight: _warn_if_undefined covers it
+    warnings.warn(
+        "the log loss and normalized entropy intervals are undefined, so their bounds are "
+        "NaN, although no row has an infinite loss: the sum of the squared weighted losses "
+        "(w**2 * loss**2) exceeds the float64 range (about 1.8e308), because the losses are "
+        "finite but huge, from logits of extreme magnitude or very large weights. The "
+        "other figures and the calibration ratio interval are unaffected",
+        LossOverflowWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def confidence_interval(state, *, level: float = 0.95, method: str = "delta") -> Intervals:
@@ -266,6 +289,10 @@ def confidence_interval(state, *, level: float = 0.95, method: str = "delta") ->
         everything is NaN. A single class leaves the normalized entropy undefined. An
         infinite loss makes the log loss and normalized entropy inf with NaN bounds, and
         fewer than two rows of positive weight make every bound NaN.
+    LossOverflowWarning
+        When the losses are finite but their squares add up beyond the float64 range
+        (losses above about 1e154): the log loss and normalized entropy bounds are NaN,
+        and the bootstrap ones too where a replicate's loss sum overflows.
 
     Notes
     -----

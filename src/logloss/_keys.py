@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["encode_keys", "find_key_type_error", "split_key_columns"]
+__all__ = ["encode_keys", "find_key_type_error", "first_key_parts", "key_type_conflict", "split_key_columns"]
 
 # Integer keys whose range is at most this (or at most the row count) are encoded through a
 # lookup table of that length instead of a hash table.
@@ -52,6 +52,39 @@ def _key_category(value):
     if isinstance(value, (int, float, np.integer, np.floating)):
         return "number"
     return type(value)
+
+
+def first_key_parts(group_keys, n_columns: int, known: list | None = None) -> list:
+    """Return, per key column, the first non-null value among `group_keys`, or None.
+
+    A key of several columns is a tuple with one value per column. Columns that already
+    have a value in `known` keep it.
+    """
+    found = [None] * n_columns if known is None else list(known)
+    missing = sum(part is None for part in found)
+    for key in group_keys:
+        if not missing:
+            break
+        parts = key if n_columns > 1 else (key,)
+        for position, part in enumerate(parts):
+            if found[position] is None and _key_category(part) is not None:
+                found[position] = part
+                missing -= 1
+    return found
+
+
+def key_type_conflict(known: list, new: list) -> int | None:
+    """Return the first key column whose values in `known` and `new` are of different kinds.
+
+    The kinds are those of the one-type rule within a column (see
+    :func:`find_key_type_error`), so integers and floats agree but booleans and integers
+    do not: Python's ``True == 1`` would otherwise merge their segments. None where a
+    column has no value on either side, or all agree.
+    """
+    for position, (old, part) in enumerate(zip(known, new)):
+        if old is not None and part is not None and _key_category(old) != _key_category(part):
+            return position
+    return None
 
 
 def find_key_type_error(values, name: str) -> TypeError | None:

@@ -32,7 +32,7 @@ from ._options import check_axis
 from ._options import check_reduction as _check_reduction
 from ._options import prepare, reduced_count, scale_to_max
 from ._validation import check_in_unit_interval, check_not_nan, format_index, nan_hint
-from ._warnings import InfiniteLossWarning, UndefinedMetricWarning
+from ._warnings import InfiniteLossWarning, LossOverflowWarning, UndefinedMetricWarning
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits"]
 
@@ -134,6 +134,9 @@ def binary_cross_entropy(
         loss is infinite, and the warning gives the number of such elements and the first.
     UndefinedMetricWarning
         If "mean" has nothing to average (no elements, or zero total weight); it returns NaN.
+    LossOverflowWarning
+        If "sum" is inf although every loss is finite, because the sum exceeds the float
+        range. "mean" stays exact in that case (see Notes).
 
     See Also
     --------
@@ -151,7 +154,10 @@ def binary_cross_entropy(
     every digit of :math:`-\log(1 - p)` once :math:`p < 10^{-16}`.
 
     An infinite loss is returned as ``inf``, and the mean over it is ``inf``, because that is
-    the exact value. Pass `clip` to bound it instead.
+    the exact value. Pass `clip` to bound it instead. Finite losses whose sum exceeds the
+    float range (logits near 1e308, or huge weights) still give the exact "mean": where a
+    sum overflows, it is taken again over the losses times ``2**-64``, which is exact, and
+    the mean is scaled back.
 
     Examples
     --------
@@ -248,6 +254,9 @@ def binary_cross_entropy_with_logits(
         If a logit of ``-inf`` meets a positive target or ``+inf`` a negative one.
     UndefinedMetricWarning
         If "mean" has nothing to average; it returns NaN.
+    LossOverflowWarning
+        If "sum" is inf although every loss is finite; "mean" stays exact, as in
+        :func:`binary_cross_entropy`.
 
     See Also
     --------
@@ -344,6 +353,7 @@ def _finish(xp, loss, prepared, reduction, axis, dtype, *, logits: bool = False)
     weights = prepared.weights
     if reduction == "mean" and weights is not None:
         weights = scale_to_max(xp, weights)
+    unweighted = loss
     if weights is not None:
         # A zero weight removes a row even when its loss is infinite (0 * inf would be NaN).
         loss = _elementwise.multiply_weights(loss, weights, xp)
@@ -358,9 +368,12 @@ def _finish(xp, loss, prepared, reduction, axis, dtype, *, logits: bool = False)
             return xp.astype(loss, dtype, copy=False)
 
     accumulation = accumulation_dtype(xp, loss)
-    with np.errstate(over="ignore"):  # a sum beyond the float64 range is inf, the rounded value
-        total = xp.sum(xp.astype(loss, accumulation, copy=False), axis=axis) + 0.0
+    terms = xp.astype(loss, accumulation, copy=False)
+    total = _sum(xp, terms, axis) + 0.0
+    overflowed = _overflowed(xp, unweighted, total, axis, eager, lazy=reduction == "mean")
     if reduction == "sum":
+        if overflowed is not None and eager and bool(xp.any(overflowed)):
+            _warn_sum_overflow(xp, accumulation)
         return _as_float64(total) if is_numpy_namespace(xp) else total
 
     denominator = _mean_denominator(xp, loss, weights, prepared.valid, axis, accumulation)
@@ -373,8 +386,74 @@ def _finish(xp, loss, prepared, reduction, axis, dtype, *, logits: bool = False)
             stacklevel=3 + _host.extra_stacklevel(),
         )
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = xp.where(empty, float("nan"), total / xp.where(empty, 1.0, denominator))
+        safe_denominator = xp.where(empty, 1.0, denominator)
+        mean = total / safe_denominator
+        if overflowed is not None:
+            # The weights are at most 1 here, so no scaled term overflows. Scaling back by
+            # a power of two is exact, and the mean is at most the largest loss.
+            scaled_total = _sum(xp, terms * (1.0 / _RESCUE_FACTOR), axis)
+            with np.errstate(over="ignore"):
+                rescued = (scaled_total / safe_denominator) * _RESCUE_FACTOR
+            mean = xp.where(overflowed, rescued, mean)
+        mean = xp.where(empty, float("nan"), mean)
     return _as_float64(mean) if is_numpy_namespace(xp) else mean
+
+
+# A float64 or float32 sum of finite terms can overflow although their mean, at most their
+# largest term, cannot. Multiplying the terms by 2**-64 is exact for terms of at least
+# 2**-958 (2**-62 in float32), and the scaled sum of fewer than 2**63 terms stays below
+# 2**1023 (2**127), so it fits. Smaller terms lose bits, but they lie far below the last bit
+# of a total beyond the range, so the rescued mean is the mean of the unscaled terms.
+_RESCUE_EXPONENT = 64
+_RESCUE_FACTOR = 2.0**_RESCUE_EXPONENT
+
+
+def _sum(xp, values, axis):
+    """Return ``xp.sum(values, axis=axis)``, inf without a NumPy warning beyond the float range.
+
+    A Dask sum runs when the graph is computed, outside any ``np.errstate`` here, so each
+    of its chunk and combine steps gets its own (the steps of ``dask.array.sum``).
+    """
+    if array_api_compat.is_dask_array(values):
+        import dask.array as da
+
+        return da.reduction(values, _quiet_sum, _quiet_sum, axis=axis, dtype=values.dtype)
+    with np.errstate(over="ignore"):
+        return xp.sum(values, axis=axis)
+
+
+def _quiet_sum(block, axis=None, keepdims=False):
+    with np.errstate(over="ignore"):
+        return np.sum(block, axis=axis, keepdims=keepdims)
+
+
+def _overflowed(xp, loss, total, axis, eager: bool, *, lazy: bool):
+    """Return the mask of sums in `total` that are infinite although every `loss` they add is
+    finite, or None when there is none.
+
+    `loss` holds the losses before weighting, so a product of a finite loss and a weight
+    that overflows counts as finite. An eager call returns None unless a total is
+    infinite. A lazy call (Dask, traced JAX) cannot read that, so it returns the mask
+    when `lazy` is true and None otherwise.
+    """
+    if eager:
+        if not bool(xp.any(xp.isinf(total))):
+            return None
+    elif not lazy:
+        return None
+    return xp.isinf(total) & ~xp.any(xp.isinf(loss), axis=axis)
+
+
+def _warn_sum_overflow(xp, accumulation) -> None:
+    largest = float(xp.finfo(accumulation).max)
+    name, limit = ("float64", "1.8e308") if largest > 1e300 else ("float32", "3.4e38")
+    warnings.warn(
+        f"the sum of the losses is inf although every loss is finite, because the sum "
+        f"exceeds the {name} range (about {limit}); reduction='mean' returns the "
+        f"exact mean of the same losses",
+        LossOverflowWarning,
+        stacklevel=4 + _host.extra_stacklevel(),
+    )
 
 
 def _mean_denominator(xp, loss, weights, valid, axis, accumulation):

@@ -21,7 +21,7 @@ from ._replicates import ReplicateSums
 from ._rows import Rows, check_logits, check_probabilities, labels_and_weights, logit_rows, probability_rows
 from ._state import LogLossState, compensated_add
 from ._validation import check_same_shape
-from ._warnings import UndefinedMetricWarning
+from ._warnings import LossOverflowWarning, UndefinedMetricWarning
 
 __all__ = ["PairedComparison", "PairedComparisonState"]
 
@@ -181,22 +181,24 @@ class PairedComparisonState:
         finite = np.isfinite(rows_a.loss) & np.isfinite(rows_b.loss) & (weight > 0.0)
         with np.errstate(invalid="ignore"):  # inf - inf on rows that `finite` masks out
             difference = np.where(finite, rows_a.loss - rows_b.loss, 0.0)
-        weighted = weight * difference
-        squared_weighted = weight * weighted
-        sums = np.array([weighted.sum(), squared_weighted.sum(), np.dot(squared_weighted, difference)])
+        # Products and sums beyond the float64 range are inf; interval() reports them.
+        with np.errstate(over="ignore"):
+            weighted = weight * difference
+            squared_weighted = weight * weighted
+            sums = np.array([weighted.sum(), squared_weighted.sum(), np.dot(squared_weighted, difference)])
 
         if keys is not None:
             values = np.empty((weight.size, 4))
             values[:, _W] = weight
-            values[:, _WD] = weighted
+            # NaN, not inf, for a product that overflowed: see _bootstrap.replicate_columns.
+            values[:, _WD] = np.where(np.isinf(weighted), np.nan, weighted)
             values[:, _INFINITE_A] = np.isinf(rows_a.loss) & (weight > 0.0)
             values[:, _INFINITE_B] = np.isinf(rows_b.loss) & (weight > 0.0)
             row_keys, span = keys
             self.replicates.add(row_keys, values, span)
 
         for state, rows in ((self.state_a, rows_a), (self.state_b, rows_b)):
-            batch_sums, n_infinite = rows.sums()
-            state.add_sums(rows.loss.size, batch_sums, n_infinite, rows.n_clipped)
+            rows.add_to(state)
         compensated_add(self._high, self._low, sums)
 
     def merge(self, other: PairedComparisonState) -> PairedComparisonState:
@@ -269,7 +271,9 @@ class PairedComparisonState:
                 warn_empty_replicates(totals[:, _W], stacklevel=3)
             difference = percentile_interval(estimate, _replicate_differences(totals), level)
             n_bootstrap, seed = self.replicates.n_bootstrap, self.replicates.seed
-        self._warn_if_undefined(weight_sum, result_a.n_infinite + result_b.n_infinite, difference)
+        n_infinite = result_a.n_infinite + result_b.n_infinite
+        self._warn_if_undefined(weight_sum, n_infinite, difference)
+        self._warn_if_overflowed(weight_sum, n_infinite, difference)
         return PairedComparison(
             result_a.log_loss, result_b.log_loss, difference, level, method, self.count, n_bootstrap, seed
         )
@@ -279,7 +283,9 @@ class PairedComparisonState:
             return math.nan
         if n_infinite_a or n_infinite_b:
             return math.inf if n_infinite_a else -math.inf
-        return float(self._high[0] + self._low[0]) / weight_sum
+        estimate = float(self._high[0] + self._low[0]) / weight_sum
+        # Without an infinite loss, an infinite sum overflowed (see _warn_if_overflowed).
+        return estimate if math.isfinite(estimate) else math.nan
 
     def _delta_variance(self, estimate: float) -> float:
         weight_sum, weight_square_sum = self.state_a.sum("w"), self.state_a.sum("w2")
@@ -288,9 +294,32 @@ class PairedComparisonState:
         effective_size = weight_sum**2 / weight_square_sum
         if effective_size <= 1.0:
             return math.nan
-        _, squared_weighted, squared = self._high + self._low
+        # Python floats: a product beyond the range is inf without a NumPy warning, and
+        # interval() explains the NaN bounds that follow.
+        _, squared_weighted, squared = (float(value) for value in self._high + self._low)
         spread = squared - 2.0 * estimate * squared_weighted + estimate * estimate * weight_square_sum
         return effective_size / (effective_size - 1.0) * spread / weight_sum**2
+
+    def _warn_if_overflowed(self, weight_sum: float, n_infinite: int, difference: Interval) -> None:
+        """Warn when the difference or its bounds are NaN only because sums of finite terms overflowed."""
+        if weight_sum <= 0 or n_infinite:
+            return
+        weight_square_sum = self.state_a.sum("w2")
+        if weight_sum**2 / weight_square_sum <= 1.0:
+            return  # fewer than two rows of positive weight: _warn_if_undefined covers it
+        if math.isfinite(difference.estimate) and not math.isnan(difference.lower):
+            return
+        figure = "interval of the log loss difference is"
+        if not math.isfinite(difference.estimate):
+            figure = "log loss difference and its interval are"
+        warnings.warn(
+            f"the {figure} undefined, so NaN, although no row has an infinite loss: a sum of "
+            f"the weighted loss differences, or of their squares, exceeds the float64 range "
+            f"(about 1.8e308), because the losses are finite but huge, from logits of extreme "
+            f"magnitude or very large weights",
+            LossOverflowWarning,
+            stacklevel=3,
+        )
 
     def _warn_if_undefined(self, weight_sum: float, n_infinite: int, difference: Interval) -> None:
         weight_square_sum = self.state_a.sum("w2")
@@ -327,6 +356,8 @@ def _replicate_differences(totals: np.ndarray) -> np.ndarray:
     infinite_a, infinite_b = totals[:, _INFINITE_A] > 0, totals[:, _INFINITE_B] > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         difference = totals[:, _WD] / weight
+    # A sum of finite differences that overflowed is NaN, as in _difference_estimate.
+    difference = np.where(np.isinf(totals[:, _WD]), np.nan, difference)
     difference = np.where(infinite_a, np.inf, difference)
     difference = np.where(infinite_b, -np.inf, difference)
     return np.where((infinite_a & infinite_b) | (weight <= 0.0), np.nan, difference)

@@ -202,11 +202,14 @@ def check_n_bootstrap(n_bootstrap, *, minimum: int) -> int:
 def replicate_sums(keys: np.ndarray, values: np.ndarray, n_bootstrap: int) -> np.ndarray:
     """Return ``K @ values`` of shape (n_bootstrap, m), K being the Poisson weights of `keys`.
 
-    `values` has one row per key and must be finite, because a weight of 0 times an
-    infinite value would be NaN. The blocks keep memory bounded whatever the batch size.
+    `values` has one row per key and must not be infinite, because a weight of 0 times an
+    infinite value would be NaN; a NaN makes its column NaN in every replicate. The blocks
+    keep memory bounded whatever the batch size.
     """
     out = np.zeros((n_bootstrap, values.shape[1]))
     for rows, first, stop in _blocks(keys.size, n_bootstrap):
         weights = _poisson_block(keys[rows], first, stop).astype(np.float64)
-        out[first:stop] += weights @ values[rows]
+        # Sums beyond the float64 range are inf; the callers report the figures they spoil.
+        with np.errstate(over="ignore", invalid="ignore"):
+            out[first:stop] += weights @ values[rows]
     return out

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _elementwise
-from ._state import _LOGIT_HINT, _check_weight_range, compute_sums, expit, probability_loss
+from ._state import _LOGIT_HINT, LogLossState, _check_weight_range, expit, probability_loss
 from ._validation import (
     NAN_HINT,
     as_numeric_array,
@@ -38,9 +38,9 @@ class Rows:
     def weight_or_ones(self) -> np.ndarray:
         return np.ones_like(self.loss) if self.weight is None else self.weight
 
-    def sums(self) -> tuple[np.ndarray, int]:
-        """Return the ``SUM_FIELDS`` sums of the batch and its infinite-loss count."""
-        return compute_sums(self.probability, self.target, self.loss, self.weight)
+    def add_to(self, state: LogLossState) -> None:
+        """Add the batch to `state`, as its ``update`` methods do."""
+        state._add(self.probability, self.target, self.weight, self.loss, self.n_clipped)
 
 
 def labels_and_weights(shape, y_true, weights, prediction_name: str = "y_pred"):

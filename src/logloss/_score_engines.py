@@ -22,7 +22,7 @@ from ._engine_errors import (
     unreadable_file,
 )
 from ._frames import ColumnNotFoundError, ColumnTypeError, ColumnValueError, FrameColumns
-from ._io import DataFileError, display_path
+from ._io import DataFileError, DataFileTypeError, display_path
 from ._state import LogLossState
 
 __all__ = ["ENGINES", "EngineScores", "score_with_engine", "spark_session"]
@@ -85,9 +85,6 @@ def _compute(engine_module, frame, *, columns: dict, clip, by: tuple[str, ...], 
     segments = None
     if by:
         segments, state = state, state.total()
-    decomposition = None
-    if decompose:
-        decomposition = engine_module.frame_decomposition_state(frame, **columns)
     return EngineScores(state=state, segments=segments, decomposition=decomposition)
 
 
@@ -129,6 +126,10 @@ def _score_with_dask(path: Path, **options) -> EngineScores:
             file = unreadable_file(path, "dask")
             message = f"{display_path(file)}: Dask could not read the data ({type(error).__name__}: {error})"
             raise DataFileError(message, path=file) from error
+        if isinstance(error, TypeError):
+            # --by keys of two types in two partitions (bool in one file, int in another)
+            # are a problem of the data, so they are reported with the path.
+            raise DataFileTypeError(f"{display_path(path)}: {error}", path=path) from error
         raise
 
 

@@ -27,9 +27,15 @@ from ._validation import (
     check_same_shape,
     check_weights,
 )
-from ._warnings import UndefinedMetricWarning
+from ._warnings import LossOverflowWarning, UndefinedMetricWarning
 
 __all__ = ["LogLossResult", "LogLossState"]
+
+# A sum of weighted losses beyond the float64 range is also kept times 2**-LOSS_SCALE_EXPONENT
+# (see scaled_loss_sum), from which the mean loss is recovered exactly. A weight is at most
+# 1e120 (WEIGHT_RANGE) and a finite loss below 2**1024, so a scaled term is below 2**911 and
+# the scaled sum of fewer than 2**63 rows stays finite.
+LOSS_SCALE_EXPONENT = 512
 
 # The sums a state contains, in the order of LogLossState._high and ._low. With weights w,
 # labels y, probabilities p and losses l: the first-order sums give the figures, and the
@@ -68,8 +74,13 @@ def probability_loss(probability: np.ndarray, target: np.ndarray, clip: float | 
 
 
 def compensated_add(high: np.ndarray, low: np.ndarray, values: np.ndarray) -> None:
-    """Add ``values`` to the pairs ``(high, low)`` in place (Neumaier's algorithm)."""
-    total = high + values
+    """Add ``values`` to the pairs ``(high, low)`` in place (Neumaier's algorithm).
+
+    A sum beyond the float64 range becomes inf, the rounded value; the states keep a scaled
+    copy of the loss sum for that case (see ``LOSS_SCALE_EXPONENT``).
+    """
+    with np.errstate(over="ignore"):
+        total = high + values
     with np.errstate(invalid="ignore"):
         big = np.abs(high) >= np.abs(values)
         error = np.where(big, (high - total) + values, (values - total) + high)
@@ -139,6 +150,8 @@ class LogLossState:
         self.n_clipped = 0
         self._high = np.zeros(len(SUM_FIELDS))
         self._low = np.zeros(len(SUM_FIELDS))
+        # The compensated pair of sum(w * l) * 2**-LOSS_SCALE_EXPONENT; see add_sums.
+        self._scaled_loss = np.zeros(2)
 
     def __repr__(self) -> str:
         sums = ", ".join(f"{name}={self.sum(name)!r}" for name in SUM_FIELDS)
@@ -188,8 +201,15 @@ class LogLossState:
         loss = _elementwise.loss_from_logit(z, target, None)
         self._add(expit(z), target, weight, loss)
 
-    def add_sums(self, count: int, sums: np.ndarray, n_infinite: int = 0, n_clipped: int = 0) -> None:
-        """Add precomputed sums, ordered as ``SUM_FIELDS``, from a kernel or another engine."""
+    def add_sums(
+        self, count: int, sums: np.ndarray, n_infinite: int = 0, n_clipped: int = 0, *, scaled_loss: float | None = None
+    ) -> None:
+        """Add precomputed sums, ordered as ``SUM_FIELDS``, from a kernel or another engine.
+
+        `scaled_loss` is ``scaled_loss_sum`` of the same rows. It is needed only when their
+        sum ``"wl"`` overflowed to inf although no loss is infinite; without it such a state
+        reports the log loss as inf with a :class:`LossOverflowWarning`.
+        """
         sums = np.asarray(sums, dtype=np.float64)
         if sums.shape != (len(SUM_FIELDS),):
             raise ValueError(f"`sums` must have shape ({len(SUM_FIELDS)},), one per SUM_FIELDS entry, got {sums.shape}")
@@ -198,7 +218,12 @@ class LogLossState:
         for name, value in (("count", count), ("n_infinite", n_infinite), ("n_clipped", n_clipped)):
             if operator.index(value) < 0:
                 raise ValueError(f"`{name}` must be non-negative, got {value}")
+        if scaled_loss is None:
+            scaled_loss = math.ldexp(float(sums[_INDEX["wl"]]), -LOSS_SCALE_EXPONENT)
+        scaled_pair = self._scaled_loss_pair()
+        compensated_add(scaled_pair[:1], scaled_pair[1:], np.array([scaled_loss]))
         compensated_add(self._high, self._low, sums)
+        self._scaled_loss = scaled_pair
         self.count += int(count)
         self.n_infinite += int(n_infinite)
         self.n_clipped += int(n_clipped)
@@ -219,6 +244,9 @@ class LogLossState:
         merged._high = self._high.copy()
         merged._low = self._low + other._low
         compensated_add(merged._high, merged._low, other._high)
+        mine, theirs = self._scaled_loss_pair(), other._scaled_loss_pair()
+        merged._scaled_loss = np.array([mine[0], mine[1] + theirs[1]])
+        compensated_add(merged._scaled_loss[:1], merged._scaled_loss[1:], theirs[:1])
         return merged
 
     def result(self) -> LogLossResult:
@@ -231,7 +259,20 @@ class LogLossState:
             weighted_loss=self.sum("wl"),
             n_infinite=self.n_infinite,
             n_clipped=self.n_clipped,
+            scaled_weighted_loss=float(self._scaled_loss_pair().sum()),
         )
+
+    def _scaled_loss_pair(self) -> np.ndarray:
+        """Return a copy of the compensated pair of ``sum(w * l) * 2**-LOSS_SCALE_EXPONENT``.
+
+        A state whose ``_high`` was set directly (as ``GroupedLogLossState`` does), or that
+        was pickled before the pair existed, has None there. Its pair is then derived from
+        ``"wl"``, which is inf, and so is no help, when that sum overflowed.
+        """
+        pair = getattr(self, "_scaled_loss", None)
+        if pair is not None:
+            return pair.copy()
+        return np.array([math.ldexp(self.sum("wl"), -LOSS_SCALE_EXPONENT), 0.0])
 
     def _check_labels_and_weights(self, predictions, y_true, weights):
         labels = as_numeric_array(y_true, "y_true")
@@ -255,9 +296,13 @@ class LogLossState:
         self.add_sums(np.size(predictions), sums)
         return True
 
-    def _add(self, probability, target, weight, loss) -> None:
+    def _add(self, probability, target, weight, loss, n_clipped: int = 0) -> None:
+        """Add checked 1-D float64 rows, with the scaled loss sum when their loss sum overflows."""
         sums, n_infinite = compute_sums(probability, target, loss, weight)
-        self.add_sums(loss.size, sums, n_infinite)
+        scaled = None
+        if not n_infinite and math.isinf(sums[_INDEX["wl"]]):
+            scaled = scaled_loss_sum(loss, weight)
+        self.add_sums(loss.size, sums, n_infinite, n_clipped, scaled_loss=scaled)
 
 
 # Positive weights must lie in this range so that sums of w**2 * loss**2 over many rows
@@ -278,9 +323,29 @@ def _check_weight_range(weight: np.ndarray, shape) -> None:
         )
 
 
+def scaled_loss_sum(loss: np.ndarray, weight: np.ndarray | None = None) -> float:
+    """Return ``sum(w * l) * 2**-LOSS_SCALE_EXPONENT`` over the rows of finite loss.
+
+    Each loss is scaled before it is weighted, so no product overflows (see
+    ``LOSS_SCALE_EXPONENT``). Scaling is exact for losses of at least ``2**-510``. Smaller
+    ones lose bits, but they lie far below the last bit of any sum that overflows unscaled,
+    which is the only sum this one replaces.
+    """
+    scaled = np.where(np.isinf(loss), 0.0, loss) * 2.0**-LOSS_SCALE_EXPONENT
+    if weight is not None:
+        scaled *= weight
+    return float(scaled.sum())
+
+
 def _product_sum(left: np.ndarray, right: np.ndarray) -> float:
     # Pairwise summation of the products, on one thread: np.dot would start BLAS threads.
     return float(np.multiply(left, right).sum())
+
+
+def _w2ly_sum(w2l: np.ndarray, target: np.ndarray) -> float:
+    # A term w**2 * l that overflowed to inf times a label of 0 is NaN; its exact value is 0.
+    with np.errstate(invalid="ignore"):
+        return float(np.where(target == 0.0, 0.0, w2l * target).sum())
 
 
 def compute_sums(probability, target, loss, weight=None) -> tuple[np.ndarray, int]:
@@ -292,6 +357,13 @@ def compute_sums(probability, target, loss, weight=None) -> tuple[np.ndarray, in
     fast = _fast.state_sums_from_arrays(probability, target, loss, weight)
     if fast is not None:
         return fast
+    # Finite losses above about 1e154 overflow their squares, and larger ones their sums.
+    # Those sums are inf, and the figures built from them warn (see LossOverflowWarning).
+    with np.errstate(over="ignore"):
+        return _compute_sums(probability, target, loss, weight)
+
+
+def _compute_sums(probability, target, loss, weight) -> tuple[np.ndarray, int]:
     if weight is None:
         weight = np.ones_like(loss)
     infinite = np.isinf(loss) & (weight != 0.0)
@@ -316,7 +388,7 @@ def compute_sums(probability, target, loss, weight=None) -> tuple[np.ndarray, in
             _product_sum(w2 * target, target),
             w2p.sum(),
             _product_sum(w2p, probability),
-            _product_sum(w2l, target),
+            _w2ly_sum(w2l, target),
             _product_sum(w2p, target),
         ],
         dtype=np.float64,
@@ -325,6 +397,33 @@ def compute_sums(probability, target, loss, weight=None) -> tuple[np.ndarray, in
         for name in ("wl", "wl2", "w2l", "w2l2", "w2ly"):
             sums[_INDEX[name]] = np.inf
     return sums, n_infinite
+
+
+def mean_loss(weighted_loss: float, weight_sum: float, scaled_weighted_loss: float | None = None) -> float:
+    """Return ``weighted_loss / weight_sum``, from `scaled_weighted_loss` when the sum overflowed.
+
+    `scaled_weighted_loss` is the same sum times ``2**-LOSS_SCALE_EXPONENT``. The result is
+    inf when `weighted_loss` is inf and the scaled sum is None or infinite too.
+    """
+    mean = weighted_loss / weight_sum
+    if math.isfinite(mean) or scaled_weighted_loss is None or not math.isfinite(scaled_weighted_loss):
+        return mean
+    try:
+        # Exact: a power-of-two scale, and the mean is at most the largest loss.
+        return math.ldexp(scaled_weighted_loss / weight_sum, LOSS_SCALE_EXPONENT)
+    except OverflowError:
+        return math.inf
+
+
+def warn_loss_overflow(figure: str, cause: str, stacklevel: int) -> None:
+    """Warn that `figure` is inf because `cause` exceeds the float64 range, with no infinite loss."""
+    warnings.warn(
+        f"{figure} is reported as inf although no row has an infinite loss, because "
+        f"{cause} exceeds the float64 range (about 1.8e308): the losses are finite but "
+        f"huge, from logits of extreme magnitude or very large weights",
+        LossOverflowWarning,
+        stacklevel=stacklevel + 1,
+    )
 
 
 def binary_entropy(rate: float) -> float:
@@ -373,6 +472,12 @@ class LogLossResult:
     positive-label sum of 0 makes the calibration ratio ``inf`` (NaN when the predictions sum
     to 0 too). An infinite loss makes the log loss and the normalized entropy ``inf`` and the
     relative information gain ``-inf``; `n_infinite` counts those rows.
+
+    Finite losses whose weighted sum exceeds the float64 range (logits near 1e308, or huge
+    weights) still give the exact log loss, through a copy of that sum scaled by a power of
+    two. Where that copy is missing (sums from Spark, or ``add_sums`` without
+    `scaled_loss`), or a figure itself exceeds the range, the figure is inf and a
+    :class:`LossOverflowWarning` names it.
     """
 
     log_loss: float
@@ -407,8 +512,13 @@ class LogLossResult:
         weighted_loss: float,
         n_infinite: int = 0,
         n_clipped: int = 0,
+        scaled_weighted_loss: float | None = None,
     ) -> LogLossResult:
-        """Build the figures from the state's sums, applying the degenerate-case rules."""
+        """Build the figures from the state's sums, applying the degenerate-case rules.
+
+        `scaled_weighted_loss` is ``weighted_loss * 2**-LOSS_SCALE_EXPONENT``, summed without
+        overflow; it gives the log loss when `weighted_loss` overflowed to inf.
+        """
         nan = math.nan
         if weight_sum <= 0.0:
             what = "there are no rows" if count == 0 else "the total weight is 0"
@@ -419,12 +529,18 @@ class LogLossResult:
             )
             return cls(nan, nan, nan, nan, nan, nan, nan, count, weight_sum, n_infinite, n_clipped)
 
-        log_loss = math.inf if n_infinite else weighted_loss / weight_sum
+        log_loss = math.inf if n_infinite else mean_loss(weighted_loss, weight_sum, scaled_weighted_loss)
+        if math.isinf(log_loss) and not n_infinite:
+            warn_loss_overflow("the log loss", "the sum of the weighted losses", stacklevel=3)
         base_rate = min(max(weighted_label / weight_sum, 0.0), 1.0)
         mean_prediction = weighted_prediction / weight_sum
         entropy = binary_entropy(base_rate)
         if entropy > 0.0:
             normalized_entropy = log_loss / entropy
+            if math.isinf(normalized_entropy) and math.isfinite(log_loss):
+                warn_loss_overflow(
+                    "the normalized entropy", f"the log loss divided by the entropy {entropy:.3g}", stacklevel=3
+                )
         else:
             warnings.warn(
                 f"normalized entropy is undefined because every label is {base_rate:g}, so "

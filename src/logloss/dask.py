@@ -52,12 +52,25 @@ def _check_split_every(split_every) -> int:
     return split_every
 
 
-def _merge_states(*states):
-    return functools.reduce(lambda left, right: left.merge(right), states)
+def _merge_states(*states, by=()):
+    """Merge `states` in order. With key columns `by`, a key type error names them."""
+    try:
+        return functools.reduce(lambda left, right: left.merge(right), states)
+    except TypeError as error:
+        if not by:
+            raise
+        columns = ", ".join(f"`{name}`" for name in by)
+        raise TypeError(
+            f"the key columns {columns} must each have one type in every partition, but the "
+            f"states of two partitions do not merge: {error}"
+        ) from error
 
 
-def _tree_merge(states: list, split_every: int, empty_state):
-    """Merge delayed states in a tree of fan-in `split_every`, keeping partition order."""
+def _tree_merge(states: list, split_every: int, empty_state, by=()):
+    """Merge delayed states in a tree of fan-in `split_every`, keeping partition order.
+
+    `by` names the key columns of grouped states, for the message of a merge error.
+    """
     dask = _import_dask()
     if not states:
         return dask.delayed(empty_state)()
@@ -66,7 +79,7 @@ def _tree_merge(states: list, split_every: int, empty_state):
         level += 1
         states = [
             dask.delayed(_merge_states, pure=True, name=f"logloss-merge-{level}-{i}-{dask.base.tokenize(*group)}")(
-                *group
+                *group, by=tuple(by)
             )
             for i, group in enumerate(_groups(states, split_every))
         ]
@@ -363,7 +376,7 @@ def _reduce_frame(frame, columns: FrameColumns, make_state, *, split_every, comp
     states = selected.map_partitions(
         _partition_state, columns, make_state, tuple(by), offsets, meta=(None, "object"), enforce_metadata=False
     ).to_delayed(optimize_graph=True)
-    merged = _tree_merge(list(states), split_every, make_state)
+    merged = _tree_merge(list(states), split_every, make_state, by)
     return merged.compute() if compute else merged
 
 

@@ -230,7 +230,8 @@ def _aggregates(*, weighted: bool, clipped: bool) -> list[str]:
             "w2y2": f"{w} * {w} * {y} * {y}",
             "w2p": f"{w} * {w} * {p}",
             "w2p2": f"{w} * {w} * {p} * {p}",
-            "w2ly": f"{w} * {w} * {loss} * {y}",
+            # w * w * loss may overflow to Infinity, and Infinity * 0 is NaN; the exact term is 0.
+            "w2ly": f"CASE WHEN {y} = 0 THEN 0.0D ELSE {w} * {w} * {loss} * {y} END",
             "w2py": f"{w} * {w} * {p} * {y}",
         }
     else:
