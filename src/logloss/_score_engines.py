@@ -85,6 +85,9 @@ def _compute(engine_module, frame, *, columns: dict, clip, by: tuple[str, ...], 
     segments = None
     if by:
         segments, state = state, state.total()
+    decomposition = None
+    if decompose:
+        decomposition = engine_module.frame_decomposition_state(frame, **columns)
     return EngineScores(state=state, segments=segments, decomposition=decomposition)
 
 
