@@ -46,6 +46,12 @@ def _map_exp(x, out):
         out[i] = _fast_math.exp(x[i])
 
 
+@njit(error_model="numpy", fastmath=_fast_math.FASTMATH)
+def _map_exp_nonpositive(x, out):
+    for i in range(x.size):
+        out[i] = _fast_math.exp_nonpositive(x[i])
+
+
 def _apply(kernel, x):
     out = np.empty_like(x)
     kernel(x, out)
@@ -165,6 +171,21 @@ def test_exp_special_values():
     result = _apply(_map_exp, np.array([-np.inf, np.inf, -746.0, 710.0, 0.0, np.nan]))
     np.testing.assert_array_equal(result[:5], [0.0, np.inf, 0.0, np.inf, 1.0])
     assert np.isnan(result[5])
+
+
+def test_exp_nonpositive_equals_exp():
+    rng = np.random.default_rng(8)
+    x = np.concatenate(
+        [
+            -rng.uniform(0.0, 800.0, 20000),
+            -np.exp(rng.uniform(-60.0, np.log(745.0), 20000)),
+            -rng.uniform(708.0, 745.2, 5000),
+            [-0.0, 0.0, -np.inf, np.nan, -5e-324, -760.0, -1e300],
+        ]
+    )
+    expected = _apply(_map_exp, x)
+    np.testing.assert_array_equal(_apply(_map_exp_nonpositive, x), expected)
+    assert _ulp_distance(expected[:-7], _mpmath_map(mpmath.exp, x[:-7])).max() <= 1
 
 
 def _probability_case(seed, dtype=np.float64):

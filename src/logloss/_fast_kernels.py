@@ -281,7 +281,7 @@ def _logit_block(z, y, length, pos_weight, losses, exps):
         logit = np.float64(z[i])
         label = np.float64(y[i])
         bad += (logit != logit) + _is_bad_label(label)
-        e = fm.exp(-abs(logit))
+        e = fm.exp_nonpositive(-abs(logit))
         exps[i] = e
         loss = _logit_term(logit, label, pos_weight, fm.log1p_unit(e))
         infinite += loss == np.inf
