@@ -35,12 +35,14 @@ __all__ = [
     "total_rows",
 ]
 
-# Batches of this size run numba's kernels on one thread (below _fast.PARALLEL_MIN_SIZE).
-# Batches of 2**20 rows run them on every core. On a shared 2-core machine they scored
-# 10**7 rows in 0.12 s instead of 0.19 s once, when a core was free. Under a load of 3 to 4
-# they took 0.35 to 1.1 s instead of 0.2 to 0.34 s, and 0.8 to 3.5 s instead of 0.6 to
-# 0.9 s with --by (logloss score, numba 0.68).
-DEFAULT_BATCH_SIZE = 65_536
+# Batches of this size run numba's kernels on one thread (below _fast.PARALLEL_MIN_SIZE),
+# while the read-ahead thread decodes the next ones. Each batch costs some fixed Python work,
+# and with --by a merge of its segment sums. On an idle 2-core Xeon, a second logloss score
+# call on 10**7 rows took 0.076 s with this size and 0.085 s with 2**16 rows per batch (with
+# --by, 0.119 s and 0.169 s). Batches of 2**20 rows run the kernels on every core, which
+# left no core for the reading (0.105 s). Under a load of 3 to 4 on 2 cores, batches of
+# 2**20 rows took 0.35 to 1.1 s against 0.2 to 0.34 s for 2**16 (numba 0.68).
+DEFAULT_BATCH_SIZE = 262_144
 # pyarrow counts rows in int64.
 MAX_BATCH_SIZE = 2**63 - 1
 
@@ -219,7 +221,7 @@ def read_batches(
         Segment key columns: read as `string_columns` are, except that an empty CSV cell,
         quoted or not, is null, as a Parquet null is. A name also in `string_columns` keeps
         its empty strings.
-    batch_size : int, default 65536
+    batch_size : int, default 262144
         Maximum rows per batch, at most 2**63 - 1.
 
     Yields
@@ -268,8 +270,9 @@ def read_batches(
 def _read_parquet(path: Path, names: list[str], batch_size: int) -> Iterator:
     import pyarrow as pa
 
-    # A Python file object, not the path, so that a name that is not UTF-8 can be opened.
-    with open(path, "rb") as source:
+    # pyarrow's own file, which reads without the GIL: the reads took about 10% longer through
+    # a Python file object. The path goes as bytes, so that a name that is not UTF-8 opens.
+    with pa.OSFile(os.fsencode(path)) as source:
         parquet_file = _open_parquet(path, source)
         _check_columns_exist(path, names, parquet_file.schema_arrow.names)
         batches = parquet_file.iter_batches(batch_size=batch_size, columns=names, use_threads=False)

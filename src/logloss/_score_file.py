@@ -94,7 +94,7 @@ def score_file(
     clip : float, optional
         Bound each row's loss by ``-log(clip)``, as :class:`LogLossState` does. Not
         allowed with `logit`.
-    batch_size : int, default 65536
+    batch_size : int, default 262144
         Maximum rows read and scored at a time, at most 2**63 - 1; the result does not
         depend on it beyond float64 rounding.
     progress : callable, optional
