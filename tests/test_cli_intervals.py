@@ -159,6 +159,7 @@ def test_single_class_warning_printed_once(tmp_path):
         (("--ci", "--method", "bootstrap", "--bootstrap", "1"), "1 is not in the range x>=2"),
         (("--seed", "1", "--bootstrap", "9"), "--bootstrap, --seed apply only with --ci or --compare"),
         (("--ci", "--level", "1.5"), "Invalid value for '--level'"),
+        (("--ci", "--level", "nan"), "LEVEL must be a number in (0, 1), got nan."),
     ],
 )
 def test_usage_errors(args, message):

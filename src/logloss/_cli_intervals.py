@@ -55,6 +55,7 @@ _OPTIONS = (
         "--level",
         metavar="LEVEL",
         type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+        callback=lambda context, parameter, value: _check_level(value),
         help="Confidence level of --ci and --compare, in (0, 1). Default: 0.95.",
     ),
     click.option(
@@ -91,6 +92,13 @@ def interval_options(command):
     for option in reversed(_OPTIONS):
         command = option(command)
     return command
+
+
+def _check_level(value):
+    # FloatRange lets NaN through, because every comparison with NaN is false.
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("LEVEL must be a number in (0, 1), got nan.")
+    return value
 
 
 def resolve_interval_options(ci, compare, level, method, n_bootstrap, seed, id_column) -> IntervalOptions | None:
