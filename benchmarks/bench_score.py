@@ -1,7 +1,7 @@
 """Time ``logloss score`` on a Parquet file against polars streaming, pandas and a bare read.
 
-The script writes a Parquet file of ``--rows`` rows (columns label, prob, logit and a
-segment key with ``--segments`` values) and runs every candidate in a fresh process,
+The script writes a Parquet file of ``--rows`` rows (columns label, prob, logit, weight
+and a segment key with ``--segments`` values) and runs every candidate in a fresh process,
 ``--repeat`` times after one untimed run. Two times are reported per candidate: the work inside the process
 (reading and scoring, after the imports) and the whole process from start to exit, which
 adds the interpreter start and the imports. The "second call" candidates time a second
@@ -133,8 +133,11 @@ def write_file(path: Path, rows: int, segments: int) -> None:
     logit = rng.normal(0.0, 2.0, rows)
     prob = 1.0 / (1.0 + np.exp(-logit))
     label = (rng.random(rows) < prob).astype(np.int8)
+    # Sample weights, which no candidate reads: they make the file as wide as a real one, so
+    # that reading only the needed columns counts.
+    weight = rng.uniform(0.5, 2.0, rows)
     segment = rng.integers(0, segments, rows).astype(np.int32)
-    table = pa.table({"label": label, "prob": prob, "logit": logit, "segment": segment})
+    table = pa.table({"label": label, "prob": prob, "logit": logit, "weight": weight, "segment": segment})
     pq.write_table(table, path, row_group_size=1 << 20)
 
 
@@ -180,7 +183,7 @@ def _is_number(text: str) -> bool:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="1e7", help="rows of the Parquet file (default 1e7)")
-    parser.add_argument("--segments", type=int, default=100, help="distinct segment keys (default 100)")
+    parser.add_argument("--segments", type=int, default=50, help="distinct segment keys (default 50)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per candidate; the median is reported")
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), help="subset of the candidates")
     parser.add_argument("--output", default="benchmarks/results/bench_score", help="path prefix of the .json and .md files")
