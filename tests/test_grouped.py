@@ -535,6 +535,17 @@ def test_grouped_pandas_nullable_int_keys_stay_exact():
     assert all(type(key) is int for key in counts if key is not None)
 
 
+def test_grouped_chunked_pandas_string_keys():
+    pd = pytest.importorskip("pandas")
+    # pd.concat of two pyarrow-backed string columns gives one column of two chunks.
+    parts = [pd.Series(["a", "b"], dtype="string[pyarrow]"), pd.Series(["a"], dtype="string[pyarrow]")]
+    keys = pd.concat(parts, ignore_index=True)
+    assert isinstance(pa.array(keys), pa.ChunkedArray)
+    grouped = GroupedLogLossState()
+    grouped.update(np.array([0.2, 0.3, 0.4]), np.array([0, 1, 1]), keys)
+    assert {key: state.count for key, state in grouped.states().items()} == {"a": 2, "b": 1}
+
+
 def test_grouped_view_type_null_key_is_null():
     keys = pa.array(["", None, "x"], type=pa.string_view())
     grouped = GroupedLogLossState()

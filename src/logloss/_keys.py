@@ -160,6 +160,10 @@ def _to_arrow(column, name: str, pa):
             found = find_key_type_error(values, name)
             if found is not None:
                 raise found
+        if isinstance(column, pa.ChunkedArray):
+            # A pandas column backed by a chunked pyarrow array, as pd.concat makes one,
+            # converts to a ChunkedArray.
+            column = column.combine_chunks()
     if isinstance(column.type, pa.DictionaryType):
         column = column.dictionary_decode()
     # pyarrow 26 encodes a null of a view type as the empty string, which would merge the
