@@ -83,6 +83,24 @@ def test_engine_missing_extra_hint(monkeypatch, engine, module, library):
     assert f"`pip install '/path/to/logloss[{engine}]'`" in result.output
 
 
+@pytest.mark.parametrize("module", ["rich", "pyarrow"])
+def test_entry_missing_cli_module(module):
+    # find_spec reports the module as not installed; the check runs when logloss.cli is
+    # imported, so it runs in a fresh interpreter.
+    code = (
+        "import importlib.util, sys\n"
+        "find_spec = importlib.util.find_spec\n"
+        f"importlib.util.find_spec = lambda name, *args: None if name == {module!r} else find_spec(name, *args)\n"
+        "from logloss._entry import main\n"
+        "main(['score'])\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 1
+    assert f"needs click, rich and pyarrow, and {module} is missing" in completed.stderr
+    assert "`uv run --extra cli ...`" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
 def test_spark_quiet_options_select_log4j2_file():
     from logloss._score_engines import quiet_driver_java_options
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import importlib.util
 import json
 import math
 import sys
@@ -31,6 +32,15 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
     raise ImportError(
         f"the logloss command-line tool needs click, rich and pyarrow: {EXTRA_HINT.format(extra='cli')}"
     ) from error
+# rich and pyarrow are imported where they are used, but checked here: the `dask` and `spark`
+# extras bring click and pyarrow without rich, and a command would otherwise fail with a
+# traceback after computing its figures.
+for _module in ("rich", "pyarrow"):
+    if importlib.util.find_spec(_module) is None:
+        raise ImportError(
+            f"the logloss command-line tool needs click, rich and pyarrow, and {_module} is missing: "
+            f"{EXTRA_HINT.format(extra='cli')}"
+        )
 
 from ._cli_details import (
     SEGMENT_SORTS,
