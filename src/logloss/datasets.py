@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._entry import EXTRA_HINT
+
 __all__ = ["caravan_path", "load_caravan"]
 
 _CARAVAN_COLUMNS = ("label", "prob", "logit", "customer_type", "row_id")
@@ -54,7 +56,10 @@ def load_caravan() -> dict[str, np.ndarray]:
     >>> round(float(binary_cross_entropy(data["prob"], data["label"])), 6)
     0.210901
     """
-    import pyarrow.parquet as pq
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as error:
+        raise ImportError(f"load_caravan needs pyarrow ({error}): {EXTRA_HINT.format(extra='cli')}") from error
 
     table = pq.read_table(caravan_path(), columns=list(_CARAVAN_COLUMNS))
     return {name: table.column(name).to_numpy() for name in _CARAVAN_COLUMNS}
