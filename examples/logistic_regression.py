@@ -14,8 +14,8 @@ is scikit-learn's ``LogisticRegression(C=C)`` objective divided by ``C sum_i w_i
 have the same minimizer. The gradient and Hessian-vector product come from the analytic
 per-sample derivatives of :func:`logloss.binary_cross_entropy_with_logits_grad_hess`.
 
-Run it from the repository root: ``uv run --group test python examples/logistic_regression.py``
-(it needs pyarrow and SciPy).
+Run it from the repository root: ``uv run --extra cli --extra eval python examples/logistic_regression.py``
+(it needs pyarrow and SciPy, which those extras install).
 """
 
 from __future__ import annotations
