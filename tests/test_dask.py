@@ -502,6 +502,37 @@ def test_cli_dask_folder_truncated_file(client, tmp_path):
     assert_one_error_line(run_dask_cli(tmp_path), f"{tmp_path / 'b.parquet'}: Dask could not read the data (ArrowInvalid: ")
 
 
+def test_cli_dask_folder_unreadable_first_file(tmp_path):
+    # Dask reads the first file's footer for the schema, before any task runs.
+    whole = write_rows(tmp_path / "a.parquet", y=[1.0, 0.0], p=[0.5, 0.4]).read_bytes()
+    (tmp_path / "a.parquet").write_bytes(whole[: len(whole) // 2])
+    write_rows(tmp_path / "b.parquet", y=[1.0, 0.0], p=[0.5, 0.4])
+    line = assert_one_error_line(run_dask_cli(tmp_path), f"{tmp_path / 'a.parquet'}: Dask could not read the Parquet data (")
+    assert line.endswith(f"so replace it or move it out of {tmp_path}")
+
+
+def test_cli_dask_truncated_file_advice(tmp_path):
+    whole = write_rows(tmp_path / "a.parquet", y=[1.0, 0.0], p=[0.5, 0.4]).read_bytes()
+    (tmp_path / "a.parquet").write_bytes(whole[: len(whole) // 2])
+    line = assert_one_error_line(run_dask_cli(tmp_path / "a.parquet"), f"{tmp_path / 'a.parquet'}: Dask could not read")
+    assert line.endswith("the file may be corrupt, truncated or not in Parquet format, so replace it")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that takes any bytes in names")
+@pytest.mark.parametrize("in_folder", [False, True], ids=["file", "folder"])
+def test_cli_dask_non_utf8_file_name(tmp_path, in_folder):
+    import os
+
+    write_rows(tmp_path / "good.parquet", y=[1.0, 0.0], p=[0.5, 0.4])
+    name = os.fsdecode(b"bad\xff.parquet")
+    # pyarrow writes to such a name only through a Python file object.
+    with open(tmp_path / name, "wb") as file:
+        write_rows(file, y=[1.0, 0.0], p=[0.5, 0.4])
+    target = tmp_path if in_folder else tmp_path / name
+    line = assert_one_error_line(run_dask_cli(target), f"{tmp_path}/bad\\xff.parquet: the path is not valid UTF-8")
+    assert "rename the file or its folder, or score it with --engine local" in line
+
+
 def test_cli_dask_empty_folder(tmp_path):
     (tmp_path / "notes.txt").write_text("not data")
     assert_one_error_line(run_dask_cli(tmp_path), f"{tmp_path}: the folder contains no Parquet files")

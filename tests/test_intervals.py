@@ -197,6 +197,22 @@ def test_delta_clip_bounds_infinite_loss():
     assert math.isfinite(interval.upper)
 
 
+@pytest.mark.parametrize(
+    ("level", "z"),
+    [
+        # Reference quantiles sqrt(2) * erfinv(level), from mpmath at 100 bits.
+        (1.0 - 2.0**-53, 8.292361075813595),
+        (1.0 - 1e-15, 8.026957018033892),
+        (0.95, 1.9599639845400538),
+    ],
+)
+def test_delta_bounds_level_near_one(level, z):
+    p, y = _rows()
+    interval = confidence_interval(_state(p, y), level=level).log_loss
+    assert interval.upper - interval.estimate == pytest.approx(z * interval.standard_error, rel=1e-14)
+    assert interval.estimate - interval.lower == pytest.approx(z * interval.standard_error, rel=1e-14)
+
+
 @pytest.mark.parametrize("level", [0.0, 1.0, -0.5, 95])
 def test_level_outside_unit_interval_raises(level):
     with pytest.raises(ValueError, match=r"`level` must be in \(0, 1\)"):

@@ -159,6 +159,19 @@ def test_state_weighted_terms_beyond_range():
     assert result.log_loss == pytest.approx(_mp_mean(logits, labels, weights), rel=2 * EPS)
 
 
+@pytest.mark.parametrize("repeats", [1, 1 << 14], ids=["reference", "fast"])
+def test_state_weighted_square_overflow_label_zero(repeats):
+    # w**2 * loss overflows to inf on the rows of label 0. Its product with the label is 0,
+    # not inf * 0 = NaN, on the NumPy path and in the kernels that 2**15 rows or more reach.
+    logits = [1e250, -3.0, 1e250]
+    labels = [0.0, 1.0, 0.0]
+    weights = [1e100, 1e100, 2.0]
+    state = LogLossState()
+    state.update_logits(np.tile(logits, repeats), np.tile(labels, repeats), weights=np.tile(weights, repeats))
+    assert state.sum("w2ly") == pytest.approx(repeats * 1e200 * float(_softplus(3.0)), rel=1e-12)
+    assert state.result().log_loss == pytest.approx(_mp_mean(logits, labels, weights), rel=4 * EPS)
+
+
 def test_state_merge_keeps_exact_mean():
     left, right = LogLossState(), LogLossState()
     left.update_logits(np.array([1.5e308, 0.0]), np.array([0, 1]))

@@ -74,6 +74,38 @@ def unreadable_file(path: Path, engine: str) -> Path:
     return next((file for file in _files(path, engine) if _schema(file) is None), path)
 
 
+def unreadable_advice(path: Path, file: Path) -> str:
+    """Return what to do about `file`, which the engine could not read, for a message on `path`.
+
+    Returns "" when `file` is the folder `path` itself, because no single file is known to
+    be at fault.
+    """
+    if file == path and path.is_dir():
+        return ""
+    advice = "; the file may be corrupt, truncated or not in Parquet format, so replace it"
+    if file != path:
+        advice += f" or move it out of {display_path(path)}"
+    return advice
+
+
+def non_utf8_name_error(path: Path, engine: str) -> DataFileError | None:
+    """Return an error naming the first file of `path` whose path is not valid UTF-8, or None.
+
+    pyarrow's file systems, which Dask reads through, take paths as UTF-8 text only, so they
+    fail on such a name with a UnicodeEncodeError that names no file.
+    """
+    for file in _files(path, engine):
+        try:
+            os.fsdecode(file).encode("utf-8")
+        except UnicodeEncodeError:
+            return DataFileError(
+                f"{display_path(file)}: the path is not valid UTF-8, and {engine.capitalize()} "
+                f"opens files by UTF-8 paths only; rename the file or its folder, or score it with --engine local",
+                path=file,
+            )
+    return None
+
+
 def _files(path: Path, engine: str) -> list[Path]:
     return data_files(path, engine) if path.is_dir() else [path]
 

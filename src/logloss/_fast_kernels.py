@@ -674,7 +674,9 @@ def _state_terms(length, probabilities, labels, losses, weight_buffer, buffers):
         buffers[9, i] = w2 * (y * y)
         buffers[10, i] = w2 * p
         buffers[11, i] = w2 * (p * p)
-        buffers[12, i] = w2l * y
+        # w2l overflows to inf for huge weighted losses, and inf * 0 would be NaN. The exact
+        # term of a label 0 is 0, as in _state._w2ly_sum.
+        buffers[12, i] = 0.0 if y == 0.0 else w2l * y
         buffers[13, i] = (w2 * p) * y
     return infinite
 

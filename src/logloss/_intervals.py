@@ -113,9 +113,22 @@ def normal_interval(estimate: float, variance: float, level: float, method: str 
     standard_error = math.sqrt(max(variance, 0.0)) if math.isfinite(variance) else math.nan
     if not math.isfinite(estimate):
         standard_error = math.nan
-    z = statistics.NormalDist().inv_cdf(0.5 + level / 2.0)
-    half_width = z * standard_error
+    half_width = normal_quantile(level) * standard_error
     return Interval(estimate, standard_error, estimate - half_width, estimate + half_width, level, method)
+
+
+def normal_quantile(level: float) -> float:
+    """Return the standard normal quantile z with ``P(|Z| <= z) = level``, for `level` in (0, 1).
+
+    From ``level = 0.5`` up, z comes from the upper tail ``(1 - level) / 2``, which is
+    computed exactly. The form ``0.5 + level / 2`` rounds to 1.0 at the largest float below
+    1, where ``inv_cdf`` raises, and it loses the digits of the tail near 1. At
+    ``level = 1 - 1e-15`` it made z 0.2% too large.
+    """
+    normal = statistics.NormalDist()
+    if level >= 0.5:
+        return -normal.inv_cdf((1.0 - level) / 2.0)
+    return normal.inv_cdf(0.5 + level / 2.0)
 
 
 def _quantile(sorted_values: np.ndarray, q: float) -> float:

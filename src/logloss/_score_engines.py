@@ -17,8 +17,10 @@ from ._engine_errors import (
     column_type_error,
     dask_partition_error,
     missing_column_error,
+    non_utf8_name_error,
     spark_job_error,
     spark_read_error,
+    unreadable_advice,
     unreadable_file,
 )
 from ._frames import ColumnNotFoundError, ColumnTypeError, ColumnValueError, FrameColumns
@@ -97,13 +99,17 @@ def _score_with_dask(path: Path, **options) -> EngineScores:
 
     from . import dask as engine_module
 
+    bad_name = non_utf8_name_error(path, "dask")
+    if bad_name is not None:
+        raise bad_name
     try:
         frame = dask.dataframe.read_parquet(str(path))
     except (ValueError, OSError, pa.ArrowException) as error:
         # Dask wraps its Parquet reader's errors in a ValueError of two lines.
         detail = " ".join(str(error).split())
-        message = f"{display_path(path)}: Dask could not read the Parquet data: {detail}"
-        raise DataFileError(message, path=path) from error
+        file = unreadable_file(path, "dask")
+        message = f"{display_path(file)}: Dask could not read the Parquet data ({detail}){unreadable_advice(path, file)}"
+        raise DataFileError(message, path=file) from error
     try:
         return _compute(engine_module, frame, **options)
     except ColumnNotFoundError as error:
@@ -127,7 +133,8 @@ def _score_with_dask(path: Path, **options) -> EngineScores:
         if isinstance(error, pa.ArrowException):
             # A file that a task could not read, such as a truncated one.
             file = unreadable_file(path, "dask")
-            message = f"{display_path(file)}: Dask could not read the data ({type(error).__name__}: {error})"
+            detail = f"{type(error).__name__}: {error}"
+            message = f"{display_path(file)}: Dask could not read the data ({detail}){unreadable_advice(path, file)}"
             raise DataFileError(message, path=file) from error
         if isinstance(error, TypeError):
             # --by keys of two types in two partitions (bool in one file, int in another)
