@@ -421,6 +421,7 @@ def test_cli_engine_spark_segments(spark, columns, parquet_path):
     assert output.exit_code == 0, output.output
     report = json.loads(output.stdout)
     assert report["engine"] == "spark"
+    assert report["row_numbering"] is None
     assert report["result"]["log_loss"] == pytest.approx(
         local_state(columns, weight=False).result().log_loss, rel=TOLERANCE
     )

@@ -614,7 +614,8 @@ def report_to_dict(report: ScoreReport) -> dict:
         "columns": {"label": request.label, request.scale: request.prediction, "weight": request.weight},
         "clip": request.clip,
         "engine": request.engine,
-        "row_numbering": f"{ROW_CONVENTION} data rows, CSV header not counted",
+        # The engines keep no row order, so they report no row numbers.
+        "row_numbering": f"{ROW_CONVENTION} data rows, CSV header not counted" if request.engine == "local" else None,
         "result": figures,
         "warnings": report.warnings,
     }
