@@ -313,6 +313,34 @@ def test_cli_engine_dask_mixed_key_types_error(client, tmp_path):
     assert "Traceback" not in output.output
 
 
+def test_cli_engine_dask_small_files_text_keys(client, tmp_path):
+    from click.testing import CliRunner
+
+    import pyarrow
+    import pyarrow.parquet
+
+    from logloss.cli import cli
+
+    # Dask reads small files into one partition, whose text column is a chunked pyarrow array.
+    rng = np.random.default_rng(11)
+    for index in range(3):
+        p = rng.uniform(0.05, 0.95, 1000)
+        y = (rng.random(1000) < p).astype(float)
+        k = rng.choice(["a", "b", "c"], 1000)
+        # Written by pyarrow, without pandas metadata, Dask reads `k` as pyarrow-backed text.
+        # Dask fuses the partitions of files of which it reads few columns, so the files
+        # also have columns that are not scored.
+        unused = {f"x{column}": rng.random(1000) for column in range(4)}
+        table = pyarrow.table({"p": p, "y": y, "k": k, **unused})
+        pyarrow.parquet.write_table(table, tmp_path / f"part-{index}.parquet")
+    arguments = ["score", str(tmp_path), "--engine", "dask", "--by", "k", "--label", "y", "--prob", "p", "--json"]
+    output = CliRunner().invoke(cli, arguments)
+    assert output.exit_code == 0, output.output
+    segments = json.loads(output.stdout)["segments"]["rows"]
+    assert sorted(row["segment"]["k"] for row in segments) == ["a", "b", "c"]
+    assert sum(row["count"] for row in segments) == 3000
+
+
 @pytest.mark.parametrize("npartitions", [1, 7, 64])
 def test_frame_decomposition_agrees(client, rows, npartitions):
     frame = dd.from_pandas(rows, npartitions=npartitions)
@@ -350,6 +378,7 @@ def test_cli_engine_dask_segments(client, rows, tmp_path):
     assert output.exit_code == 0, output.output
     report = json.loads(output.stdout)
     assert report["engine"] == "dask"
+    assert report["row_numbering"] is None
     expected = GroupedLogLossState()
     expected.update_logits(rows["z"].to_numpy(), rows["y"].to_numpy(), rows["country"])
     segments = {row["segment"]["country"]: row for row in report["segments"]["rows"]}
