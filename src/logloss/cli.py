@@ -32,9 +32,9 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
     raise ImportError(
         f"the logloss command-line tool needs click, rich and pyarrow: {EXTRA_HINT.format(extra='cli')}"
     ) from error
-# rich and pyarrow are imported where they are used, but checked here: the `dask` and `spark`
-# extras bring click and pyarrow without rich, and a command would otherwise fail with a
-# traceback after computing its figures.
+# rich and pyarrow are imported where they are used but checked here, because the `dask` and
+# `spark` extras bring click and pyarrow without rich. Without the check, a command would
+# fail with a traceback after computing its figures.
 for _module in ("rich", "pyarrow"):
     if importlib.util.find_spec(_module) is None:
         raise ImportError(
