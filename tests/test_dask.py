@@ -572,9 +572,18 @@ def test_cli_dask_null_names_file_and_row(client, tmp_path):
     probabilities[17] = None
     write_rows(tmp_path / "a.parquet", y=[1.0] * 30, p=[0.5] * 30)
     second = write_rows(tmp_path / "b.parquet", y=[1.0] * 30, p=probabilities)
-    line = assert_one_error_line(run_dask_cli(tmp_path), f"{second}: column `p` must not contain NaN")
-    assert "got NaN at row 17 (0-based) of this file" in line
+    line = assert_one_error_line(run_dask_cli(tmp_path), f"{second}: column `p` must not contain NaN or missing values")
+    # pandas reads the null as NaN; the message names what the file holds.
+    assert "got a null at row 17 (0-based) of this file (1 NaN or null value in all)" in line
     assert "(in Dask partition 1)" in line
+
+
+def test_cli_dask_nan_names_file_and_row(client, tmp_path):
+    probabilities = [0.5] * 30
+    probabilities[17] = float("nan")
+    path = write_rows(tmp_path / "a.parquet", y=[1.0] * 30, p=probabilities)
+    line = assert_one_error_line(run_dask_cli(tmp_path), f"{path}: column `p` must not contain NaN,")
+    assert "got NaN at row 17 (0-based) of this file (1 NaN value in all)" in line
 
 
 def test_cli_dask_fused_partitions_name_file_and_row(client, tmp_path):

@@ -4,7 +4,8 @@ Dask and Spark report a problem in one file of a folder as a Python or Java exce
 about a partition or a column, mostly without the file. The functions here turn the
 errors that come from the data into a :class:`DataFileError` that names the file, and the
 file row where the Parquet footers give it. They run on error paths only, and read only
-Parquet footers. Every other exception is left to propagate unchanged.
+Parquet footers, except that a NaN found by Dask is looked up in the one row group that
+holds it, to tell a null from a NaN. Every other exception is left to propagate unchanged.
 """
 
 from __future__ import annotations
@@ -191,9 +192,43 @@ def dask_partition_error(path: Path, selected, error: Exception) -> DataFileErro
             row = start + position
             message = message[: index.start()] + f" at {format_row(row)} of this file" + message[index.end() :]
             message = _PARTITION_SUFFIX.sub(f" (in Dask partition {error.partition})", message)
+            message = _name_null(message, file, row)
             return error_class(f"{display_path(file)}: {message}", path=file, row=row)
         position -= count
     return error_class(f"{display_path(path)}: {message}", path=path)
+
+
+# pandas reads a Parquet null of a float column as NaN, so Dask's partitions report it as one.
+_NAN_VALUE = re.compile(r"column `(?P<column>[^`]+)` must not contain NaN, got NaN ")
+
+
+def _name_null(message: str, file: str, row: int) -> str:
+    """Return `message` about a NaN at `row` of `file`, reworded if the file holds a null there."""
+    found = _NAN_VALUE.search(message)
+    if found is None or not _is_null(file, found.group("column"), row):
+        return message
+    column = found.group("column")
+    reworded = f"column `{column}` must not contain NaN or missing values, got a null "
+    message = message[: found.start()] + reworded + message[found.end() :]
+    return message.replace(" NaN value in all)", " NaN or null value in all)").replace(" NaN values in all)", " NaN or null values in all)")
+
+
+def _is_null(file: str, column: str, row: int) -> bool:
+    """Return whether `column` is null at `row` of the Parquet file `file`; False if unreadable."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet_file = pq.ParquetFile(file)
+        for index in range(parquet_file.num_row_groups):
+            count = parquet_file.metadata.row_group(index).num_rows
+            if row < count:
+                values = parquet_file.read_row_group(index, columns=[column]).column(0)
+                return not values[row].is_valid
+            row -= count
+    except (pa.ArrowException, OSError, KeyError, IndexError):
+        pass
+    return False
 
 
 def _partition_rows(selected, partition: int) -> list[tuple[str, int, int]] | None:
