@@ -5,7 +5,7 @@ about a partition or a column, mostly without the file. The functions here turn 
 errors that come from the data into a :class:`DataFileError` that names the file, and the
 file row where the Parquet footers give it. They run on error paths only, and read only
 Parquet footers, except that a NaN found by Dask is looked up in the one row group that
-holds it, to tell a null from a NaN. Every other exception is left to propagate unchanged.
+contains it, to tell a null from a NaN. Every other exception is left to propagate unchanged.
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ _NAN_VALUE = re.compile(r"column `(?P<column>[^`]+)` must not contain NaN, got N
 
 
 def _name_null(message: str, file: str, row: int) -> str:
-    """Return `message` about a NaN at `row` of `file`, reworded if the file holds a null there."""
+    """Return `message` about a NaN at `row` of `file`, reworded if the file has a null there."""
     found = _NAN_VALUE.search(message)
     if found is None or not _is_null(file, found.group("column"), row):
         return message
