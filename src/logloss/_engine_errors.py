@@ -200,6 +200,7 @@ def dask_partition_error(path: Path, selected, error: Exception) -> DataFileErro
 
 # pandas reads a Parquet null of a float column as NaN, so Dask's partitions report it as one.
 _NAN_VALUE = re.compile(r"column `(?P<column>[^`]+)` must not contain NaN, got NaN ")
+_NAN_COUNT = re.compile(r" NaN (values?) in all\)")
 
 
 def _name_null(message: str, file: str, row: int) -> str:
@@ -210,7 +211,7 @@ def _name_null(message: str, file: str, row: int) -> str:
     column = found.group("column")
     reworded = f"column `{column}` must not contain NaN or missing values, got a null "
     message = message[: found.start()] + reworded + message[found.end() :]
-    return message.replace(" NaN value in all)", " NaN or null value in all)").replace(" NaN values in all)", " NaN or null values in all)")
+    return _NAN_COUNT.sub(r" NaN or null \1 in all)", message)
 
 
 def _is_null(file: str, column: str, row: int) -> bool:

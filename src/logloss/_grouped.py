@@ -215,7 +215,7 @@ class GroupedLogLossState:
         ------
         TypeError
             As :meth:`LogLossState.update` does, or when `keys` is a string or a key column
-            holds non-scalar values or values of mixed types, within this update or against
+            contains non-scalar values or values of mixed types, within this update or against
             earlier ones (booleans after integers, say); the state is unchanged.
         ValueError
             As :meth:`LogLossState.update` does, or when a key column does not have one key
@@ -248,7 +248,7 @@ class GroupedLogLossState:
     def merge(self, other: GroupedLogLossState) -> GroupedLogLossState:
         """Return a new state holding the rows of both; neither input changes.
 
-        Raises TypeError if `other` is not a GroupedLogLossState or a key column holds
+        Raises TypeError if `other` is not a GroupedLogLossState or a key column contains
         keys of another type than in this state (booleans against integers, say), and
         ValueError if the states have different numbers of key columns.
         """

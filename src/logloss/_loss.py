@@ -431,7 +431,7 @@ def _overflowed(xp, loss, total, axis, eager: bool, *, lazy: bool):
     """Return the mask of sums in `total` that are infinite although every `loss` they add is
     finite, or None when there is none.
 
-    `loss` holds the losses before weighting, so a product of a finite loss and a weight
+    `loss` contains the losses before weighting, so a product of a finite loss and a weight
     that overflows counts as finite. An eager call returns None unless a total is
     infinite. A lazy call (Dask, traced JAX) cannot read that, so it returns the mask
     when `lazy` is true and None otherwise.

@@ -76,8 +76,8 @@ def probability_loss(probability: np.ndarray, target: np.ndarray, clip: float | 
 def compensated_add(high: np.ndarray, low: np.ndarray, values: np.ndarray) -> None:
     """Add ``values`` to the pairs ``(high, low)`` in place (Neumaier's algorithm).
 
-    A sum beyond the float64 range becomes inf, the rounded value; the states keep a scaled
-    copy of the loss sum for that case (see ``LOSS_SCALE_EXPONENT``).
+    A sum beyond the float64 range becomes inf, the rounded value. For that case the states
+    keep a scaled copy of the loss sum (see ``LOSS_SCALE_EXPONENT``).
     """
     with np.errstate(over="ignore"):
         total = high + values
@@ -207,7 +207,7 @@ class LogLossState:
         """Add precomputed sums, ordered as ``SUM_FIELDS``, from a kernel or another engine.
 
         `scaled_loss` is ``scaled_loss_sum`` of the same rows. It is needed only when their
-        sum ``"wl"`` overflowed to inf although no loss is infinite; without it such a state
+        sum ``"wl"`` overflowed to inf although no loss is infinite. Without it, such a state
         reports the log loss as inf with a :class:`LossOverflowWarning`.
         """
         sums = np.asarray(sums, dtype=np.float64)
