@@ -355,7 +355,7 @@ def _state_sums(state):
 
 
 @pytest.mark.parametrize("logits", [False, True])
-def test_state_update_matches_reference(monkeypatch, logits):
+def test_state_update_matches_reference(engine, monkeypatch, logits):
     x, y = _logit_case(41) if logits else _probability_case(41)
     if logits:
         x[:2] = 0.0  # the reference path's expit is NaN at infinite logits
@@ -387,7 +387,7 @@ def test_state_counts_clipped_and_infinite(monkeypatch):
 
 @pytest.mark.parametrize("logits", [False, True])
 @pytest.mark.parametrize("dtypes", [(np.float64, np.float64), (np.float32, np.float32), (np.float64, np.int8)])
-def test_state_sums_unweighted_equal_unit_weights(logits, dtypes):
+def test_state_sums_unweighted_equal_unit_weights(engine, logits, dtypes):
     prediction_dtype, label_dtype = dtypes
     x, y = _logit_case(46, prediction_dtype) if logits else _probability_case(46, prediction_dtype)
     y = np.round(y).astype(label_dtype) if label_dtype == np.int8 else y
@@ -399,7 +399,7 @@ def test_state_sums_unweighted_equal_unit_weights(logits, dtypes):
 
 
 @pytest.mark.parametrize("logits", [False, True])
-def test_grouped_sums_unweighted_equal_unit_weights(logits):
+def test_grouped_sums_unweighted_equal_unit_weights(engine, logits):
     x, y = _logit_case(47) if logits else _probability_case(47)
     x[:2] = 0.0 if logits else 0.5
     codes = np.random.default_rng(48).integers(0, 5, N)
@@ -451,7 +451,7 @@ def test_disabled_by_environment(monkeypatch):
 
 
 @pytest.mark.parametrize("logits", [False, True])
-def test_grouped_state_matches_reference(monkeypatch, logits):
+def test_grouped_state_matches_reference(engine, monkeypatch, logits):
     from logloss._grouped import GroupedLogLossState
 
     x, y = _logit_case(51) if logits else _probability_case(51)
@@ -473,7 +473,7 @@ def test_grouped_state_matches_reference(monkeypatch, logits):
         assert fast.state(key).count == reference.state(key).count
 
 
-def test_score_file_matches_reference(monkeypatch, tmp_path):
+def test_score_file_matches_reference(engine, monkeypatch, tmp_path):
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
     p, y = _probability_case(61)
@@ -486,7 +486,7 @@ def test_score_file_matches_reference(monkeypatch, tmp_path):
     assert fast.count == reference.count == N
 
 
-def test_score_file_bad_value_names_row(tmp_path):
+def test_score_file_bad_value_names_row(engine, tmp_path):
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
     p, y = _probability_case(62)
@@ -606,7 +606,7 @@ def test_sum_beyond_range_warns(engine):
         assert logloss.binary_cross_entropy_with_logits(z, y, reduction="sum") == np.inf
 
 
-def test_state_sums_beyond_range_use_reference():
+def test_state_sums_beyond_range_use_reference(engine):
     z, y, expected = _overflow_case(N)
     assert _fast.state_sums(z, y, None, logits=True) is None
     state = LogLossState()
@@ -617,7 +617,7 @@ def test_state_sums_beyond_range_use_reference():
     assert result.n_infinite == 0
 
 
-def test_grouped_sums_beyond_range_use_reference():
+def test_grouped_sums_beyond_range_use_reference(engine):
     from logloss._grouped import GroupedLogLossState
 
     z, y, expected = _overflow_case(N)
@@ -628,3 +628,192 @@ def test_grouped_sums_beyond_range_use_reference():
     with pytest.warns(logloss.UndefinedMetricWarning, match="every label is 0"):
         result = state.state(0).result()
     assert result.log_loss == pytest.approx(expected, rel=20 * EPS)
+
+
+def _numpy_state_sums(x, y, weights=None, *, logits=False):
+    from logloss import _fast_numpy
+
+    empty = np.empty(0, dtype=np.asarray(x).dtype)
+    return _fast_numpy.state_sums(x, y, empty if weights is None else weights, logits=logits)
+
+
+def _reference_state_sums(monkeypatch, x, y, weights=None, *, logits=False):
+    state = LogLossState()
+    with monkeypatch.context() as patch:
+        patch.setenv("LOGLOSS_DISABLE_FAST", "1")
+        (state.update_logits if logits else state.update)(x, y, weights=weights)
+    return _state_sums(state)
+
+
+@pytest.mark.parametrize("logits", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("size", [1024, 1535, 65536 + 7, 3 * 65536])
+def test_numpy_state_sums_match_reference(monkeypatch, logits, weighted, size):
+    rng = np.random.default_rng(size)
+    x = rng.normal(0.0, 6.0, size) if logits else rng.random(size)
+    y = (rng.random(size) < 0.3).astype(np.float64)
+    y[::5] = rng.random(y[::5].size)  # soft labels
+    weights = rng.exponential(1.0, size) if weighted else None
+    if weighted:
+        weights[::11] = 0.0
+    got = _numpy_state_sums(x, y, weights, logits=logits)
+    np.testing.assert_allclose(got, _reference_state_sums(monkeypatch, x, y, weights, logits=logits), rtol=8 * EPS)
+
+
+@pytest.mark.parametrize(
+    "dtypes",
+    [(np.float32, np.bool_), (np.float32, np.float32), (np.float64, np.int8), (np.float64, np.uint8), (np.float64, np.int64)],
+)
+def test_numpy_state_sums_convert_dtypes(monkeypatch, dtypes):
+    prediction_dtype, label_dtype = dtypes
+    rng = np.random.default_rng(7)
+    p = rng.random(70_001).astype(prediction_dtype)
+    y = (rng.random(70_001) < p).astype(label_dtype)
+    weights = rng.exponential(1.0, 70_001).astype(prediction_dtype)
+    for w in (None, weights):
+        got = _numpy_state_sums(p, y, w)
+        np.testing.assert_allclose(got, _reference_state_sums(monkeypatch, p, y, w), rtol=8 * EPS)
+
+
+def test_numpy_state_sums_certain_predictions(monkeypatch):
+    # p of exactly 0 or 1 with the label that makes the loss 0 takes the xlogy formula.
+    p = np.random.default_rng(8).random(5000)
+    y = (p > 0.5).astype(np.float64)
+    p[:4] = [0.0, 1.0, 0.0, 1.0]
+    y[:4] = [0.0, 1.0, 0.0, 1.0]
+    got = _numpy_state_sums(p, y)
+    np.testing.assert_allclose(got, _reference_state_sums(monkeypatch, p, y), rtol=8 * EPS)
+
+
+def _with(values, index, value):
+    values = values.copy()
+    values[index] = value
+    return values
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "nan prediction",
+        "probability above 1",
+        "negative probability",
+        "label above 1",
+        "nan label",
+        "infinite loss",
+        "nan logit",
+        "infinite logit loss",
+        "negative weight",
+        "nan weight",
+        "weight below range",
+        "weight above range",
+        "loss sum overflows",
+    ],
+)
+def test_numpy_state_sums_return_none(case):
+    p = np.random.default_rng(9).uniform(0.1, 0.9, 5000)
+    y = (p > 0.5).astype(np.float64)
+    w = np.ones(5000)
+    logits = "logit" in case or "overflows" in case
+    x = np.log(p) - np.log1p(-p) if logits else p
+    changed = {
+        "nan prediction": (_with(x, 4321, np.nan), y, None),
+        "probability above 1": (_with(x, 4321, 1.5), y, None),
+        "negative probability": (_with(x, 4321, -0.1), y, None),
+        "label above 1": (x, _with(y, 4321, 2.0), None),
+        "nan label": (x, _with(y, 4321, np.nan), None),
+        "infinite loss": (_with(x, 4321, 0.0), _with(y, 4321, 1.0), None),
+        "nan logit": (_with(x, 4321, np.nan), y, None),
+        "infinite logit loss": (_with(x, 4321, np.inf), _with(y, 4321, 0.0), None),
+        "negative weight": (x, y, _with(w, 4321, -1.0)),
+        "nan weight": (x, y, _with(w, 4321, np.nan)),
+        "weight below range": (x, y, _with(w, 4321, 1e-130)),
+        "weight above range": (x, y, _with(w, 4321, 1e130)),
+        "loss sum overflows": (np.full(5000, -1e306), np.ones(5000), None),
+    }[case]
+    assert _numpy_state_sums(*changed, logits=logits) is None
+
+
+def test_numpy_state_sums_zero_weights_pass():
+    p = np.random.default_rng(10).random(5000)
+    y = (p > 0.5).astype(np.float64)
+    w = np.zeros(5000)
+    sums = _numpy_state_sums(p, y, w)
+    assert sums is not None
+    assert not sums.any()
+
+
+def test_state_sums_below_parallel_size_skip_numba(monkeypatch):
+    monkeypatch.setattr(_fast, "_kernels", None)
+    monkeypatch.setattr(_fast, "_numpy_elements", 0)
+    p, y = _probability_case(11)
+    assert _fast.state_sums(p, y, None, logits=False) is not None
+    assert _fast._kernels is None
+    assert _fast._numpy_elements == 0
+    small = _fast.state_sums(p[:1000], y[:1000], None, logits=False)
+    assert small is None  # below STATE_MIN_SIZE the reference path is faster
+
+
+def test_numpy_state_sums_infinite_logits_of_finite_loss(monkeypatch):
+    z = np.random.default_rng(13).normal(0.0, 4.0, 5000)
+    y = (z > 0).astype(np.float64)
+    z[:2], y[:2] = [np.inf, -np.inf], [1.0, 0.0]
+    got = _numpy_state_sums(z, y, logits=True)
+    np.testing.assert_allclose(got, _reference_state_sums(monkeypatch, z, y, logits=True), rtol=8 * EPS)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_numpy_grouped_sums_match_reference(monkeypatch, weighted):
+    from logloss import _fast_numpy
+    from logloss._grouped import GroupedLogLossState
+
+    rng = np.random.default_rng(14)
+    size = 2 * 65536 + 333
+    p = rng.random(size)
+    y = (rng.random(size) < p).astype(np.int8)
+    codes = rng.integers(0, 9, size)
+    codes[:70_000] = 3  # one group far longer than a run
+    weights = rng.exponential(1.0, size) if weighted else None
+    got = _fast_numpy.grouped_state_sums(p, y, np.empty(0) if weights is None else weights, codes, 9, logits=False)
+    reference = GroupedLogLossState()
+    with monkeypatch.context() as patch:
+        patch.setenv("LOGLOSS_DISABLE_FAST", "1")
+        reference.update(p, y, codes, weights=weights)
+    for code in range(9):
+        np.testing.assert_allclose(got[code], _state_sums(reference.state(code)), rtol=8 * EPS)
+
+
+def test_numpy_grouped_sums_reject_codes_out_of_range():
+    from logloss import _fast_numpy
+
+    p = np.random.default_rng(15).random(5000)
+    y = (p > 0.5).astype(np.float64)
+    codes = np.zeros(5000, dtype=np.int64)
+    assert _fast_numpy.grouped_state_sums(p, y, np.empty(0), codes, 1, logits=False) is not None
+    for bad in (-1, 1):
+        assert _fast_numpy.grouped_state_sums(p, y, np.empty(0), _with(codes, 4000, bad), 1, logits=False) is None
+    too_many = _fast_numpy.GROUP_MAX + 1
+    assert _fast_numpy.grouped_state_sums(p, y, np.empty(0), codes, too_many, logits=False) is None
+
+
+def test_grouped_sums_run_numpy_until_budget(monkeypatch):
+    monkeypatch.setattr(_fast, "_kernels", None)
+    monkeypatch.setattr(_fast, "_numpy_elements", 0)
+    monkeypatch.setattr(_fast, "NUMPY_BUDGET", 2 * N)
+    p, y = _probability_case(16)
+    p[:2] = 0.5
+    codes = np.random.default_rng(17).integers(0, 5, N)
+    first = _fast.grouped_state_sums(p, y, None, codes, 5, logits=False)
+    assert _fast._kernels is None
+    assert _fast._numpy_elements == N
+    _fast.grouped_state_sums(p, y, None, codes, 5, logits=False)
+    assert _fast._kernels is None
+    third = _fast.grouped_state_sums(p, y, None, codes, 5, logits=False)
+    assert _fast._kernels is not None
+    np.testing.assert_allclose(third, first, rtol=8 * EPS)
+    # Beyond GROUP_MAX groups the kernels run at once.
+    monkeypatch.setattr(_fast, "_kernels", None)
+    from logloss import _fast_numpy
+
+    many = _fast_numpy.GROUP_MAX + 1
+    assert _fast.grouped_state_sums(p, y, None, np.arange(N) % many, many, logits=False) is not None
+    assert _fast._kernels is not None

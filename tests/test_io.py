@@ -1,6 +1,7 @@
 import builtins
 import gzip
 import json
+import os
 import subprocess
 import sys
 
@@ -132,31 +133,40 @@ def test_read_batches_does_not_import_pandas(tmp_path):
     assert completed.stdout.strip() == "False"
 
 
-def _score_in_new_process(path, reference_max_rows):
+def _score_in_new_process(path, by=None):
     """Score `path` in a fresh interpreter; return its figures and whether numba was loaded."""
     script = (
         "import json, sys\n"
         "from logloss import _score_file\n"
-        f"_score_file.REFERENCE_MAX_ROWS = {reference_max_rows}\n"
-        f"result = _score_file.score_file({str(path)!r}, label='label', prob='prob')\n"
-        "print(json.dumps([result.to_dict(), 'numba' in sys.modules]))\n"
+        f"scan = _score_file.scan_file({str(path)!r}, label='label', prob='prob')\n"
+        "print(json.dumps([scan.result().to_dict(), 'numba' in sys.modules]))\n"
     )
-    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    if by is not None:
+        script = (
+            "import json, sys\n"
+            "from logloss._grouped import GroupedLogLossState\n"
+            "import pyarrow.parquet as pq\n"
+            f"table = pq.read_table({str(path)!r})\n"
+            "state = GroupedLogLossState()\n"
+            f"state.update(table['prob'].to_numpy(), table['label'].to_numpy(), table[{by!r}].to_numpy())\n"
+            "print(json.dumps([state.total().result().to_dict(), 'numba' in sys.modules]))\n"
+        )
+    env = {key: value for key, value in os.environ.items() if key != "LOGLOSS_DISABLE_FAST"}
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
     return json.loads(completed.stdout)
 
 
-def test_score_file_short_file_skips_numba(tmp_path):
-    from logloss import _fast
-
-    if not _fast.available():
-        pytest.skip("numba is not installed or LOGLOSS_DISABLE_FAST is set")
+@pytest.mark.parametrize("by", [None, "segment"])
+def test_score_file_does_not_load_numba(tmp_path, by):
+    # The blocked NumPy sums take about as long as numba's kernels per row, so a process
+    # does not pay about 0.5 s to import numba for them (see _fast.state_sums).
     rng = np.random.default_rng(7)
-    rows = 40_000  # above the fast path's minimum batch size
+    rows = 300_000
     prob = rng.random(rows)
     label = (rng.random(rows) < prob).astype(np.int8)
-    path = write_parquet(tmp_path / "scores.parquet", label=label, prob=prob)
+    path = write_parquet(tmp_path / "scores.parquet", label=label, prob=prob, segment=rng.integers(0, 50, rows))
 
-    figures, loaded_numba = _score_in_new_process(path, rows + 1)
+    figures, loaded_numba = _score_in_new_process(path, by)
 
     assert not loaded_numba
     expected = score_file(path, label="label", prob="prob").to_dict()

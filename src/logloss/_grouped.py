@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from . import _elementwise, _fast
+from . import _elementwise, _fast, _fast_numpy
 from ._keys import encode_keys, first_key_parts, key_type_conflict, split_key_columns
 from ._state import (
     LOSS_SCALE_EXPONENT,
@@ -526,7 +526,7 @@ class GroupedLogLossState:
     def _add_fast(self, predictions, y_true, keys, weights, *, logits: bool) -> np.ndarray | None:
         """Add a batch through the single-pass grouped kernel and return its ``(groups, 14)``
         sums, or None if the kernel does not apply."""
-        if type(predictions) is not np.ndarray or predictions.size < _fast.MIN_SIZE or not _fast.available():
+        if type(predictions) is not np.ndarray or predictions.size < _fast_numpy.STATE_MIN_SIZE or _fast.disabled():
             return None
         n_key_columns = self._n_key_columns
         codes, group_keys = self._encode_keys(keys, predictions.size)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from ._io import (
     ColumnBatch,
     DataFileError,
     check_batch_size,
-    detect_format,
     display_path,
     format_row,
     read_batches,
@@ -173,8 +171,6 @@ def scan_file(
     columns. If it returns the batch's ``SUM_FIELDS`` sums, having added the batch to its own
     state (``DetailCollector.add_fast``), they go into the file's state without a second
     pass over the rows.
-    A file of fewer than ``REFERENCE_MAX_ROWS`` rows is read in batches below
-    ``_fast.MIN_SIZE`` rows, unless an earlier call loaded numba's kernels.
     """
     if (prob is None) == (logit is None):
         given = "both" if prob is not None else "neither"
@@ -195,9 +191,6 @@ def scan_file(
         raise TypeError(f"`progress` must be None or a callable, got {type(progress).__name__}")
     batch_size = check_batch_size(batch_size)
     path = Path(os.fsdecode(path))
-    if _reference_path_is_faster(path):
-        # Batches below the fast path's minimum size never import numba.
-        batch_size = min(batch_size, _fast.MIN_SIZE - 1)
 
     scale, prediction = ("prob", prob) if prob is not None else ("logit", logit)
     columns = [label, prediction] + ([weight] if weight is not None else [])
@@ -237,33 +230,6 @@ def scan_file(
         state=state,
         first_infinite_row=first_infinite_row,
     )
-
-
-# Files with fewer rows than this are scored without numba in a process that has not loaded
-# its kernels yet. Importing numba and loading its cached kernels took 0.45 to 0.9 s. The
-# NumPy reference path took 0.25 to 0.45 s per million rows, and 1 s with --by (logloss
-# score, pyarrow 26, numba 0.68, a 2-core machine under load 2 to 5). So at this size the
-# reference path saves about 0.3 s without --by and costs about as much as numba with it.
-REFERENCE_MAX_ROWS = 500_000
-# An estimate: CSV rows of a label and a probability printed to full precision take about
-# 20 bytes, and rarely fewer than 10.
-REFERENCE_MAX_CSV_BYTES = 10 * REFERENCE_MAX_ROWS
-
-
-def _reference_path_is_faster(path: Path) -> bool:
-    """Return True if the file is too short to repay loading numba's kernels.
-
-    A process that has loaded them, in an earlier call, always uses them.
-    """
-    if "logloss._fast_kernels" in sys.modules or not _fast.available():
-        return False
-    try:
-        if detect_format(path) == "csv":
-            return path.stat().st_size < REFERENCE_MAX_CSV_BYTES
-        rows = total_rows(path)
-    except (ValueError, OSError):
-        return False  # reading the file reports the error
-    return rows is not None and rows < REFERENCE_MAX_ROWS
 
 
 def _add_batch(state: LogLossState, path, batch: ColumnBatch, prediction: str, scale: str, label: str, weight, add_fast=None):
