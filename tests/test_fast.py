@@ -791,6 +791,8 @@ def test_numpy_grouped_sums_reject_codes_out_of_range():
     assert _fast_numpy.grouped_state_sums(p, y, np.empty(0), codes, 1, logits=False) is not None
     for bad in (-1, 1):
         assert _fast_numpy.grouped_state_sums(p, y, np.empty(0), _with(codes, 4000, bad), 1, logits=False) is None
+    assert _fast.grouped_state_sums(p, y, None, codes.astype(np.uint64), 1, logits=False) is not None
+    assert _fast.grouped_state_sums(p, y, None, _with(codes.astype(np.uint64), 0, 2**64 - 1), 1, logits=False) is None
     too_many = _fast_numpy.GROUP_MAX + 1
     assert _fast_numpy.grouped_state_sums(p, y, np.empty(0), codes, too_many, logits=False) is None
 

@@ -399,6 +399,9 @@ def grouped_state_sums(predictions, y_true, weights, codes, n_groups: int, *, lo
     numpy_only = x.size < MIN_SIZE or not available()
     if numpy_only or _kernels is None:
         if n_groups <= _fast_numpy.GROUP_MAX and (numpy_only or _loss_engine(x.size) is _fast_numpy):
+            # The bin index is intp. A uint64 code beyond its range turns negative, which the
+            # range check rejects.
+            codes = codes.astype(np.intp, copy=False)
             return _fast_numpy.grouped_state_sums(x, y, w, codes, n_groups, logits=logits)
         if numpy_only:
             return None
