@@ -111,8 +111,8 @@ class _Workspace(threading.local):
     """Block-sized float64 buffers, one set per thread.
 
     Temporaries allocated afresh for each block of 2**16 rows (512 KiB each) took the
-    sums from about 6.5 ns to 8.7 ns per row, since the allocator hands such sizes back to
-    the system and each new one faults in its pages again.
+    sums from about 6.5 ns to 8.7 ns per row. The allocator hands such sizes back to the
+    system, so each new one faults in its pages again.
     """
 
     def __init__(self):
