@@ -328,13 +328,13 @@ def state_sums(predictions, y_true, weights, *, logits: bool):
     sums to ``inf`` itself, when a sum of finite losses overflows, because the state then
     keeps a scaled copy of it, or when a weight lies outside ``_state.WEIGHT_RANGE``.
 
-    Inputs below ``PARALLEL_MIN_SIZE`` elements, the batches of a file among them, are summed
-    by the blocked NumPy code of ``_fast_numpy`` unless the kernels are loaded already. On
-    one thread it took about as long per row as the kernel for probabilities (6.6 ns against
-    6.0 ns unweighted, 14 ns for both weighted) and twice as long for logits (15 ns against
-    7 ns), measured with NumPy 2.4 (AVX-512) and numba 0.68 on a 2-core Xeon VM. So
-    ``logloss score`` does not pay about 0.5 s to import numba. Logits and larger inputs
-    follow the rule of the loss functions (see ``NUMPY_BUDGET``) where numba is installed.
+    Unweighted probabilities below ``PARALLEL_MIN_SIZE`` elements, the batches of a file
+    among them, are summed by the blocked NumPy code of ``_fast_numpy`` unless the kernels
+    are loaded already. On one thread it took about as long per row as the kernel (6.6 ns
+    against 6.0 ns), measured with NumPy 2.4 (AVX-512) and numba 0.68 on a 2-core Xeon VM,
+    so ``logloss score`` does not pay about 0.5 s to import numba. Weighted rows (12 to
+    14 ns against 8 to 14 ns) and logits (10 ns against 7 ns), and larger inputs, follow the
+    rule of the loss functions (see ``NUMPY_BUDGET``) where numba is installed.
     """
     from . import _fast_numpy
 
@@ -342,7 +342,8 @@ def state_sums(predictions, y_true, weights, *, logits: bool):
     if inputs is None:
         return None
     x, y, w = inputs
-    if (_kernels is None and x.size < PARALLEL_MIN_SIZE and not logits) or x.size < MIN_SIZE or not available():
+    numpy_pace = not logits and w.size == 0  # where NumPy keeps up with a kernel thread
+    if (_kernels is None and x.size < PARALLEL_MIN_SIZE and numpy_pace) or x.size < MIN_SIZE or not available():
         return _fast_numpy.state_sums(x, y, w, logits=logits)
     kernels = _loss_engine(x.size)
     if kernels is _fast_numpy:

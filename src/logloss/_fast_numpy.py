@@ -341,7 +341,9 @@ def _block_group_sums(a, p, y, w, codes, n_groups: int, buffers):
     threads sharing the blocks were slower than one: ``reduceat`` and the small calls keep
     the GIL.)
     """
-    order = np.argsort(codes.astype(np.int16), kind="stable")
+    # NumPy's stable sort of 8- and 16-bit integers is a radix sort: one byte is one pass,
+    # 1.6 ns per row against 3.7 ns for two bytes.
+    order = np.argsort(codes.astype(np.uint8 if n_groups <= 256 else np.int16), kind="stable")
     # starts[g] is the first sorted row of group g, and starts[n_groups] the block's length.
     starts = np.searchsorted(np.take(codes, order), np.arange(n_groups + 1))
     nonempty = np.flatnonzero(np.diff(starts))
