@@ -570,3 +570,30 @@ def test_grouped_reference_sums_of_soft_labels_exact(monkeypatch):
     field = SUM_FIELDS.index("wy")
     summed = grouped._high[0, field] + grouped._low[0, field]
     assert abs(summed - math.fsum(y)) <= 2 * math.ulp(math.fsum(y))
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["keys of two types", "key columns unlike earlier", "key count unlike rows"],
+)
+def test_value_error_comes_before_key_error(monkeypatch, case):
+    # The fast path encodes the keys first; it must still raise the reference path's error.
+    p = np.full(2000, 0.5)
+    p[7] = np.nan
+    y = np.ones(2000)
+    keys = {
+        "keys of two types": np.array([1, "a"] * 1000, dtype=object),
+        "key columns unlike earlier": np.zeros(2000, dtype=np.int64),
+        "key count unlike rows": np.zeros(1000, dtype=np.int64),
+    }[case]
+    messages = []
+    for disable in ("0", "1"):
+        monkeypatch.setenv("LOGLOSS_DISABLE_FAST", disable)
+        state = GroupedLogLossState()
+        if case == "key columns unlike earlier":
+            state.update(np.full(4, 0.5), np.ones(4), (np.zeros(4), np.zeros(4)))
+        with pytest.raises(ValueError) as raised:
+            state.update(p, y, keys)
+        messages.append(str(raised.value))
+    assert messages[0] == messages[1]
+    assert "`y_pred` must not contain NaN" in messages[0]

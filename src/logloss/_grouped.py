@@ -529,7 +529,13 @@ class GroupedLogLossState:
         if type(predictions) is not np.ndarray or predictions.size < _fast_numpy.STATE_MIN_SIZE or _fast.disabled():
             return None
         n_key_columns = self._n_key_columns
-        codes, group_keys = self._encode_keys(keys, predictions.size)
+        try:
+            codes, group_keys = self._encode_keys(keys, predictions.size)
+        except (TypeError, ValueError):
+            # The reference path checks the values before the keys, so that a call with a
+            # bad value and bad keys raises the same error on both paths.
+            self._n_key_columns = n_key_columns
+            return None
         sums = _fast.grouped_state_sums(predictions, y_true, weights, codes, len(group_keys), logits=logits)
         if sums is None:
             # The reference path checks the batch again and may reject it, leaving no trace.
