@@ -470,18 +470,23 @@ def test_grouped_fast_path_rejects_bool_then_int_keys():
     assert grouped.total().count == n
 
 
-@pytest.mark.parametrize("fast", [False, True], ids=["reference", "fast"])
+@pytest.mark.parametrize("engine", ["reference", "numpy", "kernels"])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-def test_grouped_sums_within_ulp_of_exact(monkeypatch, fast, weighted):
+def test_grouped_sums_within_ulp_of_exact(monkeypatch, engine, weighted):
     """Each segment's sums stay within 2 ulp of math.fsum of its terms, however many rows."""
     from logloss import _fast
     from logloss._grouped import row_terms
     from logloss._state import probability_loss
 
-    if fast and not _fast.available():
+    if engine == "kernels" and not _fast.available():
         pytest.skip("numba is not installed")
-    if not fast:
+    if engine == "reference":
         monkeypatch.setenv("LOGLOSS_DISABLE_FAST", "1")
+    elif engine == "numpy":
+        monkeypatch.setattr(_fast, "_kernels", None)
+        monkeypatch.setattr(_fast, "_numpy_elements", 0)
+    else:
+        _fast._load_kernels()
     rng = np.random.default_rng(11)
     n = 400_000
     p = rng.random(n)
