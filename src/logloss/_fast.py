@@ -387,7 +387,7 @@ def grouped_state_sums(predictions, y_true, weights, codes, n_groups: int, *, lo
     under the conditions of :func:`state_sums`, an overflowed sum of any group included.
     Until the kernels are loaded, inputs of at most ``_fast_numpy.GROUP_MAX`` groups run on
     NumPy, under the rule of the loss functions (see ``NUMPY_BUDGET``): the NumPy code took
-    about 19 ns per row against 8 ns for the kernel (unweighted probabilities, 50 groups, one
+    about 17 ns per row against 8 ns for the kernel (unweighted probabilities, 50 groups, one
     thread), so the kernels pay for their loading after about 2**25 rows. More groups load
     the kernels at once.
     """
@@ -400,8 +400,8 @@ def grouped_state_sums(predictions, y_true, weights, codes, n_groups: int, *, lo
     numpy_only = x.size < MIN_SIZE or not available()
     if numpy_only or _kernels is None:
         if n_groups <= _fast_numpy.GROUP_MAX and (numpy_only or _loss_engine(x.size) is _fast_numpy):
-            # The bin index is intp. A uint64 code beyond its range turns negative, which the
-            # range check rejects.
+            # A uint64 code beyond the intp range turns negative here, which the range check of
+            # _fast_numpy rejects.
             codes = codes.astype(np.intp, copy=False)
             return _fast_numpy.grouped_state_sums(x, y, w, codes, n_groups, logits=logits)
         if numpy_only:
