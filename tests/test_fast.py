@@ -812,10 +812,14 @@ def test_grouped_sums_run_numpy_until_budget(monkeypatch):
     third = _fast.grouped_state_sums(p, y, None, codes, 5, logits=False)
     assert _fast._kernels is not None
     np.testing.assert_allclose(third, first, rtol=8 * EPS)
-    # Beyond GROUP_MAX groups the kernels run at once.
+    # Beyond GROUP_MAX groups the reference path runs until the budget is spent.
     monkeypatch.setattr(_fast, "_kernels", None)
+    monkeypatch.setattr(_fast, "_numpy_elements", 0)
     from logloss import _fast_numpy
 
     many = _fast_numpy.GROUP_MAX + 1
+    assert _fast.grouped_state_sums(p, y, None, np.arange(N) % many, many, logits=False) is None
+    assert _fast._kernels is None
+    _fast.grouped_state_sums(p, y, None, np.arange(N) % many, many, logits=False)
     assert _fast.grouped_state_sums(p, y, None, np.arange(N) % many, many, logits=False) is not None
     assert _fast._kernels is not None

@@ -385,11 +385,10 @@ def grouped_state_sums(predictions, y_true, weights, codes, n_groups: int, *, lo
 
     `codes` are the group indices of the rows, as ``_keys.encode_keys`` returns them. None
     under the conditions of :func:`state_sums`, an overflowed sum of any group included.
-    Until the kernels are loaded, inputs of at most ``_fast_numpy.GROUP_MAX`` groups run on
-    NumPy, under the rule of the loss functions (see ``NUMPY_BUDGET``): the NumPy code took
-    about 17 ns per row against 8 ns for the kernel (unweighted probabilities, 50 groups, one
-    thread), so the kernels pay for their loading after about 2**25 rows. More groups load
-    the kernels at once.
+    Until the kernels are loaded, inputs run on NumPy under the rule of the loss functions
+    (see ``NUMPY_BUDGET``): the NumPy code took about 17 ns per row against 8 ns for the
+    kernel (unweighted probabilities, 50 groups, one thread). Inputs of more than
+    ``_fast_numpy.GROUP_MAX`` groups take the reference path (None) under the same rule.
     """
     from . import _fast_numpy
 
@@ -398,14 +397,13 @@ def grouped_state_sums(predictions, y_true, weights, codes, n_groups: int, *, lo
         return None
     x, y, w = inputs
     numpy_only = x.size < MIN_SIZE or not available()
-    if numpy_only or _kernels is None:
-        if n_groups <= _fast_numpy.GROUP_MAX and (numpy_only or _loss_engine(x.size) is _fast_numpy):
-            # A uint64 code beyond the intp range turns negative here, which the range check of
-            # _fast_numpy rejects.
-            codes = codes.astype(np.intp, copy=False)
-            return _fast_numpy.grouped_state_sums(x, y, w, codes, n_groups, logits=logits)
-        if numpy_only:
-            return None
+    if numpy_only or _loss_engine(x.size) is _fast_numpy:
+        if n_groups > _fast_numpy.GROUP_MAX:
+            return None  # the reference path, until the kernels pay off
+        # A uint64 code beyond the intp range turns negative here, which the range check of
+        # _fast_numpy rejects.
+        codes = codes.astype(np.intp, copy=False)
+        return _fast_numpy.grouped_state_sums(x, y, w, codes, n_groups, logits=logits)
     kernels = _load_kernels()
     # More tasks than threads balance the load, but each task zeroes and adds up its own
     # sums of every group, which dominates with many groups. A fixed count, not one from
