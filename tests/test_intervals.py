@@ -132,6 +132,20 @@ def test_delta_constant_loss_has_zero_width():
     assert interval.lower == interval.upper == interval.estimate
 
 
+@pytest.mark.parametrize("disable_fast", ["0", "1"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_delta_many_equal_losses_have_zero_width(monkeypatch, disable_fast, weighted):
+    # A million equal losses leave only rounding noise in the centered sums; both paths
+    # must report a standard error of exactly 0, not 1e-11.
+    monkeypatch.setenv("LOGLOSS_DISABLE_FAST", disable_fast)
+    n = 2**20 - 1
+    state = LogLossState()
+    state.update(np.full(n, 0.5), np.arange(n) % 2, weights=np.full(n, 0.7) if weighted else None)
+    interval = confidence_interval(state).log_loss
+    assert interval.standard_error == 0.0
+    assert interval.lower == interval.upper == interval.estimate
+
+
 def test_delta_intervals_record_settings():
     p, y = _rows(n=50)
     intervals = confidence_interval(_state(p, y), level=0.8)
