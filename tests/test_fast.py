@@ -750,10 +750,10 @@ def test_state_sums_below_parallel_size_skip_numba(monkeypatch):
     assert _fast._kernels is None
     assert _fast._numpy_elements == 0
     small = _fast.state_sums(p[:1000], y[:1000], None, logits=False)
-    assert small is None  # below STATE_MIN_SIZE the reference path is faster
+    assert small is None  # below STATE_MIN_SIZE the reference path runs
 
 
-def test_numpy_state_sums_infinite_logits_of_finite_loss(monkeypatch):
+def test_numpy_state_sums_infinite_logits(monkeypatch):
     z = np.random.default_rng(13).normal(0.0, 4.0, 5000)
     y = (z > 0).astype(np.float64)
     z[:2], y[:2] = [np.inf, -np.inf], [1.0, 0.0]
@@ -771,7 +771,7 @@ def test_numpy_grouped_sums_match_reference(monkeypatch, weighted):
     p = rng.random(size)
     y = (rng.random(size) < p).astype(np.int8)
     codes = rng.integers(0, 9, size)
-    codes[:70_000] = 3  # one group far longer than a run
+    codes[:70_000] = 3  # one group spans several blocks
     weights = rng.exponential(1.0, size) if weighted else None
     got = _fast_numpy.grouped_state_sums(p, y, np.empty(0) if weights is None else weights, codes, 9, logits=False)
     reference = GroupedLogLossState()
@@ -782,7 +782,7 @@ def test_numpy_grouped_sums_match_reference(monkeypatch, weighted):
         np.testing.assert_allclose(got[code], _state_sums(reference.state(code)), rtol=8 * EPS)
 
 
-def test_numpy_grouped_sums_reject_codes_out_of_range():
+def test_numpy_grouped_sums_bad_codes():
     from logloss import _fast_numpy
 
     p = np.random.default_rng(15).random(5000)

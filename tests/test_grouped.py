@@ -582,7 +582,7 @@ def test_grouped_reference_sums_of_soft_labels_exact(monkeypatch):
     ["keys of two types", "key columns unlike earlier", "key count unlike rows"],
 )
 def test_value_error_comes_before_key_error(monkeypatch, case):
-    # The fast path encodes the keys first; it must still raise the reference path's error.
+    # The fast path encodes the keys first, but it must still raise the reference path's error.
     p = np.full(2000, 0.5)
     p[7] = np.nan
     y = np.ones(2000)

@@ -134,9 +134,9 @@ def test_delta_constant_loss_has_zero_width():
 
 @pytest.mark.parametrize("disable_fast", ["0", "1"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_delta_many_equal_losses_have_zero_width(monkeypatch, disable_fast, weighted):
-    # A million equal losses leave only rounding noise in the centered sums; both paths
-    # must report a standard error of exactly 0, not 1e-11.
+def test_delta_equal_losses_zero_width(monkeypatch, disable_fast, weighted):
+    # A million equal losses leave only rounding noise in the centered sums. Both paths
+    # must report a standard error of exactly 0, not about 1e-11.
     monkeypatch.setenv("LOGLOSS_DISABLE_FAST", disable_fast)
     n = 2**20 - 1
     state = LogLossState()

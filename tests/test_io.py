@@ -158,8 +158,8 @@ def _score_in_new_process(path, by=None):
 
 @pytest.mark.parametrize("by", [None, "segment"])
 def test_score_file_does_not_load_numba(tmp_path, by):
-    # The blocked NumPy sums take about as long as numba's kernels per row, so a process
-    # does not pay about 0.5 s to import numba for them (see _fast.state_sums).
+    # The blocked NumPy sums take about as long per row as numba's kernels, so a process
+    # does not pay about 1 s to load numba for them (see _fast.state_sums).
     rng = np.random.default_rng(7)
     rows = 300_000
     prob = rng.random(rows)

@@ -342,8 +342,10 @@ def state_sums(predictions, y_true, weights, *, logits: bool):
     if inputs is None:
         return None
     x, y, w = inputs
-    numpy_pace = not logits and w.size == 0  # where NumPy keeps up with a kernel thread
-    if (_kernels is None and x.size < PARALLEL_MIN_SIZE and numpy_pace) or x.size < MIN_SIZE or not available():
+    if x.size < MIN_SIZE or not available():
+        return _fast_numpy.state_sums(x, y, w, logits=logits)
+    # NumPy keeps up with a kernel thread on unweighted probabilities, so these never load numba.
+    if _kernels is None and x.size < PARALLEL_MIN_SIZE and not logits and w.size == 0:
         return _fast_numpy.state_sums(x, y, w, logits=logits)
     kernels = _loss_engine(x.size)
     if kernels is _fast_numpy:

@@ -179,11 +179,11 @@ def result_with_warnings(state: LogLossState, stacklevel: int) -> LogLossResult:
 def _centered(*terms: float) -> float:
     """Return the sum of `terms`, a sum of centered products, or 0 where it is rounding noise.
 
-    The terms cancel when every row has the same value: a file of 1,048,575 equal losses gave
-    a standard error of 1.5e-11 instead of 0, from one ulp of difference in the sum of squared
-    losses. Each term carries a few ulps of error (compensated sums, then two or three
-    products), and the sum's first-order sensitivity to the rounded mean is 0, so a total
-    within 8 eps of the terms' magnitudes is indistinguishable from 0.
+    The terms cancel when every row has the same value. On 1,048,575 equal losses, one ulp
+    in the sum of squared losses gave a standard error of 1.3e-11 to 2.4e-11 instead of 0.
+    Each term carries a few ulps of error (compensated sums, then two or three products).
+    To first order the total does not depend on the rounding of the mean, so a total within
+    8 eps of the terms' magnitudes cannot be told from 0.
     """
     total = math.fsum(terms) if all(math.isfinite(term) for term in terms) else sum(terms)
     noise = 8.0 * sys.float_info.epsilon * sum(abs(term) for term in terms)
