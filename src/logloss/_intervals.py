@@ -183,7 +183,7 @@ def _centered(*terms: float) -> float:
     in the sum of squared losses gave a standard error of 1.3e-11 to 2.4e-11 instead of 0.
     Each term carries a few ulps of error (compensated sums, then two or three products).
     To first order the total does not depend on the rounding of the mean, so a total within
-    8 eps of the terms' magnitudes cannot be told from 0.
+    8 eps of the terms' magnitudes is indistinguishable from 0.
     """
     total = math.fsum(terms) if all(math.isfinite(term) for term in terms) else sum(terms)
     noise = 8.0 * sys.float_info.epsilon * sum(abs(term) for term in terms)
