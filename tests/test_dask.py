@@ -341,6 +341,30 @@ def test_cli_engine_dask_small_files_text_keys(client, tmp_path):
     assert sum(row["count"] for row in segments) == 3000
 
 
+def test_cli_engine_dask_integer_keys_with_nulls(client, tmp_path):
+    """Keys above 2**53 stay apart and print as integers, although their column has a null."""
+    import pyarrow as pa
+
+    keys = pa.array([2**53, 2**53 + 1, None, 2**53 + 1, 3], pa.int64())
+    path = write_rows(tmp_path / "keys.parquet", y=[1.0, 0.0, 1.0, 0.0, 1.0], p=[0.9, 0.2, 0.3, 0.4, 0.6], k=keys)
+    output = run_dask_cli(path, "--by", "k", "--json")
+    assert output.exit_code == 0, output.output
+    segments = {row["segment"]["k"]: row["count"] for row in json.loads(output.stdout)["segments"]["rows"]}
+    assert segments == {2**53: 1, 2**53 + 1: 2, None: 1, 3: 1}
+
+
+@pytest.mark.parametrize("arrow_type", ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"])
+def test_nullable_integer_dtypes(arrow_type):
+    import pyarrow as pa
+
+    from logloss._score_engines import _nullable_integer_dtype
+
+    dtype = _nullable_integer_dtype(getattr(pa, arrow_type)())
+    assert isinstance(dtype, pd.api.extensions.ExtensionDtype)
+    assert dtype.name.lower() == arrow_type
+    assert _nullable_integer_dtype(pa.float64()) is None
+
+
 @pytest.mark.parametrize("npartitions", [1, 7, 64])
 def test_frame_decomposition_agrees(client, rows, npartitions):
     frame = dd.from_pandas(rows, npartitions=npartitions)

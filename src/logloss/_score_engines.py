@@ -103,7 +103,10 @@ def _score_with_dask(path: Path, **options) -> EngineScores:
     if bad_name is not None:
         raise bad_name
     try:
-        frame = dask.dataframe.read_parquet(str(path))
+        # pandas turns an integer column with nulls into float64, which would round keys
+        # above 2**53 and merge their segments (and print 1 as 1.0); nullable integer
+        # dtypes keep every value, as the local path does.
+        frame = dask.dataframe.read_parquet(str(path), arrow_to_pandas={"types_mapper": _nullable_integer_dtype})
     except (ValueError, OSError, pa.ArrowException) as error:
         # Dask wraps its Parquet reader's errors in a ValueError of two lines.
         detail = " ".join(str(error).split())
@@ -141,6 +144,16 @@ def _score_with_dask(path: Path, **options) -> EngineScores:
             # are a problem of the data, so they are reported with the path.
             raise DataFileTypeError(f"{display_path(path)}: {error}", path=path) from error
         raise
+
+
+def _nullable_integer_dtype(arrow_type):
+    """Return the pandas nullable dtype of an Arrow integer type, or None for pandas' default."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if pa.types.is_integer(arrow_type):
+        return pd.api.types.pandas_dtype(str(arrow_type).capitalize().replace("Uint", "UInt"))
+    return None
 
 
 def _frame_columns(columns: dict) -> FrameColumns:
