@@ -162,6 +162,7 @@ def test_report_missing_by_column(tmp_path):
     ("args", "message"),
     [
         (["--prob", "prob", "--logit", "logit", "-o", "r.html"], "mutually exclusive"),
+        (["--by", "customer_type", "--by", "customer_type", "-o", "r.html"], "--by must name each column once"),
         (["--prob", "prob"], "Missing option '-o' / '--output'"),
     ],
 )

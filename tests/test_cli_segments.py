@@ -100,6 +100,12 @@ def test_by_missing_column_fails():
     assert "no_such_column" in result.stderr
 
 
+def test_by_repeated_column_fails():
+    result = run("--by", "customer_type", "--by", "customer_type")
+    assert result.exit_code == 2
+    assert "--by must name each column once, got 'customer_type' more than once." in result.stderr
+
+
 def test_decompose_exact_matches_library():
     data = load_caravan()
     report = run_json("--decompose")

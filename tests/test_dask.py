@@ -280,6 +280,12 @@ def test_frame_segments_agree(client, rows, npartitions):
         assert_figures_agree(results[key], reference)
 
 
+def test_frame_segment_repeated_column_rejected(rows):
+    frame = dd.from_pandas(rows, npartitions=2)
+    with pytest.raises(ValueError, match="`by` must name each column once, got 'country' more than once"):
+        frame_state(frame, label="y", logit="z", by=["country", "country"])
+
+
 def test_frame_segment_single_column(client, rows):
     frame = dd.from_pandas(rows, npartitions=7)
     state = frame_state(frame, label="y", logit="z", by="country")

@@ -114,7 +114,11 @@ def check_by_columns(available: Sequence[str], by) -> tuple[str, ...]:
     names = [by] if isinstance(by, str) else by
     if not isinstance(names, list | tuple) or not names:
         raise TypeError(f"`by` must be a column name or a non-empty list of them, got {by!r}")
-    return tuple(_check_name(name, "by", available) for name in names)
+    checked = tuple(_check_name(name, "by", available) for name in names)
+    repeated = sorted({name for name in checked if checked.count(name) > 1})
+    if repeated:
+        raise ValueError(f"`by` must name each column once, got {', '.join(map(repr, repeated))} more than once")
+    return checked
 
 
 def check_numeric_columns(

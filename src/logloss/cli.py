@@ -312,7 +312,7 @@ def report(file, label, prob, logit, weight, output, by, title) -> None:
     bundled Caravan data (try --by customer_type). The page needs no network: the plots
     are inline images. Unlike `logloss score`, this reads every row into memory at once.
     """
-    request = resolve_score_request(file, label, prob, logit, weight, None, DEFAULT_BATCH_SIZE)
+    request = resolve_score_request(file, label, prob, logit, weight, None, DEFAULT_BATCH_SIZE, by=by)
     try:
         import matplotlib  # noqa: F401
         import scipy  # noqa: F401
@@ -399,6 +399,10 @@ def resolve_score_request(file, label, prob, logit, weight, clip, batch_size, **
     """
     if prob is not None and logit is not None:
         raise click.UsageError("--prob and --logit are mutually exclusive; pass one of them.")
+    by = details.get("by", ())
+    repeated = sorted({name for name in by if by.count(name) > 1})
+    if repeated:
+        raise click.UsageError(f"--by must name each column once, got {', '.join(map(repr, repeated))} more than once.")
     if clip is not None and logit is not None:
         raise click.UsageError("--clip applies to --prob only; logits are never clipped.")
     bundled = file is None
