@@ -1,5 +1,6 @@
 import math
 import pickle
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -250,6 +251,27 @@ def test_grouped_integer_keys_wide_and_unsigned():
         grouped.update(np.full(3, 0.5), np.array([1, 0, 1]), column)
         assert grouped.state(int(column[0])).count == 2
         assert grouped.state(int(column[1])).count == 1
+
+
+def test_grouped_python_int_keys_from_2_63():
+    grouped = GroupedLogLossState()
+    grouped.update(np.full(4, 0.5), np.array([1, 0, 1, 0]), [1, 2**63, None, 2**64 - 1])
+    assert [grouped.state(key).count for key in (1, 2**63, None, 2**64 - 1)] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ([1, 2**70, 2], "`keys` must hold integers in [-2**63, 2**64), got 1180591620717411303424 at index 1"),
+        ([1, -(2**64), 2], "got -18446744073709551616 at index 1"),
+        ([1, 2**63, -1], "`keys` must hold integers of one 64-bit type, got -1 at index 2 and 9223372036854775808 at index 1"),
+    ],
+)
+def test_grouped_python_int_keys_out_of_range(keys, message):
+    grouped = GroupedLogLossState()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        grouped.update(np.full(3, 0.5), np.array([1, 0, 1]), keys)
+    assert grouped.results() == {}
 
 
 def test_grouped_chunks_equal_one_pass():

@@ -153,8 +153,14 @@ def _to_arrow(column, name: str, pa):
         try:
             column = pa.array(values, from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as error:
-            found = find_key_type_error(values, name) if _is_object_sequence(values) else None
-            raise (found or _unsupported(name, values, error)) from None
+            found = None
+            if _is_object_sequence(values):
+                found = find_key_type_error(values, name) or _find_huge_integer(values, name)
+                if found is None and _all_unsigned(values):
+                    # pyarrow infers int64 from Python ints, so integers from 2**63 need uint64.
+                    column = pa.array(values, type=pa.uint64(), from_pandas=True)
+            if not isinstance(column, pa.Array):
+                raise (found or _unsupported(name, values, error)) from None
         if pa.types.is_binary(column.type) and _is_object_sequence(values):
             # pyarrow reads str and bytes together as binary, which would merge "a" and b"a".
             found = find_key_type_error(values, name)
@@ -185,6 +191,37 @@ def _is_pandas(column) -> bool:
 
 def _is_object_sequence(values) -> bool:
     return not isinstance(values, np.ndarray) or values.dtype.kind == "O"
+
+
+def _find_huge_integer(values, name: str) -> ValueError | None:
+    """Return the error for integer keys that no 64-bit integer type holds, or None."""
+    negative = large = None
+    for index, value in enumerate(values):
+        if not isinstance(value, int) or isinstance(value, bool):
+            continue
+        if not -(2**63) <= value < 2**64:
+            return ValueError(
+                f"`{name}` must hold integers in [-2**63, 2**64), got {value} at index {index}; "
+                "pass such keys as strings"
+            )
+        if value < 0 and negative is None:
+            negative = (index, value)
+        elif value >= 2**63 and large is None:
+            large = (index, value)
+    if negative is not None and large is not None:
+        return ValueError(
+            f"`{name}` must hold integers of one 64-bit type, got {negative[1]} at index {negative[0]} "
+            f"and {large[1]} at index {large[0]}; pass such keys as strings"
+        )
+    return None
+
+
+def _all_unsigned(values) -> bool:
+    """Return whether every value is None or an int (not a bool) in [0, 2**64)."""
+    return all(
+        value is None or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64)
+        for value in values
+    )
 
 
 def _unsupported(name: str, values, error: Exception) -> TypeError:
