@@ -5,6 +5,7 @@ stores it in numba's cache; later runs load them.
 """
 
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
@@ -761,8 +762,9 @@ def test_numpy_state_sums_infinite_logits(monkeypatch):
     np.testing.assert_allclose(got, _reference_state_sums(monkeypatch, z, y, logits=True), rtol=8 * EPS)
 
 
+@pytest.mark.parametrize("logits", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_numpy_grouped_sums_match_reference(monkeypatch, weighted):
+def test_numpy_grouped_sums_match_reference(monkeypatch, weighted, logits):
     from logloss import _fast_numpy
     from logloss._grouped import GroupedLogLossState
 
@@ -770,16 +772,44 @@ def test_numpy_grouped_sums_match_reference(monkeypatch, weighted):
     size = 2 * 65536 + 333
     p = rng.random(size)
     y = (rng.random(size) < p).astype(np.int8)
+    x = np.log(p) - np.log1p(-p) if logits else p
     codes = rng.integers(0, 9, size)
     codes[:70_000] = 3  # one group spans several blocks
     weights = rng.exponential(1.0, size) if weighted else None
-    got = _fast_numpy.grouped_state_sums(p, y, np.empty(0) if weights is None else weights, codes, 9, logits=False)
+    got = _fast_numpy.grouped_state_sums(x, y, np.empty(0) if weights is None else weights, codes, 9, logits=logits)
     reference = GroupedLogLossState()
     with monkeypatch.context() as patch:
         patch.setenv("LOGLOSS_DISABLE_FAST", "1")
-        reference.update(p, y, codes, weights=weights)
+        (reference.update_logits if logits else reference.update)(x, y, codes, weights=weights)
     for code in range(9):
         np.testing.assert_allclose(got[code], _state_sums(reference.state(code)), rtol=8 * EPS)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_integer_labels_match_float_labels(weighted):
+    """Integer labels skip the sums of w2 * y * y, which equal those of w2 * y for labels of 0 and 1.
+
+    Without weights the sums are of integers, so they agree bit for bit. With weights the
+    two ways of summing may round differently.
+    """
+    from logloss import _fast_numpy
+
+    rng = np.random.default_rng(16)
+    size = 3 * _fast_numpy.STATE_BLOCK + 5
+    p = rng.random(size)
+    labels = (rng.random(size) < p).astype(np.int8)
+    codes = rng.integers(0, 5, size)
+    weights = rng.exponential(1.0, size) if weighted else np.empty(0)
+    check = partial(np.testing.assert_allclose, rtol=4 * EPS) if weighted else np.testing.assert_array_equal
+    for y in (labels, labels.astype(bool)):
+        check(
+            _fast_numpy.state_sums(p, y, weights, logits=False),
+            _fast_numpy.state_sums(p, y.astype(np.float64), weights, logits=False),
+        )
+        check(
+            _fast_numpy.grouped_state_sums(p, y, weights, codes, 5, logits=False),
+            _fast_numpy.grouped_state_sums(p, y.astype(np.float64), weights, codes, 5, logits=False),
+        )
 
 
 def test_numpy_grouped_sums_bad_codes():
