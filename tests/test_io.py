@@ -405,6 +405,13 @@ def test_error_non_numeric_parquet(tmp_path):
         score_file(path, label="label", prob="p")
 
 
+def test_error_text_with_nulls_names_type(tmp_path):
+    p = pa.array([None, "0.5", "high"], type=pa.string())
+    path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 0, 1]), p=p)
+    with pytest.raises(DataFileTypeError, match=r"column `p` must contain numbers, got type string, and the value at row 2 \(0-based\) is 'high'"):
+        score_file(path, label="label", prob="p")
+
+
 def test_error_non_numeric_csv_later_block(tmp_path, monkeypatch):
     # A small block makes pyarrow infer float from the first rows and fail on a later one.
     monkeypatch.setattr(_io, "CSV_BLOCK_SIZE", 64)

@@ -688,11 +688,11 @@ def _convert(path: Path, record_batches, numeric: list[str], raw: list[str], bat
 def _to_numpy(path: Path, name: str, array, start: int) -> np.ndarray:
     import pyarrow as pa
 
-    if array.null_count:
-        raise _null_error(path, name, array, start)
     array_type = array.type
     if pa.types.is_null(array_type):
-        # pyarrow types a CSV column of an empty file as null.
+        # pyarrow types a CSV column of an empty file as null, and one of empty cells too.
+        if array.null_count:
+            raise _null_error(path, name, array, start)
         return np.empty(0, dtype=np.float64)
     if pa.types.is_dictionary(array_type):
         array = array.dictionary_decode()
@@ -700,9 +700,12 @@ def _to_numpy(path: Path, name: str, array, start: int) -> np.ndarray:
     if pa.types.is_decimal(array_type):
         array = array.cast(pa.float64())
     elif not (pa.types.is_integer(array_type) or pa.types.is_floating(array_type) or pa.types.is_boolean(array_type)):
+        # The type comes first: a column of text is the wrong column, whether or not it has nulls.
         found = _first_non_numeric(array)
         row, value = found if found is not None else (0, None)
         raise _non_numeric_error(path, name, str(array_type), start + row, value)
+    if array.null_count:
+        raise _null_error(path, name, array, start)
     return numpy_view(array)
 
 
