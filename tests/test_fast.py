@@ -17,6 +17,7 @@ from numba import njit  # noqa: E402
 
 import logloss  # noqa: E402
 from logloss import LogLossState, _fast, _fast_math, _state  # noqa: E402
+from logloss._fast_kernels import BLOCK  # noqa: E402
 from logloss._warnings import InfiniteLossWarning  # noqa: E402
 
 N = 50_003  # above _fast.MIN_SIZE, and not a multiple of the kernels' block length
@@ -411,8 +412,9 @@ def test_grouped_sums_unweighted_equal_unit_weights(engine, logits):
 
 
 
-@pytest.mark.parametrize("n", [1, 127, 129, 4095, 4096 + 3 * 128 + 5])
-def test_state_kernel_unweighted_odd_lengths(n):
+@pytest.mark.parametrize("offset", [1 - BLOCK, 127 - BLOCK, 129 - BLOCK, -1, 3 * 128 + 5])
+def test_state_kernel_unweighted_odd_lengths(offset):
+    n = BLOCK + offset
     # The unweighted kernel sums chunks without buffers; unit weights take the buffer path.
     p, y = _probability_case(50)
     p, y = p[:n].copy(), y[:n].copy()

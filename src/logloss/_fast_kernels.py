@@ -41,7 +41,10 @@ __all__ = [
     "state_sums_from_arrays",
 ]
 
-BLOCK = 4096
+# Elements of one block, chosen by timing the loss of 1e8 float64 values (2 threads, Xeon
+# with AVX-512). Blocks of 2048 took 0.111 s for probabilities and 0.145 s for logits.
+# Blocks of 4096 took 0.129 s and 0.150 s, and blocks of 1024 took 0.122 s and 0.168 s.
+BLOCK = 2048
 _CHUNK = 128
 _JIT = {"cache": True, "error_model": "numpy", "nogil": True, "fastmath": fm.FASTMATH}
 _PARALLEL_JIT = {**_JIT, "parallel": True}
@@ -74,7 +77,7 @@ def _chunk_sum(buffer, start):
 
 @njit(**_INLINE_JIT)
 def _buffer_sum(buffer):
-    """Return the pairwise sum of a ``BLOCK``-long buffer (32 chunks, then a binary tree).
+    """Return the pairwise sum of a ``BLOCK``-long buffer (chunks of ``_CHUNK``, then a binary tree).
 
     The chunk sums overwrite the start of ``buffer``: allocating a scratch array here, once
     per block, made the kernels about twice as slow (measured with numba 0.68).
@@ -87,8 +90,8 @@ def _buffer_sum(buffer):
 
 @njit(**_INLINE_JIT)
 def _tree_sum(chunks):
-    """Return the binary-tree sum of the 32 chunk sums at the start of ``chunks``, which it
-    overwrites."""
+    """Return the binary-tree sum of the ``BLOCK // _CHUNK`` chunk sums at the start of
+    ``chunks``, which it overwrites."""
     width = BLOCK // _CHUNK
     while width > 1:
         width //= 2
