@@ -14,7 +14,12 @@ For each engine the script times:
 Every timing is the minimum of --repeat runs, interleaved. The bar is logloss at most 1.2
 times the hand-written reduction.
 
-Usage: python benchmarks/bench_engines.py [--rows 10000000] [--repeat 5] [--engine dask spark]
+The Dask workers are threads of this process. It loads logloss's numba kernels before the
+timings, as a long-running worker process does once it has summed 2**26 rows (see
+``logloss._fast``); ``--fresh-workers`` times the blocked NumPy sums that a worker uses
+until then.
+
+Usage: python benchmarks/bench_engines.py [--rows 10000000] [--repeat 5] [--engine dask spark] [--fresh-workers]
 """
 
 from __future__ import annotations
@@ -171,8 +176,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000, help="number of rows (default 1e7)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per timing; the minimum is reported")
     parser.add_argument("--engine", nargs="+", choices=["dask", "spark"], default=["dask", "spark"])
+    parser.add_argument(
+        "--fresh-workers", action="store_true", help="time the NumPy sums of workers that have not loaded the kernels"
+    )
     arguments = parser.parse_args()
 
+    from logloss import _fast
+
+    if arguments.fresh_workers:
+        _fast.NUMPY_BUDGET = 2**62
+        print("logloss sums: blocked NumPy (fresh workers)")
+    elif _fast.available():
+        _fast._load_kernels()
+        print("logloss sums: numba kernels (loaded before the timings)")
     rows = make_rows(arguments.rows)
     print(describe_machine())
     with tempfile.TemporaryDirectory() as folder:

@@ -745,15 +745,28 @@ def test_numpy_state_sums_zero_weights_pass():
     assert not sums.any()
 
 
-def test_state_sums_below_parallel_size_skip_numba(monkeypatch):
+def test_state_sums_prefer_numpy_skip_numba(monkeypatch):
+    monkeypatch.setattr(_fast, "_kernels", None)
+    monkeypatch.setattr(_fast, "_numpy_elements", _fast.NUMPY_BUDGET)
+    p, y = _probability_case(11)
+    assert _fast.state_sums(p, y, None, logits=False, prefer_numpy=True) is not None
+    assert _fast._kernels is None
+    assert _fast._numpy_elements == _fast.NUMPY_BUDGET
+    small = _fast.state_sums(p[:1000], y[:1000], None, logits=False, prefer_numpy=True)
+    assert small is None  # below STATE_MIN_SIZE the reference path runs
+
+
+def test_state_sums_unweighted_follow_budget(monkeypatch):
+    """Without prefer_numpy, unweighted probabilities count towards the budget and then load the kernels."""
     monkeypatch.setattr(_fast, "_kernels", None)
     monkeypatch.setattr(_fast, "_numpy_elements", 0)
     p, y = _probability_case(11)
     assert _fast.state_sums(p, y, None, logits=False) is not None
     assert _fast._kernels is None
-    assert _fast._numpy_elements == 0
-    small = _fast.state_sums(p[:1000], y[:1000], None, logits=False)
-    assert small is None  # below STATE_MIN_SIZE the reference path runs
+    assert _fast._numpy_elements == p.size
+    monkeypatch.setattr(_fast, "_numpy_elements", _fast.NUMPY_BUDGET)
+    assert _fast.state_sums(p, y, None, logits=False) is not None
+    assert _fast._kernels is not None
 
 
 def test_numpy_state_sums_infinite_logits(monkeypatch):

@@ -320,7 +320,7 @@ def loss_and_gradient(y_pred, y_true, *, weights=None, pos_weight=None, reductio
     return _loss_and_gradient("probability_loss_gradient", y_pred, y_true, weights, pos_weight, reduction, min_size)
 
 
-def state_sums(predictions, y_true, weights, *, logits: bool):
+def state_sums(predictions, y_true, weights, *, logits: bool, prefer_numpy: bool = False):
     """Return the 14 sums of ``_state.SUM_FIELDS`` of one unclipped state batch, or None.
 
     The sums come from the raw predictions (probabilities, or logits when `logits` is true)
@@ -328,13 +328,15 @@ def state_sums(predictions, y_true, weights, *, logits: bool):
     sums to ``inf`` itself, when a sum of finite losses overflows, because the state then
     keeps a scaled copy of it, or when a weight lies outside ``_state.WEIGHT_RANGE``.
 
-    Unweighted probabilities below ``PARALLEL_MIN_SIZE`` elements, the batches of a file
-    among them, are summed by the blocked NumPy code of ``_fast_numpy`` unless the kernels
-    are loaded already. On one thread it took about as long per row as the kernel (6.6 ns
-    against 6.0 ns), measured with NumPy 2.4 (AVX-512) and numba 0.68 on a 2-core Xeon VM,
-    so ``logloss score`` does not pay about 0.5 s to import numba. Weighted rows (12 to
-    14 ns against 8 to 14 ns) and logits (10 ns against 7 ns), and larger inputs, follow the
-    rule of the loss functions (see ``NUMPY_BUDGET``) where numba is installed.
+    Batches run on the blocked NumPy code of ``_fast_numpy`` or on the kernels by the rule
+    of the loss functions (see ``NUMPY_BUDGET``), where numba is installed. With
+    `prefer_numpy`, which a file's batches pass, unweighted probabilities below
+    ``PARALLEL_MIN_SIZE`` elements stay on NumPy until the kernels are loaded for other
+    work. On one thread NumPy took about as long per row as the kernel (6.6 ns against
+    6.0 ns), measured with NumPy 2.4 (AVX-512) and numba 0.68 on a 2-core Xeon VM, and
+    reading the file takes the other core. So ``logloss score`` of unweighted probabilities
+    does not spend about 1 s loading numba. Weighted rows (12 to 14 ns against 8 to 14 ns) and logits (10 ns
+    against 7 ns) follow the rule there too.
     """
     from . import _fast_numpy
 
@@ -344,8 +346,7 @@ def state_sums(predictions, y_true, weights, *, logits: bool):
     x, y, w = inputs
     if x.size < MIN_SIZE or not available():
         return _fast_numpy.state_sums(x, y, w, logits=logits)
-    # NumPy keeps up with a kernel thread on unweighted probabilities, so these never load numba.
-    if _kernels is None and x.size < PARALLEL_MIN_SIZE and not logits and w.size == 0:
+    if prefer_numpy and _kernels is None and x.size < PARALLEL_MIN_SIZE and not logits and w.size == 0:
         return _fast_numpy.state_sums(x, y, w, logits=logits)
     kernels = _loss_engine(x.size)
     if kernels is _fast_numpy:

@@ -247,7 +247,7 @@ def _add_batch(state: LogLossState, path, batch: ColumnBatch, prediction: str, s
     if state.clip is None:
         sums = None if add_fast is None else add_fast(batch, predictions, labels, weights)
         if sums is None:
-            sums = _fast.state_sums(predictions, labels, weights, logits=scale == "logit")
+            sums = _fast.state_sums(predictions, labels, weights, logits=scale == "logit", prefer_numpy=True)
         if sums is not None:
             state.add_sums(len(batch), sums)
             return predictions, labels, weights, None
