@@ -335,8 +335,8 @@ def state_sums(predictions, y_true, weights, *, logits: bool, prefer_numpy: bool
     work. On one thread NumPy took about as long per row as the kernel (6.6 ns against
     6.0 ns), measured with NumPy 2.4 (AVX-512) and numba 0.68 on a 2-core Xeon VM, and
     reading the file takes the other core. So ``logloss score`` of unweighted probabilities
-    does not spend about 1 s loading numba. Weighted rows (12 to 14 ns against 8 to 14 ns) and logits (10 ns
-    against 7 ns) follow the rule there too.
+    does not spend about 1 s loading numba. Weighted rows (12 to 14 ns against 8 to 14 ns)
+    and logits (10 ns against 7 ns) follow the rule there too.
     """
     from . import _fast_numpy
 
