@@ -636,6 +636,17 @@ def test_cli_dask_fused_partitions_name_file_and_row(client, tmp_path):
     assert "got 1.5 at row 42 (0-based) of this file" in line
 
 
+@pytest.mark.parametrize("arrow_type", ["int8", "int32", "int64"])
+def test_dask_integer_label_error_value(client, tmp_path, arrow_type):
+    """An invalid integer label is printed as an integer, as the local engine prints it."""
+    import pyarrow as pa
+
+    labels = pa.array([0, 1, 2, 1], getattr(pa, arrow_type)())
+    path = write_rows(tmp_path / "labels.parquet", y=labels, p=[0.2, 0.7, 0.5, 0.6])
+    line = assert_one_error_line(run_dask_cli(path), f"{path}: column `y` must be in [0, 1]")
+    assert "got 2 at row 2" in line
+
+
 def test_partition_error_keeps_partition_when_pickled():
     import pickle
 

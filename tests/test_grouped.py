@@ -253,9 +253,14 @@ def test_grouped_integer_keys_wide_and_unsigned():
         assert grouped.state(int(column[1])).count == 1
 
 
-def test_grouped_python_int_keys_from_2_63():
+@pytest.mark.parametrize(
+    "keys",
+    [[1, 2**63, None, 2**64 - 1], [np.int64(1), 2**63, float("nan"), np.uint64(2**64 - 1)]],
+    ids=["python", "numpy-scalars-and-nan"],
+)
+def test_grouped_python_int_keys_from_2_63(keys):
     grouped = GroupedLogLossState()
-    grouped.update(np.full(4, 0.5), np.array([1, 0, 1, 0]), [1, 2**63, None, 2**64 - 1])
+    grouped.update(np.full(4, 0.5), np.array([1, 0, 1, 0]), keys)
     assert [grouped.state(key).count for key in (1, 2**63, None, 2**64 - 1)] == [1, 1, 1, 1]
 
 
@@ -265,6 +270,8 @@ def test_grouped_python_int_keys_from_2_63():
         ([1, 2**70, 2], "`keys` must hold integers in [-2**63, 2**64), got 1180591620717411303424 at index 1"),
         ([1, -(2**64), 2], "got -18446744073709551616 at index 1"),
         ([1, 2**63, -1], "`keys` must hold integers of one 64-bit type, got -1 at index 2 and 9223372036854775808 at index 1"),
+        ([np.int64(-1), 2**63, 1], "got -1 at index 0 and 9223372036854775808 at index 1"),
+        ([2**63, 1.5, 1], "`keys` must hold integers below 2**63 where it also holds floats, got 1.5 at index 1"),
     ],
 )
 def test_grouped_python_int_keys_out_of_range(keys, message):

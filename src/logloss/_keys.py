@@ -193,12 +193,25 @@ def _is_object_sequence(values) -> bool:
     return not isinstance(values, np.ndarray) or values.dtype.kind == "O"
 
 
+def _is_integer(value) -> bool:
+    """Return whether `value` is a Python or NumPy integer, booleans excluded."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def _is_missing(value) -> bool:
+    """Return whether `value` is None or a float NaN, which form the null key."""
+    return value is None or (isinstance(value, float | np.floating) and value != value)
+
+
 def _find_huge_integer(values, name: str) -> ValueError | None:
-    """Return the error for integer keys that no 64-bit integer type holds, or None."""
-    negative = large = None
+    """Return the error for integer keys that no single 64-bit type can store with the others, or None."""
+    negative = large = real = None
     for index, value in enumerate(values):
-        if not isinstance(value, int) or isinstance(value, bool):
+        if isinstance(value, float | np.floating) and not _is_missing(value) and real is None:
+            real = (index, value)
+        if not _is_integer(value):
             continue
+        value = int(value)
         if not -(2**63) <= value < 2**64:
             return ValueError(
                 f"`{name}` must hold integers in [-2**63, 2**64), got {value} at index {index}; "
@@ -208,20 +221,22 @@ def _find_huge_integer(values, name: str) -> ValueError | None:
             negative = (index, value)
         elif value >= 2**63 and large is None:
             large = (index, value)
-    if negative is not None and large is not None:
-        return ValueError(
-            f"`{name}` must hold integers of one 64-bit type, got {negative[1]} at index {negative[0]} "
-            f"and {large[1]} at index {large[0]}; pass such keys as strings"
-        )
-    return None
+    # Only uint64 can store integers from 2**63, and it cannot store negative integers or floats.
+    if large is None or (negative is None and real is None):
+        return None
+    if negative is not None:
+        requirement, other = "integers of one 64-bit type", negative
+    else:
+        requirement, other = "integers below 2**63 where it also holds floats", real
+    return ValueError(
+        f"`{name}` must hold {requirement}, got {other[1]!r} at index {other[0]} and {large[1]} at "
+        f"index {large[0]}; pass such keys as strings"
+    )
 
 
 def _all_unsigned(values) -> bool:
-    """Return whether every value is None or an int (not a bool) in [0, 2**64)."""
-    return all(
-        value is None or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64)
-        for value in values
-    )
+    """Return whether every value is a missing value or an integer in [0, 2**64)."""
+    return all(_is_missing(value) or (_is_integer(value) and 0 <= int(value) < 2**64) for value in values)
 
 
 def _unsupported(name: str, values, error: Exception) -> TypeError:

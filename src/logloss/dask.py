@@ -168,13 +168,20 @@ def _check_numeric_dtypes(frame, columns: FrameColumns) -> None:
 
 
 def _column_values(part, column: str) -> np.ndarray:
-    """Return a pandas column as NumPy, with missing values of nullable dtypes as NaN."""
+    """Return a pandas column as NumPy, with missing values of nullable dtypes as NaN.
+
+    A nullable integer or boolean column without missing values keeps its NumPy dtype, so
+    that an error names an invalid label as 2, not 2.0.
+    """
     series = part[column]
     if isinstance(series.dtype, np.dtype) or not _is_numeric_dtype(series.dtype):
         # Text in a partition that passed the metadata check (categories that were unknown,
         # or a dtype that differs from the metadata) is passed on unconverted, so the
         # state's own check rejects it.
         return series.to_numpy()
+    numpy_dtype = getattr(series.dtype, "numpy_dtype", None)
+    if numpy_dtype is not None and numpy_dtype.kind in "biu" and not series.hasnans:
+        return series.to_numpy(dtype=numpy_dtype)
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
