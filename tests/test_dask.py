@@ -368,7 +368,16 @@ def test_nullable_integer_dtypes(arrow_type):
     dtype = _nullable_integer_dtype(getattr(pa, arrow_type)())
     assert isinstance(dtype, pd.api.extensions.ExtensionDtype)
     assert dtype.name.lower() == arrow_type
+    assert _nullable_integer_dtype(pa.bool_()) == pd.BooleanDtype()
     assert _nullable_integer_dtype(pa.float64()) is None
+
+
+def test_dask_boolean_label_null_is_missing(client, tmp_path):
+    import pyarrow as pa
+
+    path = write_rows(tmp_path / "labels.parquet", y=pa.array([True, None, False]), p=[0.2, 0.5, 0.6])
+    line = assert_one_error_line(run_dask_cli(path), f"{path}: column `y` must not contain NaN or missing values")
+    assert "got a null at row 1 (0-based) of this file" in line
 
 
 @pytest.mark.parametrize("npartitions", [1, 7, 64])

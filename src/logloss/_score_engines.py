@@ -104,8 +104,8 @@ def _score_with_dask(path: Path, **options) -> EngineScores:
         raise bad_name
     try:
         # pandas turns an integer column with nulls into float64, which would round keys
-        # above 2**53 and merge their segments (and print 1 as 1.0); nullable integer
-        # dtypes keep every value, as the local path does.
+        # above 2**53 and merge their segments (and print 1 as 1.0). Nullable integer and
+        # boolean dtypes keep every value, as the local path does.
         frame = dask.dataframe.read_parquet(str(path), arrow_to_pandas={"types_mapper": _nullable_integer_dtype})
     except (ValueError, OSError, pa.ArrowException) as error:
         # Dask wraps its Parquet reader's errors in a ValueError of two lines.
@@ -147,12 +147,16 @@ def _score_with_dask(path: Path, **options) -> EngineScores:
 
 
 def _nullable_integer_dtype(arrow_type):
-    """Return the pandas nullable dtype of an Arrow integer type, or None for pandas' default."""
+    """Return the pandas nullable dtype of an Arrow integer or boolean type, or None for pandas' default."""
     import pandas as pd
     import pyarrow as pa
 
     if pa.types.is_integer(arrow_type):
         return pd.api.types.pandas_dtype(str(arrow_type).capitalize().replace("Uint", "UInt"))
+    if pa.types.is_boolean(arrow_type):
+        # pandas turns a boolean column with nulls into objects, which the label check
+        # reports as "None of type NoneType" instead of a missing value.
+        return pd.BooleanDtype()
     return None
 
 
