@@ -360,16 +360,16 @@ def test_cli_engine_dask_integer_keys_with_nulls(client, tmp_path):
 
 
 @pytest.mark.parametrize("arrow_type", ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"])
-def test_nullable_integer_dtypes(arrow_type):
+def test_nullable_dtypes(arrow_type):
     import pyarrow as pa
 
-    from logloss._score_engines import _nullable_integer_dtype
+    from logloss._score_engines import _nullable_dtype
 
-    dtype = _nullable_integer_dtype(getattr(pa, arrow_type)())
+    dtype = _nullable_dtype(getattr(pa, arrow_type)())
     assert isinstance(dtype, pd.api.extensions.ExtensionDtype)
     assert dtype.name.lower() == arrow_type
-    assert _nullable_integer_dtype(pa.bool_()) == pd.BooleanDtype()
-    assert _nullable_integer_dtype(pa.float64()) is None
+    assert _nullable_dtype(pa.bool_()) == pd.BooleanDtype()
+    assert _nullable_dtype(pa.float64()) is None
 
 
 def test_dask_boolean_label_null_is_missing(client, tmp_path):

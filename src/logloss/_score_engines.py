@@ -106,7 +106,7 @@ def _score_with_dask(path: Path, **options) -> EngineScores:
         # pandas turns an integer column with nulls into float64, which would round keys
         # above 2**53 and merge their segments (and print 1 as 1.0). Nullable integer and
         # boolean dtypes keep every value, as the local path does.
-        frame = dask.dataframe.read_parquet(str(path), arrow_to_pandas={"types_mapper": _nullable_integer_dtype})
+        frame = dask.dataframe.read_parquet(str(path), arrow_to_pandas={"types_mapper": _nullable_dtype})
     except (ValueError, OSError, pa.ArrowException) as error:
         # Dask wraps its Parquet reader's errors in a ValueError of two lines.
         detail = " ".join(str(error).split())
@@ -146,7 +146,7 @@ def _score_with_dask(path: Path, **options) -> EngineScores:
         raise
 
 
-def _nullable_integer_dtype(arrow_type):
+def _nullable_dtype(arrow_type):
     """Return the pandas nullable dtype of an Arrow integer or boolean type, or None for pandas' default."""
     import pandas as pd
     import pyarrow as pa
