@@ -233,9 +233,9 @@ def _blocks(x, y, weights, logits: bool, codes=None, n_groups: int = 0):
     float64 (``w`` None without weights), ``hard`` whether every label is 0 or 1 (known
     when the labels are integers or booleans), and ``buffers`` the block's buffers, of
     which 2 to 6 and 10 are free. With `codes`, the block's rows come sorted by code (a
-    stable sort), and ``counts`` contains the row count of each code; otherwise ``counts`` is None.
-    Yields None, and stops, at the first block the reference path must take: an invalid
-    value, an infinite loss, or a code outside ``range(n_groups)``.
+    stable sort), and ``counts`` contains the row count of each code; otherwise ``counts``
+    is None. Yields None, and stops, at the first block the reference path must take: an
+    invalid value, an infinite loss, or a code outside ``range(n_groups)``.
     """
     has_weights = weights.size > 0
     for start in range(0, x.size, STATE_BLOCK):
@@ -379,7 +379,7 @@ GROUP_MAX = 2048
 def _block_group_sums(a, p, y, w, counts, hard: bool, buffers):
     """Return the ``(n_groups, 14)`` sums of one block sorted by group, as ``_block_state_sums`` per group.
 
-    ``counts`` holds the rows of each group. Each group's terms are contiguous and are
+    ``counts`` contains the row count of each group. Each group's terms are contiguous and are
     added by ``np.add.reduceat``, which sums pairwise. (Two threads sharing the blocks were
     slower than one: ``reduceat`` and the small calls keep the GIL.)
     """

@@ -107,6 +107,11 @@ def check_frame_columns(
     return FrameColumns(label=label, prediction=prediction, is_logit=logit is not None, weight=weight)
 
 
+def repeated_names(names: Sequence[str]) -> str:
+    """Return the names that occur more than once, sorted, as quoted text; "" if none."""
+    return ", ".join(repr(name) for name in sorted({name for name in names if names.count(name) > 1}))
+
+
 def check_by_columns(available: Sequence[str], by) -> tuple[str, ...]:
     """Check the segment columns, a name or a list of names, and return them as a tuple."""
     if by is None:
@@ -115,9 +120,9 @@ def check_by_columns(available: Sequence[str], by) -> tuple[str, ...]:
     if not isinstance(names, list | tuple) or not names:
         raise TypeError(f"`by` must be a column name or a non-empty list of them, got {by!r}")
     checked = tuple(_check_name(name, "by", available) for name in names)
-    repeated = sorted({name for name in checked if checked.count(name) > 1})
+    repeated = repeated_names(checked)
     if repeated:
-        raise ValueError(f"`by` must name each column once, got {', '.join(map(repr, repeated))} more than once")
+        raise ValueError(f"`by` must name each column once, got {repeated} more than once")
     return checked
 
 

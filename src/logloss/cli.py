@@ -59,6 +59,7 @@ from ._cli_intervals import (
 )
 from ._cli_warnings import REPORT_INFINITE_LOSS_ADVICE, cli_warning
 from ._file_details import EXACT_MAX_ROWS
+from ._frames import repeated_names
 from ._io import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ROW_CONVENTION, DataFileError, display_path
 
 __all__ = ["cli", "main"]
@@ -399,10 +400,9 @@ def resolve_score_request(file, label, prob, logit, weight, clip, batch_size, **
     """
     if prob is not None and logit is not None:
         raise click.UsageError("--prob and --logit are mutually exclusive; pass one of them.")
-    by = details.get("by", ())
-    repeated = sorted({name for name in by if by.count(name) > 1})
+    repeated = repeated_names(details.get("by", ()))
     if repeated:
-        raise click.UsageError(f"--by must name each column once, got {', '.join(map(repr, repeated))} more than once.")
+        raise click.UsageError(f"--by must name each column once, got {repeated} more than once.")
     if clip is not None and logit is not None:
         raise click.UsageError("--clip applies to --prob only; logits are never clipped.")
     bundled = file is None
