@@ -108,7 +108,7 @@ def check_frame_columns(
 
 
 def repeated_names(names: Sequence[str]) -> str:
-    """Return the names that occur more than once, sorted, as quoted text; "" if none."""
+    """Return the names that occur more than once, sorted and quoted, or "" if there are none."""
     return ", ".join(repr(name) for name in sorted({name for name in names if names.count(name) > 1}))
 
 
