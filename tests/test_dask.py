@@ -347,7 +347,7 @@ def test_cli_engine_dask_small_files_text_keys(client, tmp_path):
     assert sum(row["count"] for row in segments) == 3000
 
 
-def test_cli_engine_dask_integer_keys_with_nulls(client, tmp_path):
+def test_dask_integer_keys_with_nulls(client, tmp_path):
     """Keys above 2**53 stay apart and print as integers, although their column has a null."""
     import pyarrow as pa
 

@@ -217,8 +217,7 @@ def _negative_logit_loss(z, y, out, p, e, tail, complement):
         out += p
         np.negative(out, out=out)
     # sigmoid(z) is 1 / (1 + e) for z >= 0 and e / (1 + e) otherwise. Because e <= 1, the
-    # numerator is exactly max(e, z >= 0), which took 0.5 ns per element against 0.9 ns for
-    # exp(min(z, 0)) and 4 ns for a masked copy.
+    # numerator is exactly max(e, z >= 0): 0.5 ns per element, against 0.9 ns for exp(min(z, 0)).
     np.add(e, 1.0, out=tail)
     np.greater_equal(z, 0.0, out=p)
     np.maximum(p, e, out=p)
@@ -280,13 +279,13 @@ def _blocks(x, y, weights, logits: bool, codes=None, n_groups: int = 0):
 def _sort_by_code(codes, n_groups: int, x, y, w, buffers):
     """Return the row count of each code, and `x`, `y` and `w` sorted by code into buffers 11 to 13.
 
-    Sorting the inputs rather than the losses leaves one array fewer to sort. The losses of
-    sorted rows are the same numbers, so the sums are those of sorting afterwards.
+    Sorting the inputs rather than the losses leaves one array fewer to gather. The losses of
+    sorted rows are the same numbers, so the sums equal those of sorting the losses.
     """
     # NumPy's stable sort of 8- and 16-bit integers is a radix sort: one byte is one pass,
     # 1.6 ns per row against 3.7 ns for two bytes.
     order = np.argsort(codes.astype(np.uint8 if n_groups <= 256 else np.int16), kind="stable")
-    # mode="clip" writes straight into `out`; the default mode first copies to check the indices.
+    # mode="clip" writes straight into `out`, while the default mode first copies to check the indices.
     x = np.take(x, order, out=buffers[11], mode="clip")
     y = np.take(y, order, out=buffers[12], mode="clip")
     if w is not None:

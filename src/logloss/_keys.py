@@ -155,7 +155,7 @@ def _to_arrow(column, name: str, pa):
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as error:
             found = None
             if _is_object_sequence(values):
-                found = find_key_type_error(values, name) or _find_huge_integer(values, name)
+                found = find_key_type_error(values, name) or _integer_range_error(values, name)
                 if found is None and _all_unsigned(values):
                     # pyarrow infers int64 from Python ints, so integers from 2**63 need uint64.
                     column = pa.array(values, type=pa.uint64(), from_pandas=True)
@@ -203,7 +203,7 @@ def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float | np.floating) and value != value)
 
 
-def _find_huge_integer(values, name: str) -> ValueError | None:
+def _integer_range_error(values, name: str) -> ValueError | None:
     """Return the error for integer keys that no single 64-bit type can store with the others, or None."""
     negative = large = real = None
     for index, value in enumerate(values):
