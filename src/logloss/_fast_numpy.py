@@ -232,7 +232,7 @@ def _blocks(x, y, weights, logits: bool, codes=None, n_groups: int = 0):
     float64 (``w`` None without weights), ``hard`` whether every label is 0 or 1 (known
     when the labels are integers or booleans), and ``buffers`` the block's buffers, of
     which 2 to 6 and 10 are free. With `codes`, the block's rows come sorted by code (a
-    stable sort), and ``counts`` contains the row count of each code; otherwise ``counts``
+    stable sort), and ``counts`` contains the row count of each code. Otherwise ``counts``
     is None. Yields None, and stops, at the first block the reference path must take: an
     invalid value, an infinite loss, or a code outside ``range(n_groups)``.
     """
