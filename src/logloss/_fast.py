@@ -75,9 +75,21 @@ def disabled() -> bool:
     return os.environ.get("LOGLOSS_DISABLE_FAST", "") not in ("", "0")
 
 
+_numba_installed: bool | None = None
+
+
 def available() -> bool:
-    """Return True if numba is installed and the fast path is not disabled."""
-    return not disabled() and importlib.util.find_spec("numba") is not None
+    """Return True if numba is installed and the fast path is not disabled.
+
+    Whether numba is installed is looked up once: each lookup searches ``sys.path``, and a
+    file's 39 batches spent 4 to 8 ms on them.
+    """
+    global _numba_installed
+    if disabled():
+        return False
+    if _numba_installed is None:
+        _numba_installed = importlib.util.find_spec("numba") is not None
+    return _numba_installed
 
 
 # Inputs below this many elements run on the calling thread only. Waking the pool's threads
