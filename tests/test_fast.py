@@ -800,12 +800,97 @@ def test_numpy_grouped_sums_match_reference(monkeypatch, weighted, logits):
         np.testing.assert_allclose(got[code], _state_sums(reference.state(code)), rtol=8 * EPS)
 
 
+def _reference_group_sums(monkeypatch, x, y, codes, n_groups, weights=None, *, logits=False):
+    from logloss._grouped import GroupedLogLossState
+
+    reference = GroupedLogLossState()
+    with monkeypatch.context() as patch:
+        patch.setenv("LOGLOSS_DISABLE_FAST", "1")
+        (reference.update_logits if logits else reference.update)(x, y, codes, weights=weights)
+    return np.array([_state_sums(reference.state(code)) for code in range(n_groups)])
+
+
+@pytest.mark.parametrize("logits", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize(("n_groups", "label_dtype", "prediction_dtype"), [
+    (7, np.int8, np.float64), (300, np.bool_, np.float64), (128, np.int64, np.float32), (129, np.uint8, np.float64),
+])
+def test_integer_label_grouped_sums_match_reference(monkeypatch, logits, weighted, n_groups, label_dtype, prediction_dtype):
+    """Integer labels split each block's rows by label (8-bit sort keys up to 128 groups, 16-bit beyond)."""
+    from logloss import _fast_numpy
+
+    rng = np.random.default_rng(n_groups)
+    size = 2 * _fast_numpy.STATE_BLOCK + 77
+    p = rng.random(size)
+    y = (rng.random(size) < p).astype(label_dtype)
+    # Certain and correct predictions: a loss of 0 on both sides.
+    p[:50], y[:50] = 1.0, 1
+    p[50:100], y[50:100] = 0.0, 0
+    with np.errstate(divide="ignore"):
+        x = (np.log(p) - np.log1p(-p) if logits else p).astype(prediction_dtype)
+    # A group with no row in the middle block, and one with a single row.
+    codes = rng.integers(0, n_groups, size)
+    codes[codes == 2] = 3
+    codes[size // 2] = 2
+    weights = rng.exponential(1.0, size) if weighted else None
+    got = _fast_numpy.grouped_state_sums(x, y, np.empty(0) if weights is None else weights, codes, n_groups, logits=logits)
+    expected = _reference_group_sums(monkeypatch, x, y, codes, n_groups, weights, logits=logits)
+    np.testing.assert_allclose(got, expected, rtol=8 * EPS, atol=0)
+
+
+@pytest.mark.parametrize("logits", [False, True])
+def test_integer_label_grouped_sums_unit_weights(logits):
+    from logloss import _fast_numpy
+
+    rng = np.random.default_rng(18)
+    x = rng.normal(0.0, 3.0, 40_000) if logits else rng.random(40_000)
+    y = (rng.random(40_000) < 0.3).astype(np.int8)
+    codes = rng.integers(0, 5, 40_000)
+    unweighted = _fast_numpy.grouped_state_sums(x, y, np.empty(0), codes, 5, logits=logits)
+    weighted = _fast_numpy.grouped_state_sums(x, y, np.ones(40_000), codes, 5, logits=logits)
+    np.testing.assert_array_equal(unweighted.view(np.int64), weighted.view(np.int64))
+
+
+@pytest.mark.parametrize(("index", "prediction", "label"), [(10, 0.0, 1), (20_000, 1.0, 0), (5, np.nan, 1), (7, 0.5, 2), (9, 1.5, 0)])
+def test_integer_label_grouped_sums_reject(index, prediction, label):
+    """An infinite loss or an invalid value sends the batch to the reference path (None)."""
+    from logloss import _fast_numpy
+
+    rng = np.random.default_rng(17)
+    p = rng.random(40_000)
+    y = (rng.random(40_000) < p).astype(np.int8)
+    codes = rng.integers(0, 5, 40_000)
+    assert _fast_numpy.grouped_state_sums(p, y, np.empty(0), codes, 5, logits=False) is not None
+    p[index], y[index] = prediction, label
+    assert _fast_numpy.grouped_state_sums(p, y, np.empty(0), codes, 5, logits=False) is None
+
+
+@pytest.mark.parametrize(("logit", "label", "accepted"), [
+    (np.inf, 1, True), (-np.inf, 0, True), (np.inf, 0, False), (-np.inf, 1, False), (np.nan, 1, False), (0.5, 2, False),
+])
+def test_integer_label_grouped_logits_infinite(monkeypatch, logit, label, accepted):
+    """An infinite logit with its own label has a loss of 0; against it, an infinite loss (None)."""
+    from logloss import _fast_numpy
+
+    rng = np.random.default_rng(19)
+    z = rng.normal(0.0, 3.0, 40_000)
+    y = (rng.random(40_000) < 0.5).astype(np.int8)
+    codes = rng.integers(0, 5, 40_000)
+    z[20_001], y[20_001] = logit, label
+    got = _fast_numpy.grouped_state_sums(z, y, np.empty(0), codes, 5, logits=True)
+    if not accepted:
+        assert got is None
+        return
+    np.testing.assert_allclose(got, _reference_group_sums(monkeypatch, z, y, codes, 5, logits=True), rtol=8 * EPS, atol=0)
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 def test_integer_labels_match_float_labels(weighted):
     """Integer labels skip the sums of w2 * y * y, which equal those of w2 * y for labels of 0 and 1.
 
-    Without weights the sums are of integers, so they agree bit for bit. With weights the
-    two ways of summing may round differently.
+    Without weights the ungrouped sums of those terms are of integers, so they agree bit for
+    bit. With weights the two ways of summing may round differently, and so may grouped sums,
+    which split the rows of integer labels by label and add them in another order.
     """
     from logloss import _fast_numpy
 
@@ -815,13 +900,14 @@ def test_integer_labels_match_float_labels(weighted):
     labels = (rng.random(size) < p).astype(np.int8)
     codes = rng.integers(0, 5, size)
     weights = rng.exponential(1.0, size) if weighted else np.empty(0)
-    check = partial(np.testing.assert_allclose, rtol=4 * EPS) if weighted else np.testing.assert_array_equal
+    close = partial(np.testing.assert_allclose, rtol=4 * EPS)
+    check = close if weighted else np.testing.assert_array_equal
     for y in (labels, labels.astype(bool)):
         check(
             _fast_numpy.state_sums(p, y, weights, logits=False),
             _fast_numpy.state_sums(p, y.astype(np.float64), weights, logits=False),
         )
-        check(
+        close(
             _fast_numpy.grouped_state_sums(p, y, weights, codes, 5, logits=False),
             _fast_numpy.grouped_state_sums(p, y.astype(np.float64), weights, codes, 5, logits=False),
         )

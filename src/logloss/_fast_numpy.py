@@ -444,6 +444,144 @@ def _grouped_blocks(x, y, weights, codes, n_groups: int, logits: bool) -> list |
     return sums
 
 
+def _hard_label_totals(parts: np.ndarray, n_groups: int, weighted: bool) -> np.ndarray:
+    """Return the ``(n_groups, 14)`` sums of ``SUM_FIELDS`` from the sums of the rows of each label.
+
+    `parts` has a row per pair ``(label, group)``, those of label 0 first, and a column per
+    term of :func:`_hard_label_parts` after the row count.
+    """
+    negative, positive = parts[:n_groups], parts[n_groups:]
+    both = negative + positive
+    out = np.empty((n_groups, 14))
+    if not weighted:
+        # Columns: rows, a * a, p * p, p, a, where a = -loss.
+        out[:, 0] = out[:, 1] = both[:, 0]
+        out[:, 2] = out[:, 8] = out[:, 9] = positive[:, 0]
+        out[:, 3] = out[:, 10] = both[:, 3]
+        out[:, 4] = out[:, 6] = -both[:, 4]
+        out[:, 5] = out[:, 7] = both[:, 1]
+        out[:, 11] = both[:, 2]
+        out[:, 12] = -positive[:, 4]
+        out[:, 13] = positive[:, 3]
+        return out
+    # Columns: rows, w, w2, w * p, w * a, w * a * a, w2 * a, w2 * a * a, w2 * p, w2 * p * p.
+    out[:, 0], out[:, 1] = both[:, 1], both[:, 2]
+    out[:, 2] = positive[:, 1]
+    out[:, 3] = both[:, 3]
+    out[:, 4], out[:, 5] = -both[:, 4], both[:, 5]
+    out[:, 6], out[:, 7] = -both[:, 6], both[:, 7]
+    out[:, 8] = out[:, 9] = positive[:, 2]
+    out[:, 10], out[:, 11] = both[:, 8], both[:, 9]
+    out[:, 12] = -positive[:, 6]
+    out[:, 13] = positive[:, 8]
+    return out
+
+
+def _hard_label_parts(x, y, weights, codes, n_groups: int, logits: bool) -> np.ndarray | None:
+    """Return the sums of the rows of each pair ``(label, group)`` for labels of 0 and 1, or None.
+
+    Each block's rows are sorted by label, then by group. For probabilities, the loss of
+    the first part is then ``-log1p(-p)`` and that of the second ``-log(p)``: one logarithm
+    per row and no products with the labels. For logits it is ``softplus(z)`` and
+    ``softplus(-z)``, formed as in :func:`_negative_logit_loss`. These are the values of
+    the formulas with ``y`` for labels of 0 and 1, predictions of 0 and 1 (or infinite
+    logits) included. The terms of a block are rows of the workspace, so one
+    ``np.add.reduceat`` sums them all, and the blocks' sums are added with Neumaier's
+    compensated addition. None under the conditions of :func:`_blocks`.
+    """
+    if not (_in_unit_interval(y) and codes.min() >= 0 and codes.max() < n_groups):
+        return None
+    has_weights = weights.size > 0
+    # The workspace rows of the terms, p and a = -loss: the sums of the first n_sums rows
+    # follow the row count in the columns of _hard_label_totals.
+    n_terms, n_sums = (11, 9) if has_weights else (4, 4)
+    # NumPy's stable sort of 8- and 16-bit integers is a radix sort (see _sort_by_code).
+    key_dtype = np.uint8 if 2 * n_groups <= 256 else np.int16
+    part_keys = np.arange(2 * n_groups, dtype=key_dtype)
+    starts = np.empty(2 * n_groups + 1, dtype=np.intp)
+    high = np.zeros((2 * n_groups, n_sums + 1))
+    low = np.zeros_like(high)
+    block_sums = np.zeros_like(high)
+    for start in range(0, x.size, STATE_BLOCK):
+        stop = min(start + STATE_BLOCK, x.size)
+        buffers = _workspace.take(stop - start)
+        x_block = _as_float64(x[start:stop], buffers[11])
+        # The minimum of values with a NaN is NaN. A logit may be infinite.
+        if np.isnan(x_block.min()) if logits else not _in_unit_interval(x_block):
+            return None
+        w_block = None
+        if has_weights:
+            w_block = _as_float64(weights[start:stop], buffers[12])
+            if not _valid_weights(w_block):
+                return None
+        key = np.multiply(y[start:stop], n_groups, dtype=key_dtype, casting="unsafe")
+        key += codes[start:stop].astype(key_dtype)
+        order = np.argsort(key, kind="stable")
+        starts[:-1] = np.searchsorted(np.take(key, order), part_keys)
+        starts[-1] = key.size
+        n_negative = starts[n_groups]
+        terms = _workspace.rows[:n_terms, : stop - start]
+        p, a = terms[-2], terms[-1]
+        if logits:
+            _sorted_logit_terms(x_block, order, n_negative, p, a, terms[0], terms[1], buffers[13])
+        else:
+            np.take(x_block, order, out=p, mode="clip")
+            with np.errstate(divide="ignore"):
+                np.negative(p[:n_negative], out=a[:n_negative])
+                np.log1p(a[:n_negative], out=a[:n_negative])
+                np.log(p[n_negative:], out=a[n_negative:])
+        if w_block is None:
+            np.multiply(a, a, out=terms[0])
+            np.multiply(p, p, out=terms[1])
+        else:
+            w, w2, wa, w2a, w2p = terms[0], terms[1], terms[3], terms[5], terms[7]
+            np.take(w_block, order, out=w, mode="clip")
+            # Each product is formed as without weights, so that weights of 1 give the
+            # unweighted sums bit for bit.
+            np.multiply(w, w, out=w2)
+            np.multiply(w, p, out=terms[2])
+            np.multiply(w, a, out=wa)
+            np.multiply(wa, a, out=terms[4])
+            np.multiply(w2, a, out=w2a)
+            np.multiply(w2a, a, out=terms[6])
+            np.multiply(w2, p, out=w2p)
+            np.multiply(w2p, p, out=terms[8])
+        counts = np.diff(starts)
+        nonempty = np.flatnonzero(counts)
+        block_sums[nonempty, 0] = counts[nonempty]
+        block_sums[nonempty, 1:] = np.add.reduceat(terms[:n_sums], starts[nonempty], axis=1).T
+        # An infinite loss (a label of 1 with p = 0, or of 0 with p = 1) makes a sum infinite.
+        if not np.isfinite(block_sums).all():
+            return None
+        compensated_add(high, low, block_sums)
+        block_sums[nonempty] = 0.0
+    return high + low
+
+
+def _sorted_logit_terms(z, order, n_negative: int, p, a, e, tail, z_sorted) -> None:
+    """Store ``sigmoid(z)`` and ``-loss`` of logits sorted by `order` in `p` and `a`.
+
+    The first `n_negative` rows have labels of 0 and the rest labels of 1. `e`, `tail` and
+    `z_sorted` are buffers of the same length.
+    """
+    np.take(z, order, out=z_sorted, mode="clip")
+    np.abs(z_sorted, out=e)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    np.log1p(e, out=tail)
+    # softplus(z) = max(z, 0) + log1p(exp(-|z|)) for label 0, softplus(-z) for label 1.
+    np.maximum(z_sorted[:n_negative], 0.0, out=a[:n_negative])
+    np.negative(z_sorted[n_negative:], out=a[n_negative:])
+    np.maximum(a[n_negative:], 0.0, out=a[n_negative:])
+    a += tail
+    np.negative(a, out=a)
+    # sigmoid(z) as in _negative_logit_loss.
+    np.add(e, 1.0, out=tail)
+    np.greater_equal(z_sorted, 0.0, out=p)
+    np.maximum(p, e, out=p)
+    p /= tail
+
+
 def grouped_state_sums(x, y, weights, codes, n_groups: int, *, logits: bool):
     """Return the ``(n_groups, 14)`` sums of ``_state.SUM_FIELDS`` per group, or None.
 
@@ -455,6 +593,13 @@ def grouped_state_sums(x, y, weights, codes, n_groups: int, *, logits: bool):
     """
     if not 0 < n_groups <= GROUP_MAX:
         return None
+    if y.dtype.kind in "biu":
+        with np.errstate(over="ignore", invalid="ignore"):
+            parts = _hard_label_parts(x, y, weights, codes, n_groups, logits)
+        if parts is None:
+            return None
+        sums = _hard_label_totals(parts, n_groups, weights.size > 0)
+        return sums if np.isfinite(sums).all() else None
     blocks = _grouped_blocks(x, y, weights, codes, n_groups, logits)
     if blocks is None:
         return None
