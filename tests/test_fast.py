@@ -814,6 +814,7 @@ def _reference_group_sums(monkeypatch, x, y, codes, n_groups, weights=None, *, l
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize(("n_groups", "label_dtype", "prediction_dtype"), [
     (7, np.int8, np.float64), (300, np.bool_, np.float64), (128, np.int64, np.float32), (129, np.uint8, np.float64),
+    (5, np.float64, np.float64), (6, np.float32, np.float32),
 ])
 def test_integer_label_grouped_sums_match_reference(monkeypatch, logits, weighted, n_groups, label_dtype, prediction_dtype):
     """Integer labels split each block's rows by label (8-bit sort keys up to 128 groups, 16-bit beyond)."""
@@ -836,6 +837,23 @@ def test_integer_label_grouped_sums_match_reference(monkeypatch, logits, weighte
     got = _fast_numpy.grouped_state_sums(x, y, np.empty(0) if weights is None else weights, codes, n_groups, logits=logits)
     expected = _reference_group_sums(monkeypatch, x, y, codes, n_groups, weights, logits=logits)
     np.testing.assert_allclose(got, expected, rtol=8 * EPS, atol=0)
+
+
+@pytest.mark.parametrize("logits", [False, True])
+def test_soft_label_in_last_block_matches_reference(monkeypatch, logits):
+    """One label that is neither 0 nor 1, in the last block, sends every block to the general sums."""
+    from logloss import _fast_numpy
+
+    rng = np.random.default_rng(20)
+    size = 3 * _fast_numpy.STATE_BLOCK + 11
+    p = rng.random(size)
+    y = (rng.random(size) < p).astype(np.float64)
+    y[-3] = 0.3
+    x = np.log(p) - np.log1p(-p) if logits else p
+    codes = rng.integers(0, 4, size)
+    assert not _fast_numpy._zero_or_one(y)
+    got = _fast_numpy.grouped_state_sums(x, y, np.empty(0), codes, 4, logits=logits)
+    np.testing.assert_allclose(got, _reference_group_sums(monkeypatch, x, y, codes, 4, logits=logits), rtol=8 * EPS, atol=0)
 
 
 @pytest.mark.parametrize("logits", [False, True])
@@ -889,8 +907,8 @@ def test_integer_labels_match_float_labels(weighted):
     """Integer labels skip the sums of w2 * y * y, which equal those of w2 * y for labels of 0 and 1.
 
     Without weights the ungrouped sums of those terms are of integers, so they agree bit for
-    bit. With weights the two ways of summing may round differently, and so may grouped sums,
-    which split the rows of integer labels by label and add them in another order.
+    bit; with weights the two ways of summing may round differently. Grouped sums split the
+    rows by label for float labels of 0 and 1 too, so they agree bit for bit.
     """
     from logloss import _fast_numpy
 
@@ -900,14 +918,13 @@ def test_integer_labels_match_float_labels(weighted):
     labels = (rng.random(size) < p).astype(np.int8)
     codes = rng.integers(0, 5, size)
     weights = rng.exponential(1.0, size) if weighted else np.empty(0)
-    close = partial(np.testing.assert_allclose, rtol=4 * EPS)
-    check = close if weighted else np.testing.assert_array_equal
+    check = partial(np.testing.assert_allclose, rtol=4 * EPS) if weighted else np.testing.assert_array_equal
     for y in (labels, labels.astype(bool)):
         check(
             _fast_numpy.state_sums(p, y, weights, logits=False),
             _fast_numpy.state_sums(p, y.astype(np.float64), weights, logits=False),
         )
-        close(
+        np.testing.assert_array_equal(
             _fast_numpy.grouped_state_sums(p, y, weights, codes, 5, logits=False),
             _fast_numpy.grouped_state_sums(p, y.astype(np.float64), weights, codes, 5, logits=False),
         )
