@@ -516,34 +516,35 @@ def _hard_label_parts(x, y, weights, codes, n_groups: int, logits: bool) -> np.n
     low = np.zeros_like(high)
     block_sums = np.zeros_like(high)
     spare = np.zeros_like(high)
+    rows = _workspace.rows
     for start in range(0, x.size, STATE_BLOCK):
         stop = min(start + STATE_BLOCK, x.size)
-        buffers = _workspace.take(stop - start)
-        x_block = _as_float64(x[start:stop], buffers[11])
+        size = stop - start
+        x_block = _as_float64(x[start:stop], rows[11, :size])
         # The minimum of values with a NaN is NaN. A logit may be infinite.
         if np.isnan(x_block.min()) if logits else not _in_unit_interval(x_block):
             return None
         w_block = None
         if has_weights:
-            w_block = _as_float64(weights[start:stop], buffers[12])
+            w_block = _as_float64(weights[start:stop], rows[12, :size])
             if not _valid_weights(w_block):
                 return None
         key = np.multiply(y[start:stop], n_groups, dtype=key_dtype, casting="unsafe")
         key += codes[start:stop].astype(key_dtype)
         order = np.argsort(key, kind="stable")
         starts[:-1] = np.searchsorted(np.take(key, order), part_keys)
-        starts[-1] = key.size
+        starts[-1] = size
         n_negative = starts[n_groups]
-        terms = _workspace.rows[:n_terms, : stop - start]
+        terms = rows[:n_terms, :size]
         p, a = terms[-2], terms[-1]
         if logits:
-            _sorted_logit_terms(x_block, order, n_negative, p, a, terms[0], terms[1], buffers[13])
+            _sorted_logit_terms(x_block, order, n_negative, p, a, terms[0], terms[1], rows[13, :size])
         else:
+            # log(0) is -inf with a divide warning, which the caller silences.
             np.take(x_block, order, out=p, mode="clip")
-            with np.errstate(divide="ignore"):
-                np.negative(p[:n_negative], out=a[:n_negative])
-                np.log1p(a[:n_negative], out=a[:n_negative])
-                np.log(p[n_negative:], out=a[n_negative:])
+            np.negative(p[:n_negative], out=a[:n_negative])
+            np.log1p(a[:n_negative], out=a[:n_negative])
+            np.log(p[n_negative:], out=a[n_negative:])
         if w_block is None:
             np.multiply(a, a, out=terms[0])
             np.multiply(p, p, out=terms[1])
@@ -561,11 +562,16 @@ def _hard_label_parts(x, y, weights, codes, n_groups: int, logits: bool) -> np.n
             np.multiply(w2, p, out=w2p)
             np.multiply(w2p, p, out=terms[8])
         counts = np.diff(starts)
-        nonempty = np.flatnonzero(counts)
-        block_sums[nonempty, 0] = counts[nonempty]
-        block_sums[nonempty, 1:] = np.add.reduceat(terms[:n_sums], starts[nonempty], axis=1).T
+        if counts.all():
+            block_sums[:, 0] = counts
+            block_sums[:, 1:] = np.add.reduceat(terms[:n_sums], starts[:-1], axis=1).T
+        else:
+            # np.add.reduceat needs the start of each non-empty part only.
+            block_sums[...] = 0.0
+            nonempty = np.flatnonzero(counts)
+            block_sums[nonempty, 0] = counts[nonempty]
+            block_sums[nonempty, 1:] = np.add.reduceat(terms[:n_sums], starts[nonempty], axis=1).T
         _two_sum_add(high, low, block_sums, spare)
-        block_sums[nonempty] = 0.0
     # An infinite loss (a label of 1 with p = 0, or of 0 with p = 1) makes a sum infinite,
     # and an infinite sum makes its error NaN. Each column's terms have one sign, so no
     # later block can bring an infinite sum back.
@@ -625,7 +631,7 @@ def grouped_state_sums(x, y, weights, codes, n_groups: int, *, logits: bool):
     if not 0 < n_groups <= GROUP_MAX:
         return None
     if y.dtype.kind in "biu" or _zero_or_one(y):
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             parts = _hard_label_parts(x, y, weights, codes, n_groups, logits)
         if parts is None:
             return None
