@@ -631,3 +631,37 @@ def test_value_error_comes_before_key_error(monkeypatch, case):
         messages.append(str(raised.value))
     assert messages[0] == messages[1]
     assert "`y_pred` must not contain NaN" in messages[0]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("make_keys", [np.asarray, pa.array])
+@pytest.mark.parametrize("largest", [124, 125])
+def test_grouped_narrow_integer_keys_with_gaps(monkeypatch, weighted, make_keys, largest):
+    """Integer keys that span fewer than 128 values are encoded densely on the fast path.
+
+    Keys with no row do not appear. From -3 to 124 the span is 128 keys, the dense range's
+    limit, and from -3 to 125 it is 129.
+    """
+    from logloss._keys import DENSE_RANGE
+
+    assert DENSE_RANGE == 128
+    rng = np.random.default_rng(31)
+    size = 40_000
+    p = rng.random(size)
+    y = (rng.random(size) < p).astype(np.int8)
+    keys = rng.choice([-3, 0, 2, 7, 100], size)
+    keys[size // 2] = largest
+    weights = rng.exponential(1.0, size) if weighted else None
+    fast = GroupedLogLossState()
+    fast.update(p, y, make_keys(keys), weights=weights)
+    fast.update(p[:20_000], y[:20_000], make_keys(keys[:20_000]), weights=None if weights is None else weights[:20_000])
+    reference = GroupedLogLossState()
+    with monkeypatch.context() as patch:
+        patch.setenv("LOGLOSS_DISABLE_FAST", "1")
+        reference.update(p, y, make_keys(keys), weights=weights)
+        reference.update(p[:20_000], y[:20_000], make_keys(keys[:20_000]), weights=None if weights is None else weights[:20_000])
+    assert sorted(fast.keys()) == sorted(reference.keys()) == [-3, 0, 2, 7, 100, largest]
+    for key in reference.keys():
+        assert fast.state(key).count == reference.state(key).count
+        for name in SUM_FIELDS:
+            assert fast.state(key).sum(name) == pytest.approx(reference.state(key).sum(name), rel=1e-14)

@@ -425,8 +425,10 @@ class GroupedLogLossState:
             rows.append({"key": key, **figures})
         return _sorted_rows(rows, sort, descending)
 
-    def _encode_keys(self, keys, n_rows: int) -> tuple[np.ndarray, list]:
-        """Encode `keys` after checking that they have as many columns as earlier updates."""
+    def _encode_keys(self, keys, n_rows: int, *, dense: bool = False) -> tuple[np.ndarray, list]:
+        """Encode `keys` after checking that they have as many columns as earlier updates.
+
+        `dense` is that of ``_keys.encode_keys``."""
         n_columns = len(split_key_columns(keys))
         expected = self._n_key_columns
         if expected is not None and n_columns != expected:
@@ -434,7 +436,7 @@ class GroupedLogLossState:
             raise ValueError(
                 f"`keys` must have {expected} {columns} as in earlier updates, got {n_columns}"
             )
-        encoded = encode_keys(keys, n_rows)
+        encoded = encode_keys(keys, n_rows, dense=dense)
         self._n_key_columns = n_columns
         return encoded
 
@@ -530,7 +532,8 @@ class GroupedLogLossState:
             return None
         n_key_columns = self._n_key_columns
         try:
-            codes, group_keys = self._encode_keys(keys, predictions.size)
+            # Dense codes of integer keys may have no row; the counts below remove them.
+            codes, group_keys = self._encode_keys(keys, predictions.size, dense=True)
         except (TypeError, ValueError):
             # The reference path checks the values before the keys, so that a call with a
             # bad value and bad keys raises the same error on both paths.
@@ -544,6 +547,10 @@ class GroupedLogLossState:
         counts = np.zeros((len(group_keys), 3), dtype=np.int64)
         # Without weights the kernel's first sum counts the rows, exactly below 2**53.
         counts[:, 0] = np.bincount(codes, minlength=len(group_keys)) if weights is not None else sums[:, 0]
+        present = counts[:, 0] > 0
+        if not present.all():
+            group_keys = [key for key, has_rows in zip(group_keys, present.tolist(), strict=True) if has_rows]
+            sums, counts = sums[present], counts[present]
         self._add_group_sums(group_keys, sums, counts)
         return sums
 
