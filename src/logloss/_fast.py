@@ -415,9 +415,10 @@ def grouped_state_sums(predictions, y_true, weights, codes, n_groups: int, *, lo
     if numpy_only or _loss_engine(x.size) is _fast_numpy:
         if n_groups > _fast_numpy.GROUP_MAX:
             return None  # the reference path, until the kernels pay off
-        # A uint64 code beyond the intp range turns negative here, which the range check of
-        # _fast_numpy rejects.
-        codes = codes.astype(np.intp, copy=False)
+        if codes.dtype.itemsize == 8:
+            # A uint64 code beyond the intp range turns negative here, which the range check
+            # of _fast_numpy rejects. Narrower codes stay as they are, cheaper to check.
+            codes = codes.astype(np.intp, copy=False)
         return _fast_numpy.grouped_state_sums(x, y, w, codes, n_groups, logits=logits)
     kernels = _load_kernels()
     # More tasks than threads balance the load, but each task zeroes and adds up its own

@@ -530,7 +530,7 @@ def _hard_label_parts(x, y, weights, codes, n_groups: int, logits: bool) -> np.n
             if not _valid_weights(w_block):
                 return None
         key = np.multiply(y[start:stop], n_groups, dtype=key_dtype, casting="unsafe")
-        key += codes[start:stop].astype(key_dtype)
+        key += codes[start:stop].astype(key_dtype, copy=False)
         order = np.argsort(key, kind="stable")
         starts[:-1] = np.searchsorted(np.take(key, order), part_keys)
         starts[-1] = size
