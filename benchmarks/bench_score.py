@@ -33,7 +33,7 @@ import numpy as np
 # Each candidate is a script run as ``python -c``; it prints the in-process seconds.
 _PRELUDE = "import sys, time\npath = sys.argv[1]\n"
 # logloss and pandas import pyarrow.parquet on first use. Importing it before the timer, as the
-# pyarrow candidates do, keeps every library's imports out of the "work" figure; the
+# pyarrow candidates do, keeps every library's imports out of the "work" figure. The
 # whole-process figure includes them all.
 _IMPORT_PARQUET = "import pyarrow.parquet\n"
 CANDIDATES = {

@@ -887,7 +887,7 @@ def test_integer_label_grouped_sums_reject(index, prediction, label):
     (np.inf, 1, True), (-np.inf, 0, True), (np.inf, 0, False), (-np.inf, 1, False), (np.nan, 1, False), (0.5, 2, False),
 ])
 def test_integer_label_grouped_logits_infinite(monkeypatch, logit, label, accepted):
-    """An infinite logit with its own label has a loss of 0; against it, an infinite loss (None)."""
+    """An infinite logit with its own label has a loss of 0. With the other label the loss is infinite (None)."""
     from logloss import _fast_numpy
 
     rng = np.random.default_rng(19)
@@ -907,7 +907,7 @@ def test_integer_labels_match_float_labels(weighted):
     """Integer labels skip the sums of w2 * y * y, which equal those of w2 * y for labels of 0 and 1.
 
     Without weights the ungrouped sums of those terms are of integers, so they agree bit for
-    bit; with weights the two ways of summing may round differently. Grouped sums split the
+    bit. With weights the two ways of summing may round differently. Grouped sums split the
     rows by label for float labels of 0 and 1 too, so they agree bit for bit.
     """
     from logloss import _fast_numpy

@@ -532,7 +532,7 @@ class GroupedLogLossState:
             return None
         n_key_columns = self._n_key_columns
         try:
-            # Dense codes of integer keys may have no row; the counts below remove them.
+            # Dense codes of integer keys may have no row. The counts below remove those.
             codes, group_keys = self._encode_keys(keys, predictions.size, dense=True)
         except (TypeError, ValueError):
             # The reference path checks the values before the keys, so that a call with a
