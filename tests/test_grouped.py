@@ -633,18 +633,27 @@ def test_value_error_comes_before_key_error(monkeypatch, case):
     assert "`y_pred` must not contain NaN" in messages[0]
 
 
+@pytest.mark.parametrize("engine", ["numpy", "kernels"])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("make_keys", [np.asarray, pa.array])
 @pytest.mark.parametrize("largest", [124, 125])
-def test_grouped_narrow_integer_keys_with_gaps(monkeypatch, weighted, make_keys, largest):
+def test_grouped_narrow_integer_keys_with_gaps(monkeypatch, engine, weighted, make_keys, largest):
     """Integer keys that span fewer than 128 values are encoded densely on the fast path.
 
     Keys with no row do not appear. From -3 to 124 the span is 128 keys, the dense range's
     limit, and from -3 to 125 it is 129.
     """
+    from logloss import _fast
     from logloss._keys import DENSE_RANGE
 
     assert DENSE_RANGE == 128
+    if engine == "kernels":
+        if not _fast.available():
+            pytest.skip("numba is not installed")
+        _fast._load_kernels()
+    else:
+        monkeypatch.setattr(_fast, "_kernels", None)
+        monkeypatch.setattr(_fast, "_numpy_elements", 0)
     rng = np.random.default_rng(31)
     size = 40_000
     p = rng.random(size)
