@@ -243,6 +243,30 @@ def test_scan_file_first_infinite_row(tmp_path):
     assert scan.state.n_infinite == 2
 
 
+@pytest.mark.parametrize("scale", ["prob", "logit"])
+def test_scan_file_first_infinite_row_large_batches(tmp_path, monkeypatch, scale):
+    """Batches large enough for the fast path split their infinite rows off, and the figures stay."""
+    rng = np.random.default_rng(42)
+    prob = rng.random(15_000)
+    label = (rng.random(15_000) < prob).astype(np.int8)
+    weight = rng.exponential(1.0, 15_000)
+    # Row 100 would be infinite but has weight 0. Rows 6000 and 12000 are infinite.
+    prob[[100, 6000, 12_000]], label[[100, 6000, 12_000]] = [0.0, 1.0, 0.0], [1, 0, 1]
+    weight[100] = 0.0
+    with np.errstate(divide="ignore"):
+        logit = np.log(prob) - np.log1p(-prob)
+    path = write_parquet(tmp_path / "s.parquet", label=label, prob=prob, logit=logit, weight=weight)
+    columns = {scale: scale}
+    scan = scan_file(path, label="label", weight="weight", batch_size=5000, **columns)
+    assert scan.first_infinite_row == 6000
+    assert scan.state.n_infinite == 2
+    with monkeypatch.context() as patch:
+        patch.setenv("LOGLOSS_DISABLE_FAST", "1")
+        reference = scan_file(path, label="label", weight="weight", batch_size=5000, **columns)
+    for name in ("count", "weight_sum", "base_rate", "mean_prediction"):
+        np.testing.assert_allclose(getattr(scan.result(), name), getattr(reference.result(), name), rtol=1e-14)
+
+
 def test_scan_file_first_infinite_logit(tmp_path):
     path = write_parquet(tmp_path / "s.parquet", label=np.array([1, 1, 0]), logit=np.array([1.0, -np.inf, 2.0]))
     scan = scan_file(path, label="label", logit="logit")

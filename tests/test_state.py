@@ -222,3 +222,83 @@ def test_clip_same_in_every_state():
     assert grouped.results()[0.0].log_loss == expected.log_loss
     assert grouped.results()[0.0].n_clipped == expected.n_clipped == 3
     assert bootstrap.result().log_loss == expected.log_loss
+
+
+def _split_case(logits: bool, weighted: bool):
+    """Return 40,000 rows in 3 groups with 5 infinite losses. Group 2 has only infinite rows."""
+    rng = np.random.default_rng(41)
+    size = 40_000
+    p = rng.random(size)
+    y = (rng.random(size) < p).astype(np.float64)
+    codes = rng.integers(0, 2, size)
+    rows = np.array([7, 1000, 20_000, 30_001, 39_999])
+    p[rows], y[rows] = [0.0, 1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.3, 0.5, 1.0]
+    codes[[20_000, 39_999]] = 2
+    with np.errstate(divide="ignore"):
+        x = np.log(p) - np.log1p(-p) if logits else p
+    weights = None
+    if weighted:
+        weights = rng.exponential(1.0, size)
+        weights[1000] = 0.0  # an infinite loss of weight 0 adds nothing and is not counted
+    return x, y, codes, weights
+
+
+def _state_sums(state):
+    return np.array([state.sum(name) for name in SUM_FIELDS])
+
+
+@pytest.mark.parametrize("logits", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_infinite_rows_split_off(monkeypatch, logits, weighted):
+    """Rows of infinite loss take the reference path alone, and the rest of the batch the fast one."""
+    from logloss import _state
+
+    x, y, _, weights = _split_case(logits, weighted)
+    reference = LogLossState()
+    with monkeypatch.context() as patch:
+        patch.setenv("LOGLOSS_DISABLE_FAST", "1")
+        (reference.update_logits if logits else reference.update)(x, y, weights=weights)
+    sizes = []
+    add = _state.LogLossState._add
+
+    def spy(self, probability, *args, **kwargs):
+        sizes.append(probability.size)
+        return add(self, probability, *args, **kwargs)
+
+    monkeypatch.setattr(_state.LogLossState, "_add", spy)
+    state = LogLossState()
+    (state.update_logits if logits else state.update)(x, y, weights=weights)
+    assert sizes == [5]
+    assert state.count == reference.count == 40_000
+    assert state.n_infinite == reference.n_infinite == (4 if weighted else 5)
+    np.testing.assert_allclose(_state_sums(state), _state_sums(reference), rtol=1e-14)
+    assert math.isinf(state.result().log_loss)
+
+
+@pytest.mark.parametrize("logits", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_grouped_infinite_rows_split_off(monkeypatch, logits, weighted):
+    from logloss import GroupedLogLossState
+
+    x, y, codes, weights = _split_case(logits, weighted)
+    reference = GroupedLogLossState()
+    with monkeypatch.context() as patch:
+        patch.setenv("LOGLOSS_DISABLE_FAST", "1")
+        (reference.update_logits if logits else reference.update)(x, y, codes, weights=weights)
+    split = GroupedLogLossState._add_split
+    results = []
+
+    def spy(self, *args, **kwargs):
+        results.append(split(self, *args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(GroupedLogLossState, "_add_split", spy)
+    state = GroupedLogLossState()
+    (state.update_logits if logits else state.update)(x, y, codes, weights=weights)
+    assert results == [True]
+    assert sorted(state.states()) == sorted(reference.states()) == [0, 1, 2]
+    for key in range(3):
+        got, expected = state.state(key), reference.state(key)
+        assert (got.count, got.n_infinite) == (expected.count, expected.n_infinite)
+        np.testing.assert_allclose(_state_sums(got), _state_sums(expected), rtol=1e-14)
+    assert state.state(2).count == 2

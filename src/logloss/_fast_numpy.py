@@ -571,9 +571,13 @@ def _hard_label_parts(x, y, weights, codes, n_groups: int, logits: bool) -> np.n
             nonempty = np.flatnonzero(counts)
             block_sums[nonempty, 0] = counts[nonempty]
             block_sums[nonempty, 1:] = np.add.reduceat(terms[:n_sums], starts[nonempty], axis=1).T
+        # An infinite loss (a label of 1 with p = 0, or of 0 with p = 1) makes a sum infinite.
+        # The caller then splits such rows off (see _state.infinite_loss_rows), so the
+        # rest of the batch is not summed in vain.
+        if not np.isfinite(block_sums).all():
+            return None
         _two_sum_add(high, low, block_sums, spare)
-    # An infinite loss (a label of 1 with p = 0, or of 0 with p = 1) makes a sum infinite,
-    # and an infinite sum makes its error NaN. Each column's terms have one sign, so no
+    # A sum that overflows makes its error NaN. Each column's terms have one sign, so no
     # later block can bring an infinite sum back.
     totals = high + low
     return totals if np.isfinite(totals).all() else None

@@ -24,6 +24,7 @@ from ._state import (
     binary_entropy,
     compensated_add,
     expit,
+    infinite_loss_rows,
     probability_loss,
 )
 from ._validation import NAN_HINT, as_numeric_array, check_in_unit_interval, check_not_nan
@@ -230,6 +231,8 @@ class GroupedLogLossState:
         target, weight = _check_labels_and_weights(predictions, y_true, weights)
         codes, group_keys = self._encode_keys(keys, predictions.size)
         probability = predictions.astype(np.float64).ravel()
+        if self.clip is None and self._add_split(codes, group_keys, probability, target, weight, logits=False):
+            return
         loss, clipped = probability_loss(probability, target, self.clip)
         self._add(codes, group_keys, probability, target, weight, loss, clipped)
 
@@ -242,6 +245,8 @@ class GroupedLogLossState:
         target, weight = _check_labels_and_weights(scores, y_true, weights)
         codes, group_keys = self._encode_keys(keys, scores.size)
         z = scores.astype(np.float64, copy=False).ravel()
+        if self._add_split(codes, group_keys, z, target, weight, logits=True):
+            return
         loss = _elementwise.loss_from_logit(z, target, None)
         self._add(codes, group_keys, expit(z), target, weight, loss, None)
 
@@ -539,10 +544,17 @@ class GroupedLogLossState:
             # bad value and bad keys raises the same error on both paths.
             self._n_key_columns = n_key_columns
             return None
-        sums = _fast.grouped_state_sums(predictions, y_true, weights, codes, len(group_keys), logits=logits)
+        sums = self._add_coded(predictions, y_true, weights, codes, group_keys, logits=logits)
         if sums is None:
             # The reference path checks the batch again and may reject it, leaving no trace.
             self._n_key_columns = n_key_columns
+        return sums
+
+    def _add_coded(self, predictions, y_true, weights, codes, group_keys, *, logits: bool) -> np.ndarray | None:
+        """Add a batch of encoded keys through the grouped kernel and return its sums as
+        :meth:`_add_fast` does, or None, adding nothing."""
+        sums = _fast.grouped_state_sums(predictions, y_true, weights, codes, len(group_keys), logits=logits)
+        if sums is None:
             return None
         counts = np.zeros((len(group_keys), 3), dtype=np.int64)
         # Without weights the kernel's first sum counts the rows, exactly below 2**53.
@@ -553,6 +565,26 @@ class GroupedLogLossState:
             sums, counts = sums[present], counts[present]
         self._add_group_sums(group_keys, sums, counts)
         return sums
+
+    def _add_split(self, codes, group_keys, x, target, weight, *, logits: bool) -> bool:
+        """Add checked rows with some infinite losses: the others through the grouped kernel,
+        these through the reference path. Return False, adding nothing, when that does not
+        apply. See ``LogLossState._add_split``."""
+        infinite = infinite_loss_rows(x, target, logits=logits)
+        if infinite is None:
+            return False
+        finite = ~infinite
+        weights = None if weight is None else weight[finite]
+        if self._add_coded(x[finite], target[finite], weights, codes[finite], group_keys, logits=logits) is None:
+            return False
+        x, target, codes = x[infinite], target[infinite], codes[infinite]
+        weight = None if weight is None else weight[infinite]
+        if logits:
+            self._add(codes, group_keys, expit(x), target, weight, _elementwise.loss_from_logit(x, target, None), None)
+        else:
+            loss, clipped = probability_loss(x, target, None)
+            self._add(codes, group_keys, x, target, weight, loss, clipped)
+        return True
 
     def _add(self, codes, group_keys, probability, target, weight, loss, clipped) -> None:
         n_groups = len(group_keys)

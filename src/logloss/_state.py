@@ -186,6 +186,8 @@ class LogLossState:
         check_in_unit_interval(predictions, "y_pred", _LOGIT_HINT)
         target, weight = self._check_labels_and_weights(predictions, y_true, weights)
         probability = predictions.astype(np.float64, copy=False).ravel()
+        if self.clip is None and self._add_split(probability, target, weight, logits=False):
+            return
         loss, clipped = probability_loss(probability, target, self.clip)
         self._add(probability, target, weight, loss)
         self.n_clipped += 0 if clipped is None else int(np.count_nonzero(clipped))
@@ -198,6 +200,8 @@ class LogLossState:
         check_not_nan(scores, "logits", NAN_HINT)
         target, weight = self._check_labels_and_weights(scores, y_true, weights)
         z = scores.astype(np.float64, copy=False).ravel()
+        if self._add_split(z, target, weight, logits=True):
+            return
         loss = _elementwise.loss_from_logit(z, target, None)
         self._add(expit(z), target, weight, loss)
 
@@ -296,6 +300,28 @@ class LogLossState:
         self.add_sums(np.size(predictions), sums)
         return True
 
+    def _add_split(self, x, target, weight, *, logits: bool) -> bool:
+        """Add checked rows with some infinite losses: the others through the kernel, these
+        through the reference path. Return False, adding nothing, when that does not apply.
+
+        Without it, one infinite loss would send its whole batch to the reference path,
+        about 18 times slower per row (2e6 logits: 1.1 s against 0.06 s). `x` are the
+        probabilities, or the logits with `logits`.
+        """
+        infinite = infinite_loss_rows(x, target, logits=logits)
+        if infinite is None:
+            return False
+        finite = ~infinite
+        if not self._add_fast(x[finite], target[finite], None if weight is None else weight[finite], logits=logits):
+            return False
+        x, target = x[infinite], target[infinite]
+        weight = None if weight is None else weight[infinite]
+        if logits:
+            self._add(expit(x), target, weight, _elementwise.loss_from_logit(x, target, None))
+        else:
+            self._add(x, target, weight, probability_loss(x, target, None)[0])
+        return True
+
     def _add(self, probability, target, weight, loss, n_clipped: int = 0) -> None:
         """Add checked 1-D float64 rows, with the scaled loss sum when their loss sum overflows."""
         sums, n_infinite = compute_sums(probability, target, loss, weight)
@@ -346,6 +372,30 @@ def _w2ly_sum(w2l: np.ndarray, target: np.ndarray) -> float:
     # A term w**2 * l that overflowed to inf times a label of 0 is NaN; its exact value is 0.
     with np.errstate(invalid="ignore"):
         return float(np.where(target == 0.0, 0.0, w2l * target).sum())
+
+
+def infinite_loss_mask(x: np.ndarray, target: np.ndarray, *, logits: bool) -> np.ndarray:
+    """Return the mask of checked rows whose loss is infinite, whatever their weight.
+
+    A probability of 0 with a label above 0, or of 1 with a label below 1, has an infinite
+    loss. So does a logit of -inf with a label above 0, or of inf with a label below 1. No
+    other row does.
+    """
+    low, high = (-math.inf, math.inf) if logits else (0.0, 1.0)
+    return ((x == low) & (target > 0)) | ((x == high) & (target < 1))
+
+
+def infinite_loss_rows(x: np.ndarray, target: np.ndarray, *, logits: bool) -> np.ndarray | None:
+    """Return :func:`infinite_loss_mask` of checked 1-D float64 rows, or None.
+
+    None when no row has an infinite loss, or when more than half do, where splitting them
+    off saves little. Rows of weight 0 are included, though they add nothing.
+    """
+    infinite = infinite_loss_mask(x, target, logits=logits)
+    count = int(np.count_nonzero(infinite))
+    if count == 0 or 2 * count > x.size:
+        return None
+    return infinite
 
 
 def compute_sums(probability, target, loss, weight=None) -> tuple[np.ndarray, int]:
