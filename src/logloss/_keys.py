@@ -299,7 +299,10 @@ def _encode_small_integers(array: np.ndarray, dense: bool = False) -> tuple[np.n
 
 
 def _encode_column(column, name: str, dense: bool = False) -> tuple[np.ndarray, list]:
-    """Return int64 codes (uint8 with `dense`, as in :func:`encode_keys`) and the key of each code for one column."""
+    """Return the codes and the key of each code for one column.
+
+    The codes are int64, or uint8 with `dense` (see :func:`encode_keys`).
+    """
     if isinstance(column, np.ndarray):
         array = column.ravel()
         if array.dtype.kind in "iu":
@@ -358,8 +361,8 @@ def encode_keys(keys, n_rows: int, *, dense: bool = False) -> tuple[np.ndarray, 
     per column. Only keys that occur in the batch are returned, so every code in
     ``range(len(group_keys))`` has at least one row. With `dense`, a single column of
     integer keys that span fewer than ``DENSE_RANGE`` values gives every key of that span,
-    as uint8 codes, so a code may have no row. That skips a count of the rows of each key (about 1 ns per
-    row), for a caller that counts them anyway.
+    as uint8 codes, so a code may have no row. That skips a count of the rows of each key
+    (about 1 ns per row), for a caller that counts them anyway.
     """
     columns = split_key_columns(keys)
     encoded = []
