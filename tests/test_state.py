@@ -1,5 +1,6 @@
 """The evaluation state: batching, merging, pickling and degenerate results."""
 
+import contextlib
 import math
 import pickle
 
@@ -247,6 +248,15 @@ def _state_sums(state):
     return np.array([state.sum(name) for name in SUM_FIELDS])
 
 
+def _updated(state, logits, *columns, weights, monkeypatch=None):
+    """Return `state` after one update with `columns`, on the reference path when given `monkeypatch`."""
+    with monkeypatch.context() if monkeypatch is not None else contextlib.nullcontext() as patch:
+        if patch is not None:
+            patch.setenv("LOGLOSS_DISABLE_FAST", "1")
+        (state.update_logits if logits else state.update)(*columns, weights=weights)
+    return state
+
+
 @pytest.mark.parametrize("logits", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_infinite_rows_split_off(monkeypatch, logits, weighted):
@@ -254,10 +264,7 @@ def test_infinite_rows_split_off(monkeypatch, logits, weighted):
     from logloss import _state
 
     x, y, _, weights = _split_case(logits, weighted)
-    reference = LogLossState()
-    with monkeypatch.context() as patch:
-        patch.setenv("LOGLOSS_DISABLE_FAST", "1")
-        (reference.update_logits if logits else reference.update)(x, y, weights=weights)
+    reference = _updated(LogLossState(), logits, x, y, weights=weights, monkeypatch=monkeypatch)
     sizes = []
     add = _state.LogLossState._add
 
@@ -266,8 +273,7 @@ def test_infinite_rows_split_off(monkeypatch, logits, weighted):
         return add(self, probability, *args, **kwargs)
 
     monkeypatch.setattr(_state.LogLossState, "_add", spy)
-    state = LogLossState()
-    (state.update_logits if logits else state.update)(x, y, weights=weights)
+    state = _updated(LogLossState(), logits, x, y, weights=weights)
     assert sizes == [5]
     assert state.count == reference.count == 40_000
     assert state.n_infinite == reference.n_infinite == (4 if weighted else 5)
@@ -281,10 +287,7 @@ def test_grouped_infinite_rows_split_off(monkeypatch, logits, weighted):
     from logloss import GroupedLogLossState
 
     x, y, codes, weights = _split_case(logits, weighted)
-    reference = GroupedLogLossState()
-    with monkeypatch.context() as patch:
-        patch.setenv("LOGLOSS_DISABLE_FAST", "1")
-        (reference.update_logits if logits else reference.update)(x, y, codes, weights=weights)
+    reference = _updated(GroupedLogLossState(), logits, x, y, codes, weights=weights, monkeypatch=monkeypatch)
     split = GroupedLogLossState._add_split
     results = []
 
@@ -293,8 +296,7 @@ def test_grouped_infinite_rows_split_off(monkeypatch, logits, weighted):
         return results[-1]
 
     monkeypatch.setattr(GroupedLogLossState, "_add_split", spy)
-    state = GroupedLogLossState()
-    (state.update_logits if logits else state.update)(x, y, codes, weights=weights)
+    state = _updated(GroupedLogLossState(), logits, x, y, codes, weights=weights)
     assert results == [True]
     assert sorted(state.states()) == sorted(reference.states()) == [0, 1, 2]
     for key in range(3):

@@ -216,13 +216,20 @@ def _negative_logit_loss(z, y, out, p, e, tail, complement):
         out *= y
         out += p
         np.negative(out, out=out)
-    # sigmoid(z) is 1 / (1 + e) for z >= 0 and e / (1 + e) otherwise. Because e <= 1, the
-    # numerator is exactly max(e, z >= 0): 0.5 ns per element, against 0.9 ns for exp(min(z, 0)).
-    np.add(e, 1.0, out=tail)
-    np.greater_equal(z, 0.0, out=p)
-    np.maximum(p, e, out=p)
-    p /= tail
+    _sigmoid(z, e, p, tail)
     return out
+
+
+def _sigmoid(z, e, out, spare) -> None:
+    """Store ``sigmoid(z)`` in `out`, given ``e = exp(-|z|)``; `spare` is a buffer.
+
+    sigmoid(z) is 1 / (1 + e) for z >= 0 and e / (1 + e) otherwise. Because e <= 1, the
+    numerator is exactly max(e, z >= 0): 0.5 ns per element, against 0.9 ns for exp(min(z, 0)).
+    """
+    np.add(e, 1.0, out=spare)
+    np.greater_equal(z, 0.0, out=out)
+    np.maximum(out, e, out=out)
+    out /= spare
 
 
 def _blocks(x, y, weights, logits: bool, codes=None, n_groups: int = 0):
@@ -613,11 +620,7 @@ def _sorted_logit_terms(z, order, n_negative: int, p, a, e, tail, z_sorted) -> N
     np.maximum(a[n_negative:], 0.0, out=a[n_negative:])
     a += tail
     np.negative(a, out=a)
-    # sigmoid(z) as in _negative_logit_loss.
-    np.add(e, 1.0, out=tail)
-    np.greater_equal(z_sorted, 0.0, out=p)
-    np.maximum(p, e, out=p)
-    p /= tail
+    _sigmoid(z_sorted, e, p, tail)
 
 
 def grouped_state_sums(x, y, weights, codes, n_groups: int, *, logits: bool):
