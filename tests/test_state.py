@@ -298,9 +298,25 @@ def test_grouped_infinite_rows_split_off(monkeypatch, logits, weighted):
     monkeypatch.setattr(GroupedLogLossState, "_add_split", spy)
     state = _updated(GroupedLogLossState(), logits, x, y, codes, weights=weights)
     assert results == [True]
-    assert sorted(state.states()) == sorted(reference.states()) == [0, 1, 2]
+    assert state.keys() == reference.keys()
+    assert sorted(state.states()) == [0, 1, 2]
     for key in range(3):
         got, expected = state.state(key), reference.state(key)
         assert (got.count, got.n_infinite) == (expected.count, expected.n_infinite)
         np.testing.assert_allclose(_state_sums(got), _state_sums(expected), rtol=1e-14)
     assert state.state(2).count == 2
+
+
+def test_grouped_split_keeps_key_order():
+    """A key seen first whose rows are all infinite stays first."""
+    from logloss import GroupedLogLossState
+
+    rng = np.random.default_rng(9)
+    p = rng.uniform(0.01, 0.99, 4096)
+    y = (rng.random(4096) < 0.5).astype(np.float64)
+    keys = np.array(["B"] * 4096, dtype=object)
+    keys[0], p[0], y[0] = "A", 0.0, 1.0
+    p[5], y[5] = 0.0, 1.0
+    state = GroupedLogLossState()
+    state.update(p, y, keys)
+    assert state.keys() == ["A", "B"]

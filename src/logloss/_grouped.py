@@ -573,6 +573,9 @@ class GroupedLogLossState:
         infinite = infinite_loss_rows(x, target, logits=logits)
         if infinite is None:
             return False
+        # Register every key now, so that the keys keep the order of `group_keys` even where
+        # a key's rows are all infinite and reach the state only after the others.
+        self._rows_for(group_keys)
         finite = ~infinite
         weights = None if weight is None else weight[finite]
         if self._add_coded(x[finite], target[finite], weights, codes[finite], group_keys, logits=logits) is None:
