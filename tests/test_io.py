@@ -244,7 +244,7 @@ def test_scan_file_first_infinite_row(tmp_path):
 
 
 @pytest.mark.parametrize("scale", ["prob", "logit"])
-def test_scan_file_first_infinite_row_large_batches(tmp_path, monkeypatch, scale):
+def test_first_infinite_row_large_batches(tmp_path, monkeypatch, scale):
     """Batches large enough for the fast path split their infinite rows off, and the figures stay."""
     rng = np.random.default_rng(42)
     prob = rng.random(15_000)

@@ -275,8 +275,10 @@ def test_infinite_rows_split_off(monkeypatch, logits, weighted):
     monkeypatch.setattr(_state.LogLossState, "_add", spy)
     state = _updated(LogLossState(), logits, x, y, weights=weights)
     assert sizes == [5]
-    assert state.count == reference.count == 40_000
-    assert state.n_infinite == reference.n_infinite == (4 if weighted else 5)
+    assert state.count == reference.count
+    assert state.count == 40_000
+    assert state.n_infinite == reference.n_infinite
+    assert state.n_infinite == (4 if weighted else 5)
     np.testing.assert_allclose(_state_sums(state), _state_sums(reference), rtol=1e-14)
     assert math.isinf(state.result().log_loss)
 
@@ -302,7 +304,8 @@ def test_grouped_infinite_rows_split_off(monkeypatch, logits, weighted):
     assert sorted(state.states()) == [0, 1, 2]
     for key in range(3):
         got, expected = state.state(key), reference.state(key)
-        assert (got.count, got.n_infinite) == (expected.count, expected.n_infinite)
+        assert got.count == expected.count
+        assert got.n_infinite == expected.n_infinite
         np.testing.assert_allclose(_state_sums(got), _state_sums(expected), rtol=1e-14)
     assert state.state(2).count == 2
 

@@ -81,8 +81,8 @@ _numba_installed: bool | None = None
 def available() -> bool:
     """Return True if numba is installed and the fast path is not disabled.
 
-    Whether numba is installed is looked up once: each lookup searches ``sys.path``, and a
-    file's 39 batches spent 4 to 8 ms on them.
+    Whether numba is installed is looked up once, because each lookup searches ``sys.path``:
+    the 39 batches of a 1e7-row file spent 4 to 8 ms on them.
     """
     global _numba_installed
     if disabled():

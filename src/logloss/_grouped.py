@@ -567,9 +567,9 @@ class GroupedLogLossState:
         return sums
 
     def _add_split(self, codes, group_keys, x, target, weight, *, logits: bool) -> bool:
-        """Add checked rows with some infinite losses: the others through the grouped kernel,
-        these through the reference path. Return False, adding nothing, when that does not
-        apply. See ``LogLossState._add_split``."""
+        """Add checked rows of which some have an infinite loss: those rows through the
+        reference path, the others through the grouped fast path. Return False, adding
+        nothing, when that does not apply. See ``LogLossState._add_split``."""
         infinite = infinite_loss_rows(x, target, logits=logits)
         if infinite is None:
             return False

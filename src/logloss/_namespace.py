@@ -47,8 +47,9 @@ _numpy_namespace = None
 def numpy_namespace():
     """Return array-api-compat's NumPy namespace, imported on first use.
 
-    Importing it imports most of NumPy's submodules (about 90 ms with NumPy 2.4), which
-    ``logloss score`` and the other file commands never use.
+    Importing it imports most of NumPy's submodules, which ``logloss score`` and the other
+    file commands never use: ``import logloss`` took 0.034 s without it and 0.096 s with it
+    (NumPy 2.4 on a 2-core Xeon).
     """
     global _numpy_namespace
     if _numpy_namespace is None:

@@ -301,8 +301,9 @@ class LogLossState:
         return True
 
     def _add_split(self, x, target, weight, *, logits: bool) -> bool:
-        """Add checked rows with some infinite losses: the others through the kernel, these
-        through the reference path. Return False, adding nothing, when that does not apply.
+        """Add checked rows of which some have an infinite loss: those rows through the
+        reference path, the others through the fast path. Return False, adding nothing,
+        when that does not apply.
 
         Without it, one infinite loss would send its whole batch to the reference path,
         about 18 times slower per row (2e6 logits: 1.1 s against 0.06 s). `x` are the
