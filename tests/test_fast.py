@@ -840,6 +840,36 @@ def test_integer_label_grouped_sums_match_reference(monkeypatch, logits, weighte
 
 
 @pytest.mark.parametrize("logits", [False, True])
+@pytest.mark.parametrize(("n_groups", "weighted"), [(50, False), (300, False), (50, True)])
+def test_integer_label_sums_span_chunks(monkeypatch, logits, n_groups, weighted):
+    """Sort keys are formed a chunk at a time (``STATE_CHUNK`` rows); a second chunk adds to the first."""
+    from logloss import _fast_numpy
+
+    rng = np.random.default_rng(n_groups + 1)
+    size = _fast_numpy.STATE_CHUNK + _fast_numpy.STATE_BLOCK + 77
+    p = rng.random(size)
+    y = (rng.random(size) < p).astype(np.int8)
+    x = np.log(p) - np.log1p(-p) if logits else p
+    codes = rng.integers(0, n_groups, size)
+    weights = rng.exponential(1.0, size) if weighted else None
+    got = _fast_numpy.grouped_state_sums(x, y, np.empty(0) if weights is None else weights, codes, n_groups, logits=logits)
+    expected = _reference_group_sums(monkeypatch, x, y, codes, n_groups, weights, logits=logits)
+    np.testing.assert_allclose(got, expected, rtol=8 * EPS, atol=0)
+
+
+def test_infinite_loss_in_second_chunk():
+    from logloss import _fast_numpy
+
+    rng = np.random.default_rng(21)
+    size = _fast_numpy.STATE_CHUNK + 1000
+    p = rng.random(size)
+    y = (rng.random(size) < p).astype(np.int8)
+    codes = rng.integers(0, 5, size)
+    p[-10], y[-10] = 0.0, 1
+    assert _fast_numpy.grouped_state_sums(p, y, np.empty(0), codes, 5, logits=False) is None
+
+
+@pytest.mark.parametrize("logits", [False, True])
 def test_soft_label_in_last_block(monkeypatch, logits):
     """One label that is neither 0 nor 1, in the last block, sends every block to the general sums."""
     from logloss import _fast_numpy

@@ -102,6 +102,7 @@ STATE_ROW = 512
 # uses (11 without segments) stay near the size of a 2 MiB L2 cache. Blocks of 2**13 and
 # 2**15 rows were no faster.
 STATE_BLOCK = 1 << 14
+STATE_CHUNK = 16 * STATE_BLOCK
 # Smaller batches take the reference path, whose long-double formulas round each loss once.
 # It is slower (1024 rows: 169 us against 39 us here), but by an amount that matters only
 # for larger batches.
@@ -119,6 +120,14 @@ class _Workspace(threading.local):
 
     def __init__(self):
         self.rows = np.empty((14, STATE_BLOCK))
+        self._keys: dict = {}
+
+    def keys(self, dtype, size: int) -> np.ndarray:
+        """Return a buffer of `size` integers of `dtype`, at most ``STATE_CHUNK``."""
+        buffer = self._keys.get(dtype)
+        if buffer is None:
+            buffer = self._keys[dtype] = np.empty(STATE_CHUNK, dtype=dtype)
+        return buffer[:size]
 
     def take(self, size: int) -> list[np.ndarray]:
         return [row[:size] for row in self.rows]
@@ -506,89 +515,112 @@ def _hard_label_parts(x, y, weights, codes, n_groups: int, logits: bool) -> np.n
     per row and no products with the labels. For logits it is ``softplus(z)`` and
     ``softplus(-z)``, formed as in :func:`_negative_logit_loss`. These are the values of
     the formulas with ``y`` for labels of 0 and 1, predictions of 0 and 1 (or infinite
-    logits) included. The terms of a block are rows of the workspace, so one
-    ``np.add.reduceat`` sums them all, and the blocks' sums are added with Knuth's TwoSum
-    (:func:`_two_sum_add`). None under the conditions of :func:`_blocks`.
+    logits) included. None under the conditions of :func:`_blocks`.
+
+    The sort keys are formed a chunk of ``STATE_CHUNK`` rows at a time, and the sums of a
+    chunk's blocks (at most 16) are added by ``np.sum``, which leaves about a dozen NumPy
+    calls per block. The chunks' sums are added with Knuth's TwoSum (:func:`_two_sum_add`).
+    With 50 groups that took 8.5 ns per row against 9.0 ns with keys formed and sums
+    added a block at a time.
     """
     if not (_in_unit_interval(y) and codes.min() >= 0 and codes.max() < n_groups):
         return None
-    has_weights = weights.size > 0
-    # The first n_terms workspace rows contain the terms, with p and a = -loss last. The sums
-    # of the first n_sums rows are the columns of _hard_label_totals after the row count.
-    n_terms, n_sums = (11, 9) if has_weights else (4, 4)
+    n_sums = 9 if weights.size else 4
     # NumPy's stable sort of 8- and 16-bit integers is a radix sort (see _sort_by_code).
     key_dtype = np.uint8 if 2 * n_groups <= 256 else np.int16
     part_keys = np.arange(2 * n_groups, dtype=key_dtype)
-    starts = np.empty(2 * n_groups + 1, dtype=np.intp)
     high = np.zeros((2 * n_groups, n_sums + 1))
     low = np.zeros_like(high)
-    block_sums = np.zeros_like(high)
     spare = np.zeros_like(high)
-    rows = _workspace.rows
-    for start in range(0, x.size, STATE_BLOCK):
-        stop = min(start + STATE_BLOCK, x.size)
-        size = stop - start
-        x_block = _as_float64(x[start:stop], rows[11, :size])
-        # The minimum of values with a NaN is NaN. A logit may be infinite.
-        if np.isnan(x_block.min()) if logits else not _in_unit_interval(x_block):
-            return None
-        w_block = None
-        if has_weights:
-            w_block = _as_float64(weights[start:stop], rows[12, :size])
-            if not _valid_weights(w_block):
+    block_sums = np.empty((STATE_CHUNK // STATE_BLOCK, *high.shape))
+    for chunk_start in range(0, x.size, STATE_CHUNK):
+        chunk = slice(chunk_start, chunk_start + STATE_CHUNK)
+        x_chunk = x[chunk]
+        w_chunk = weights[chunk] if weights.size else None
+        key = _workspace.keys(key_dtype, x_chunk.size)
+        np.multiply(y[chunk], n_groups, out=key, dtype=key_dtype, casting="unsafe")
+        np.add(key, codes[chunk], out=key, dtype=key_dtype, casting="unsafe")
+        n_blocks = 0
+        for start in range(0, x_chunk.size, STATE_BLOCK):
+            block = slice(start, start + STATE_BLOCK)
+            w_block = None if w_chunk is None else w_chunk[block]
+            if not _part_sums(x_chunk[block], w_block, key[block], part_keys, logits, block_sums[n_blocks]):
                 return None
-        key = np.multiply(y[start:stop], n_groups, dtype=key_dtype, casting="unsafe")
-        key += codes[start:stop].astype(key_dtype, copy=False)
-        order = np.argsort(key, kind="stable")
-        starts[:-1] = np.searchsorted(np.take(key, order), part_keys)
-        starts[-1] = size
-        n_negative = starts[n_groups]
-        terms = rows[:n_terms, :size]
-        p, a = terms[-2], terms[-1]
-        if logits:
-            _sorted_logit_terms(x_block, order, n_negative, p, a, terms[0], terms[1], rows[13, :size])
-        else:
-            # log(0) is -inf with a divide warning, which the caller silences.
-            np.take(x_block, order, out=p, mode="clip")
-            np.negative(p[:n_negative], out=a[:n_negative])
-            np.log1p(a[:n_negative], out=a[:n_negative])
-            np.log(p[n_negative:], out=a[n_negative:])
-        if w_block is None:
-            np.multiply(a, a, out=terms[0])
-            np.multiply(p, p, out=terms[1])
-        else:
-            w, w2, wa, w2a, w2p = terms[0], terms[1], terms[3], terms[5], terms[7]
-            np.take(w_block, order, out=w, mode="clip")
-            # Each product is formed as without weights, so that weights of 1 give the
-            # unweighted sums bit for bit.
-            np.multiply(w, w, out=w2)
-            np.multiply(w, p, out=terms[2])
-            np.multiply(w, a, out=wa)
-            np.multiply(wa, a, out=terms[4])
-            np.multiply(w2, a, out=w2a)
-            np.multiply(w2a, a, out=terms[6])
-            np.multiply(w2, p, out=w2p)
-            np.multiply(w2p, p, out=terms[8])
-        counts = np.diff(starts)
-        if counts.all():
-            block_sums[:, 0] = counts
-            block_sums[:, 1:] = np.add.reduceat(terms[:n_sums], starts[:-1], axis=1).T
-        else:
-            # np.add.reduceat needs the start of each non-empty part only.
-            block_sums[...] = 0.0
-            nonempty = np.flatnonzero(counts)
-            block_sums[nonempty, 0] = counts[nonempty]
-            block_sums[nonempty, 1:] = np.add.reduceat(terms[:n_sums], starts[nonempty], axis=1).T
+            n_blocks += 1
+        sums = block_sums[:n_blocks].sum(axis=0)
         # An infinite loss (a label of 1 with p = 0, or of 0 with p = 1) makes a sum infinite.
         # The caller then splits such rows off (see _state.infinite_loss_rows), so the
         # rest of the batch is not summed in vain.
-        if not np.isfinite(block_sums).all():
+        if not np.isfinite(sums).all():
             return None
-        _two_sum_add(high, low, block_sums, spare)
+        _two_sum_add(high, low, sums, spare)
     # A sum that overflows makes its error NaN. Each column's terms have one sign, so no
-    # later block can bring an infinite sum back.
+    # later chunk can bring an infinite sum back.
     totals = high + low
     return totals if np.isfinite(totals).all() else None
+
+
+def _part_sums(x, w, key, part_keys, logits: bool, out) -> bool:
+    """Store the row count and sums of terms of each part of one block in `out`, a row per part.
+
+    The parts are the rows of each key in `part_keys`, whose first half are those of label
+    0. Return False, storing nothing, for an invalid prediction or weight.
+    """
+    size = x.size
+    rows = _workspace.rows
+    x = _as_float64(x, rows[11, :size])
+    # The minimum of values with a NaN is NaN. A logit may be infinite.
+    if np.isnan(x.min()) if logits else not _in_unit_interval(x):
+        return False
+    if w is not None:
+        w = _as_float64(w, rows[12, :size])
+        if not _valid_weights(w):
+            return False
+    order = np.argsort(key, kind="stable")
+    starts = np.empty(part_keys.size + 1, dtype=np.intp)
+    starts[:-1] = np.searchsorted(np.take(key, order), part_keys)
+    starts[-1] = size
+    n_negative = starts[part_keys.size // 2]
+    # The first workspace rows receive the terms, with p and a = -loss last. The sums of the
+    # first rows are the columns of _hard_label_totals after the row count.
+    n_terms, n_sums = (4, 4) if w is None else (11, 9)
+    terms = rows[:n_terms, :size]
+    p, a = terms[-2], terms[-1]
+    if logits:
+        _sorted_logit_terms(x, order, n_negative, p, a, terms[0], terms[1], rows[13, :size])
+    else:
+        # log(0) is -inf with a divide warning, which the caller silences.
+        np.take(x, order, out=p, mode="clip")
+        np.negative(p[:n_negative], out=a[:n_negative])
+        np.log1p(a[:n_negative], out=a[:n_negative])
+        np.log(p[n_negative:], out=a[n_negative:])
+    if w is None:
+        np.multiply(a, a, out=terms[0])
+        np.multiply(p, p, out=terms[1])
+    else:
+        w_sorted, w2, wa, w2a, w2p = terms[0], terms[1], terms[3], terms[5], terms[7]
+        np.take(w, order, out=w_sorted, mode="clip")
+        # Each product is formed as without weights, so that weights of 1 give the
+        # unweighted sums bit for bit.
+        np.multiply(w_sorted, w_sorted, out=w2)
+        np.multiply(w_sorted, p, out=terms[2])
+        np.multiply(w_sorted, a, out=wa)
+        np.multiply(wa, a, out=terms[4])
+        np.multiply(w2, a, out=w2a)
+        np.multiply(w2a, a, out=terms[6])
+        np.multiply(w2, p, out=w2p)
+        np.multiply(w2p, p, out=terms[8])
+    counts = np.diff(starts)
+    if counts.all():
+        out[:, 0] = counts
+        out[:, 1:] = np.add.reduceat(terms[:n_sums], starts[:-1], axis=1).T
+    else:
+        # np.add.reduceat needs the start of each non-empty part only.
+        out[...] = 0.0
+        nonempty = np.flatnonzero(counts)
+        out[nonempty, 0] = counts[nonempty]
+        out[nonempty, 1:] = np.add.reduceat(terms[:n_sums], starts[nonempty], axis=1).T
+    return True
 
 
 def _two_sum_add(high, low, values, spare) -> None:
@@ -632,8 +664,8 @@ def grouped_state_sums(x, y, weights, codes, n_groups: int, *, logits: bool):
     blocks' sums are added in order with a compensated addition: Knuth's TwoSum in
     :func:`_hard_label_parts`, Neumaier's in :func:`_grouped_blocks`. Integer and
     boolean labels take :func:`_hard_label_parts`. With 50 groups and int8 labels, on one
-    thread, that took about 9.5 ns per row for unweighted probabilities, 14 ns for logits
-    and 18 ns for weighted probabilities, against 16, 22 and 25 ns for
+    thread, that took about 8.5 ns per row for unweighted probabilities, 12.5 ns for logits
+    and 16.5 ns for weighted probabilities, against 16, 22 and 25 ns for
     :func:`_grouped_blocks` (and 21 ns for sums by ``np.bincount`` in runs of 128 rows).
     Float labels take it too when each is 0 or 1, and :func:`_grouped_blocks` otherwise.
     """

@@ -285,9 +285,9 @@ def _encode_small_integers(array: np.ndarray, dense: bool = False) -> tuple[np.n
     if high - low > max(_SMALL_RANGE, array.size) or high >= 2**63:
         return None
     if dense and high - low < DENSE_RANGE:
-        # The difference fits the keys' own type (wrapping around where it would not), and
-        # 8-bit codes are cheaper to check and sort.
-        offsets = np.subtract(array, array.dtype.type(low)).astype(np.uint8)
+        # Keys and the smallest key wrap around modulo 256 as uint8, so their difference there
+        # is the offset, which is below 128. One pass gives 8-bit codes, cheaper to sort.
+        offsets = np.subtract(array, array.dtype.type(low), dtype=np.uint8, casting="unsafe")
         return offsets, list(range(low, high + 1))
     offsets = np.subtract(array, low, dtype=np.int64)
     present = np.bincount(offsets, minlength=high - low + 1) > 0
