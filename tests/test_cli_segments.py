@@ -236,7 +236,16 @@ def test_by_csv_null_key_in_table(tmp_path):
     result = run(path, "--prob", "p", "--by", "region", "--sort", "segment")
     assert result.exit_code == 0, result.output
     last_row = [line for line in result.stdout.splitlines() if line.startswith("│")][-1]
-    assert last_row.split("│")[1].strip() == "null"
+    assert last_row.split("│")[1].strip() == "(null)"
+
+
+def test_null_key_differs_from_text(tmp_path):
+    path = tmp_path / "keys.parquet"
+    pq.write_table(pa.table({"label": [1, 0, 1], "p": [0.9, 0.2, 0.6], "region": ["null", None, ""]}), path)
+    result = run(path, "--prob", "p", "--by", "region", "--sort", "segment")
+    assert result.exit_code == 0, result.output
+    rows = [line.split("│")[1].strip() for line in result.stdout.splitlines() if line.startswith("│")]
+    assert rows[-3:] == ['""', "null", "(null)"]
 
 
 def test_by_csv_text_key_after_first_block(tmp_path):

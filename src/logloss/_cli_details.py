@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from ._keys import key_label
+
 __all__ = [
     "SEGMENT_SORTS",
     "decomposition_table",
@@ -67,7 +69,7 @@ def undefined_segments_warning(report) -> str | None:
     if not undefined:
         return None
     parts = _key_parts(report, undefined[0]["key"])
-    first = ", ".join("null" if part is None else str(part) for part in parts)
+    first = key_label(tuple(parts))
     return (
         f"normalized entropy or calibration ratio is inf or NaN in {len(undefined)} of "
         f"{len(report.segments)} segments (first: {first}) because their labels are all equal "
@@ -129,7 +131,7 @@ def segments_table(report, width: int | None = None):
 
     rows = []
     for row in report.segments:
-        keys = ["null" if part is None else str(part) for part in _key_parts(report, row["key"])]
+        keys = [key_label(part) for part in _key_parts(report, row["key"])]
         figures = [
             _format_float(row["log_loss"]),
             _format_float(row["normalized_entropy"]),

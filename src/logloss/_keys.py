@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["encode_keys", "find_key_type_error", "first_key_parts", "key_type_conflict", "split_key_columns"]
+__all__ = ["encode_keys", "find_key_type_error", "first_key_parts", "key_label", "key_type_conflict", "split_key_columns"]
 
 # Integer keys whose range is at most this (or at most the row count) are encoded through a
 # lookup table of that length instead of a hash table.
@@ -270,6 +270,19 @@ def _encode_with_pyarrow(column, pa) -> tuple[np.ndarray, list]:
     encoded = column.dictionary_encode(null_encoding="encode")
     codes = numpy_view(encoded.indices).astype(np.int64)
     return codes, encoded.dictionary.to_pylist()
+
+
+def key_label(key) -> str:
+    """Return the text that shows a segment key: "(null)" for None, parts joined for tuples.
+
+    Tables and reports show keys this way, so that a null key and the text "null" differ.
+    """
+    if isinstance(key, tuple):
+        return ", ".join(key_label(part) for part in key)
+    if key is None:
+        return "(null)"
+    # An empty key would show as an empty table cell and a bare bar label.
+    return '""' if key == "" else str(key)
 
 
 def _encode_small_integers(array: np.ndarray, dense: bool = False) -> tuple[np.ndarray, list] | None:

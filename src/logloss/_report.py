@@ -13,7 +13,7 @@ import numpy as np
 from ._decompose import Decomposition, decompose, decompose_with_logits
 from ._grouped import GroupedLogLossState, _sortable_key
 from ._intervals import Interval, Intervals, confidence_interval
-from ._keys import split_key_columns
+from ._keys import key_label, split_key_columns
 from ._plots import plot_loss_terms, plot_reliability_diagram, plot_segment_losses
 from ._reliability import check_rows, check_seed, check_text
 from ._report_html import PAGE, figure_html, format_number, format_weight, table
@@ -172,16 +172,6 @@ def _call_noting_warnings(notes: list[str], context: str, function, *args):
     return value
 
 
-def _key_label(key) -> str:
-    """Return the text that shows a segment key: "(null)" for None, parts joined for tuples."""
-    if isinstance(key, tuple):
-        return ", ".join(_key_label(part) for part in key)
-    if key is None:
-        return "(null)"
-    # An empty key would show as an empty table cell and a bare bar label.
-    return '""' if key == "" else str(key)
-
-
 def _group_results(rows: _Rows, segments, name: str, notes: list[str]) -> tuple[dict, dict]:
     """Return dicts from the label of each segment key to its LogLossResult and Intervals.
 
@@ -202,7 +192,7 @@ def _group_results(rows: _Rows, segments, name: str, notes: list[str]) -> tuple[
     states = grouped.states()
     results, intervals = {}, {}
     for key in sorted(states, key=_sortable_key):
-        label = _key_label(key)
+        label = key_label(key)
         results[label] = _call_noting_warnings(notes, f"{name} = {label}", states[key].result)
         intervals[label] = _intervals(states[key])
     return results, intervals
