@@ -433,6 +433,20 @@ def test_grouped_int_then_bool_keys_rejected():
     assert grouped.total().count == 2
 
 
+def test_bool_key_error_gives_reason():
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7], [0, 1], [1, 0])
+    with pytest.raises(TypeError, match="because keys such as True and 1 compare equal"):
+        grouped.update([0.2, 0.7], [0, 1], [False, True])
+
+
+def test_text_key_error_omits_bool_reason():
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7], [0, 1], np.array([1, 0]))
+    with pytest.raises(TypeError, match=r"got 'a' of type str .*convert the key column to one type$"):
+        grouped.update([0.2, 0.7], [0, 1], ["a", "b"])
+
+
 def test_grouped_int_then_float_keys_merge():
     # Integers and floats are one kind of key, within a column and across updates.
     grouped = GroupedLogLossState()

@@ -190,7 +190,14 @@ class GroupedLogLossState:
         return len(self._keys)
 
     def keys(self) -> list:
-        """Return the segment keys, in the order they were first seen."""
+        """Return the segment keys, update by update in the order they were first added.
+
+        Within one update, the keys of a NumPy or pyarrow column of datetimes, or of
+        integers that span at most 2**20 values (or as many as the rows), come in ascending
+        order, because they are encoded by value. Other keys come in the order of their
+        first row. Sort the keys, or use :meth:`table`, for an order that does not depend
+        on the input types.
+        """
         return list(self._keys)
 
     def update(self, y_pred, y_true, keys, *, weights=None) -> None:
@@ -494,11 +501,13 @@ class GroupedLogLossState:
             else:
                 subject = "`keys`" if n_columns == 1 else f"`keys[{position}]`"
                 where, before = "", " in an earlier update"
+            reason = ""
+            if {_key_kind(old), _key_kind(part)} == {"bool", "number"}:
+                reason = ", because keys such as True and 1 compare equal and would share a segment"
             raise TypeError(
                 f"{subject} must hold keys of the type of the keys added before, got "
                 f"{part!r:.60} of type {type(part).__name__}{where} after {old!r:.60} of type "
-                f"{type(old).__name__}{before}; convert the key column to one type, because "
-                f"keys such as True and 1 compare equal and would share a segment"
+                f"{type(old).__name__}{before}; convert the key column to one type{reason}"
             )
         self._key_examples = new if known is None else first_key_parts(group_keys, n_columns, known)
 
@@ -633,6 +642,13 @@ class GroupedLogLossState:
         pairs = self._scaled_loss[rows]
         compensated_add(pairs[:, 0], pairs[:, 1], scaled)
         self._scaled_loss[rows] = pairs
+
+
+def _key_kind(value) -> str:
+    """Return "bool" for a boolean key, "number" for another number, "other" otherwise."""
+    if isinstance(value, bool | np.bool_):
+        return "bool"
+    return "number" if isinstance(value, int | float | np.number) else "other"
 
 
 def _chunk_group_sums(codes, n_groups, terms, n_terms: int = len(SUM_FIELDS)):
