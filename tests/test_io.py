@@ -447,8 +447,20 @@ def test_error_non_numeric_csv_later_block(tmp_path, monkeypatch):
 
 def test_error_malformed_csv(tmp_path):
     path = write_csv(tmp_path / "s.csv", "label,prob", ["1,0.5", "0,0.5,7"])
-    with pytest.raises(DataFileError, match=r"s\.csv: cannot read the file.*Expected 2 columns, got 3"):
+    with pytest.raises(DataFileError, match=r"s\.csv: cannot parse row 1 \(0-based\) of the CSV file \(Expected 2 columns, got 3") as caught:
         score_file(path, label="label", prob="prob")
+    assert caught.value.row == 1
+
+
+def test_malformed_csv_row_after_blocks(tmp_path, monkeypatch):
+    # A small block puts the bad row in a later block, past the header's, and past a
+    # quoted value with a line break, which pyarrow counts as one row.
+    monkeypatch.setattr(_io, "CSV_BLOCK_SIZE", 64)
+    rows = ['1,0.5,"a', 'b"'] + ["0,0.5,c"] * 40 + ["1,0.5,c,9"]
+    path = write_csv(tmp_path / "s.csv", "label,prob,key", rows)
+    with pytest.raises(DataFileError, match=r"cannot parse row 41 \(0-based\).*as many fields as the header \(3\)") as caught:
+        score_file(path, label="label", prob="prob")
+    assert caught.value.row == 41
 
 
 def test_error_truncated_parquet(tmp_path):

@@ -433,10 +433,10 @@ def _read_csv(path: Path, numeric: list[str], raw: list[str], strings: list[str]
         try:
             header, first_block, malformed = source.header()
         except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
-            raise _unreadable(path, error, rows_read=0) from error
+            raise _csv_parse_error(path, error, None) or _unreadable(path, error, rows_read=0) from error
         _check_columns_exist(path, numeric + raw, header)
         if malformed is not None:
-            raise _unreadable(path, malformed, rows_read=0) from malformed
+            raise _csv_parse_error(path, malformed, header) or _unreadable(path, malformed, rows_read=0) from malformed
         # pyarrow infers each type from the first block only, so a column of integers there
         # would reject a later 0.5. Such columns, and columns empty there, are read as float64.
         column_types = {
@@ -497,6 +497,7 @@ def _guard(path: Path, record_batches, pa, wrap_error=None) -> Iterator:
 
 
 _CSV_CONVERSION_ERROR = re.compile(r"In CSV column #(?P<column>\d+): (Row #\d+: )?CSV conversion error")
+_CSV_PARSE_ERROR = re.compile(r"CSV parse error: Row #(?P<record>\d+): (?P<detail>.*)", re.DOTALL)
 
 
 def _read_error(
@@ -504,12 +505,30 @@ def _read_error(
 ) -> DataFileError:
     conversion = _CSV_CONVERSION_ERROR.search(str(error))
     if conversion is None:
-        return _unreadable(source.path, error, rows_read)
+        return _csv_parse_error(source.path, error, header) or _unreadable(source.path, error, rows_read)
     name = header[int(conversion.group("column"))]
     if name in strings:
         # Text columns (segment keys, row ids) fail to convert only on invalid UTF-8.
         return _csv_text_error(source, name, error)
     return _csv_conversion_error(source, name, error)
+
+
+def _csv_parse_error(path: Path, error: Exception, header: list[str] | None) -> DataFileError | None:
+    """Return the error for a CSV row that pyarrow could not parse and numbered, or None."""
+    parse = _CSV_PARSE_ERROR.search(str(error))
+    # pyarrow numbers the records from 1, the header included, so record 1 is the header.
+    if parse is None or int(parse.group("record")) < 2:
+        return None
+    row = int(parse.group("record")) - 2
+    detail = parse.group("detail")
+    hint = ""
+    if header is not None and detail.startswith("Expected "):
+        hint = f"; each row must have as many fields as the header ({len(header)})"
+    return DataFileError(
+        f"{display_path(path)}: cannot parse {format_row(row)} of the CSV file ({detail}){hint}",
+        path=path,
+        row=row,
+    )
 
 
 def _csv_text_error(source: _CsvSource, name: str, error: Exception) -> DataFileError:
