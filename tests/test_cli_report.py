@@ -75,6 +75,20 @@ def test_report_parquet_null_keys(tmp_path):
     assert segment_keys(output.read_text(encoding="utf-8")) == ["a", "b", "(null)"]
 
 
+def test_report_keys_that_look_alike(tmp_path):
+    # A null key and the text "(null)", and keys whose parts hold ", ", stay apart.
+    data = tmp_path / "scores.parquet"
+    regions = [None, "(null)", "", '""', "a, b", "a"]
+    zones = ["x", "x", "x", "x", "c", "b, c"]
+    pq.write_table(pa.table({"label": [0, 1] * 3, "p": [0.4] * 6, "region": regions, "zone": zones}), data)
+    output = tmp_path / "report.html"
+    result = run(data, "--prob", "p", "--by", "region", "--by", "zone", "-o", output)
+    assert result.exit_code == 0, result.output
+    keys = segment_keys(output.read_text(encoding="utf-8"))
+    assert len(keys) == 6
+    assert set(keys) == {'"", x', '"\\"\\"", x', '"(null)", x', '"a, b", c', 'a, "b, c"', "(null), x"}
+
+
 def test_report_by_two_columns(tmp_path):
     output = tmp_path / "report.html"
     result = run("--by", "customer_type", "--by", "label", "-o", output)

@@ -241,11 +241,12 @@ def test_by_csv_null_key_in_table(tmp_path):
 
 def test_null_key_differs_from_text(tmp_path):
     path = tmp_path / "keys.parquet"
-    pq.write_table(pa.table({"label": [1, 0, 1], "p": [0.9, 0.2, 0.6], "region": ["null", None, ""]}), path)
+    regions = ["null", None, "", "(null)", " ", '""']
+    pq.write_table(pa.table({"label": [1, 0] * 3, "p": [0.6] * 6, "region": regions}), path)
     result = run(path, "--prob", "p", "--by", "region", "--sort", "segment")
     assert result.exit_code == 0, result.output
     rows = [line.split("│")[1].strip() for line in result.stdout.splitlines() if line.startswith("│")]
-    assert rows[-3:] == ['""', "null", "(null)"]
+    assert sorted(rows[-6:]) == sorted(['""', '" "', '"\\"\\""', '"(null)"', "null", "(null)"])
 
 
 def test_by_csv_text_key_after_first_block(tmp_path):

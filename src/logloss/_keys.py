@@ -10,6 +10,8 @@ form one group of their own, whose key is None.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 __all__ = ["encode_keys", "find_key_type_error", "first_key_parts", "key_label", "key_type_conflict", "split_key_columns"]
@@ -275,14 +277,28 @@ def _encode_with_pyarrow(column, pa) -> tuple[np.ndarray, list]:
 def key_label(key) -> str:
     """Return the text that shows a segment key: "(null)" for None, parts joined for tuples.
 
-    Tables and reports show keys this way, so that a null key and the text "null" differ.
+    Tables and reports show keys this way, so that no two keys of a column look alike. A
+    text key that could be mistaken for another is shown in double quotes, escaped as in
+    JSON: an empty text, one with spaces at an end, a double quote first, ", " inside or a
+    character that does not print (a line break), and the text "(null)".
     """
     if isinstance(key, tuple):
         return ", ".join(key_label(part) for part in key)
     if key is None:
         return "(null)"
-    # An empty key would show as an empty table cell and a bare bar label.
-    return '""' if key == "" else str(key)
+    if isinstance(key, str) and _needs_quotes(key):
+        return json.dumps(key, ensure_ascii=False)
+    return str(key)
+
+
+def _needs_quotes(text: str) -> bool:
+    return (
+        text in ("", "(null)")
+        or text != text.strip()
+        or text.startswith('"')
+        or ", " in text
+        or not text.isprintable()
+    )
 
 
 def _encode_small_integers(array: np.ndarray, dense: bool = False) -> tuple[np.ndarray, list] | None:

@@ -190,9 +190,14 @@ def _group_results(rows: _Rows, segments, name: str, notes: list[str]) -> tuple[
     else:
         grouped.update_logits(rows.logits, rows.target, segments, weights=rows.weight)
     states = grouped.states()
+    keys = sorted(states, key=_sortable_key)
+    labels = [key_label(key) for key in keys]
+    if len(set(labels)) < len(labels):
+        # key_label shows distinct keys differently. Should two still look alike, their
+        # Python forms tell them apart, so that no segment replaces another in the dicts.
+        labels = [repr(key) for key in keys]
     results, intervals = {}, {}
-    for key in sorted(states, key=_sortable_key):
-        label = key_label(key)
+    for key, label in zip(keys, labels, strict=True):
         results[label] = _call_noting_warnings(notes, f"{name} = {label}", states[key].result)
         intervals[label] = _intervals(states[key])
     return results, intervals
