@@ -460,6 +460,13 @@ def test_quoted_line_breaks_across_blocks(tmp_path, monkeypatch):
     assert result.count == 200
 
 
+def test_malformed_row_after_blank_lines(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("\n\nlabel,prob\n1,0.5\n0,0.5,7\n")
+    with pytest.raises(DataFileError, match=r"cannot parse row 1 \(0-based\).*as many fields as the header \(2\)"):
+        score_file(path, label="label", prob="prob")
+
+
 def test_unreadable_header_names_no_row(tmp_path):
     path = tmp_path / "s.csv"
     path.write_text('label,"prob\n1,0.5\n')

@@ -400,7 +400,8 @@ class _CsvSource:
         """Return the names of the header row, parsed alone, or None if it cannot be parsed."""
         import pyarrow as pa
 
-        text = self._stream().read(CSV_BLOCK_SIZE)
+        # pyarrow skips empty lines, so the header is the first line that has text.
+        text = self._stream().read(CSV_BLOCK_SIZE).lstrip(b"\r\n")
         end = _end_of_first_record(text)
         if end is None:
             return None
