@@ -460,19 +460,21 @@ def test_quoted_line_breaks_across_blocks(tmp_path, monkeypatch):
     assert result.count == 200
 
 
-def test_malformed_row_after_blank_lines(tmp_path):
+@pytest.mark.parametrize(
+    ("text", "message", "row"),
+    [
+        # Empty lines before the header: the header is still found, with its field count.
+        ("\n\nlabel,prob\n1,0.5\n0,0.5,7\n", r"cannot parse row 1 \(0-based\).*as many fields as the header \(2\)", 1),
+        # A header that cannot be parsed: the message names no row, nor does the error.
+        ('label,"prob\n1,0.5\n', r"s\.csv: cannot read the file; it may be corrupt", None),
+    ],
+)
+def test_csv_error_row(tmp_path, text, message, row):
     path = tmp_path / "s.csv"
-    path.write_text("\n\nlabel,prob\n1,0.5\n0,0.5,7\n")
-    with pytest.raises(DataFileError, match=r"cannot parse row 1 \(0-based\).*as many fields as the header \(2\)"):
+    path.write_text(text)
+    with pytest.raises(DataFileError, match=message) as caught:
         score_file(path, label="label", prob="prob")
-
-
-def test_unreadable_header_names_no_row(tmp_path):
-    path = tmp_path / "s.csv"
-    path.write_text('label,"prob\n1,0.5\n')
-    with pytest.raises(DataFileError, match=r"s\.csv: cannot read the file; it may be corrupt") as caught:
-        score_file(path, label="label", prob="prob")
-    assert caught.value.row is None
+    assert caught.value.row == row
 
 
 def test_malformed_csv_row_after_blocks(tmp_path, monkeypatch):
