@@ -842,7 +842,7 @@ def test_integer_label_grouped_sums_match_reference(monkeypatch, logits, weighte
 @pytest.mark.parametrize("logits", [False, True])
 @pytest.mark.parametrize(("n_groups", "weighted"), [(50, False), (300, False), (50, True)])
 def test_integer_label_sums_span_chunks(monkeypatch, logits, n_groups, weighted):
-    """Sort keys are formed a chunk at a time (``STATE_CHUNK`` rows); a second chunk adds to the first."""
+    """Sort keys are formed a chunk of ``STATE_CHUNK`` rows at a time. A second chunk adds to the first."""
     from logloss import _fast_numpy
 
     rng = np.random.default_rng(n_groups + 1)

@@ -478,8 +478,8 @@ def test_csv_error_row(tmp_path, text, message, row):
 
 
 def test_malformed_csv_row_after_blocks(tmp_path, monkeypatch):
-    # A small block puts the bad row in a later block, past the header's, and past a
-    # quoted value with a line break, which pyarrow counts as one row.
+    # A small block puts the bad row in a later block than the header's. A quoted value
+    # with a line break comes before it, and pyarrow counts that value's row once.
     monkeypatch.setattr(_io, "CSV_BLOCK_SIZE", 64)
     rows = ['1,0.5,"a', 'b"'] + ["0,0.5,c"] * 40 + ["1,0.5,c,9"]
     path = write_csv(tmp_path / "s.csv", "label,prob,key", rows)

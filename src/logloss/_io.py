@@ -347,9 +347,9 @@ class _CsvSource:
         import pyarrow.csv as pa_csv
 
         read_options = pa_csv.ReadOptions(block_size=CSV_BLOCK_SIZE, use_threads=False)
-        # A quoted value may hold line breaks. Without this option pyarrow cuts the file into
-        # blocks at any line break, which split such values and failed on files of over a
-        # block. Reading 2e6 rows took 0.21 s with the option and without it.
+        # A quoted value may hold line breaks. Without this option pyarrow cuts its blocks at
+        # any line break, even inside such a value, so a file larger than one block failed to
+        # parse. Reading 2e6 rows took 0.21 s with the option and without it.
         parse_options = pa_csv.ParseOptions(newlines_in_values=True)
         convert_options = pa_csv.ConvertOptions(**convert)
         reader = pa_csv.open_csv(stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
@@ -519,7 +519,10 @@ def _read_error(
 
 
 def _csv_parse_error(path: Path, error: Exception, header: list[str] | None) -> DataFileError | None:
-    """Return the error for a CSV row that pyarrow could not parse and numbered, or None."""
+    """Return the error for a CSV row that pyarrow failed to parse, or None.
+
+    None when pyarrow's message names no data row.
+    """
     parse = _CSV_PARSE_ERROR.search(str(error))
     # pyarrow numbers the records from 1, the header included, so record 1 is the header.
     if parse is None or int(parse.group("record")) < 2:
