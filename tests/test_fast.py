@@ -736,6 +736,18 @@ def test_numpy_state_sums_return_none(case):
     assert _numpy_state_sums(*changed, logits=logits) is None
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.int32, np.int64, np.uint64])
+@pytest.mark.parametrize("value", [-1, 2, 127])
+def test_integer_labels_outside_range_decline(dtype, value):
+    # Integer labels are checked once per call, through their unsigned view.
+    if value < 0 and np.dtype(dtype).kind == "u":
+        pytest.skip("unsigned labels cannot be negative")
+    p = np.random.default_rng(11).random(3 * 16384 + 5)
+    y = (p > 0.5).astype(dtype)
+    y[-2] = value
+    assert _numpy_state_sums(p, y) is None
+
+
 def test_numpy_state_sums_zero_weights_pass():
     p = np.random.default_rng(10).random(5000)
     y = (p > 0.5).astype(np.float64)

@@ -120,6 +120,8 @@ class _Workspace(threading.local):
 
     def __init__(self):
         self.rows = np.empty((14, STATE_BLOCK))
+        # The views of a whole block, made once: 14 slices per block cost about 2.5 us.
+        self._whole = list(self.rows)
         self._keys: dict = {}
 
     def keys(self, dtype, size: int) -> np.ndarray:
@@ -133,6 +135,8 @@ class _Workspace(threading.local):
         return buffer[:size]
 
     def take(self, size: int) -> list[np.ndarray]:
+        if size == STATE_BLOCK:
+            return self._whole
         return [row[:size] for row in self.rows]
 
 
@@ -145,7 +149,7 @@ def _dot(u, v) -> float:
     total = 0.0
     if whole:
         rows = (whole // STATE_ROW, STATE_ROW)
-        total = float(np.vecdot(u[:whole].reshape(rows), v[:whole].reshape(rows)).sum())
+        total = float(np.add.reduce(np.vecdot(u[:whole].reshape(rows), v[:whole].reshape(rows))))
     if whole < u.size:
         total += float(np.dot(u[whole:], v[whole:]))
     return total
@@ -164,11 +168,21 @@ def _in_unit_interval(values) -> bool:
     return bool(values.min() >= 0.0) and bool(values.max() <= 1.0)
 
 
+def _integers_in_unit_interval(values) -> bool:
+    """Return whether integer or boolean `values` are all 0 or 1, in one pass."""
+    if values.dtype.kind == "b" or values.size == 0:
+        return True
+    # Negative integers read as unsigned ones of the same width are above 1.
+    unsigned = values.view(np.dtype(f"u{values.dtype.itemsize}"))
+    return int(np.maximum.reduce(unsigned)) <= 1
+
+
 def _unit_interval_check(values) -> tuple[bool, bool]:
     """Return whether all values lie in [0, 1], and whether all lie in (0, 1)."""
-    low, high = values.min(), values.max()
-    # NaN fails every comparison.
-    return bool(low >= 0.0 and high <= 1.0), bool(low > 0.0 and high < 1.0)
+    # The ufuncs' reduce and Python floats save about 1.5 us per call against the methods
+    # min and max and NumPy scalars. NaN fails every comparison.
+    low, high = float(np.minimum.reduce(values)), float(np.maximum.reduce(values))
+    return low >= 0.0 and high <= 1.0, low > 0.0 and high < 1.0
 
 
 def _negative_probability_loss(p, y, out, spare, complement, interior: bool):
@@ -256,12 +270,16 @@ def _blocks(x, y, weights, logits: bool, codes=None, n_groups: int = 0):
     invalid value, an infinite loss, or a code outside ``range(n_groups)``.
     """
     has_weights = weights.size > 0
+    # Integer labels are checked once, in their own dtype; float labels a block at a time.
+    hard = y.dtype.kind in "biu"
+    if hard and not _integers_in_unit_interval(y):
+        yield None
+        return
     for start in range(0, x.size, STATE_BLOCK):
         stop = min(start + STATE_BLOCK, x.size)
         buffers = _workspace.take(stop - start)
-        # Labels and codes are checked in their own dtype, which is cheaper for small integers.
         y_raw = y[start:stop]
-        valid = _in_unit_interval(y_raw)
+        valid = hard or _in_unit_interval(y_raw)
         counts = None
         if codes is not None:
             code_block = codes[start:stop]
@@ -292,7 +310,7 @@ def _blocks(x, y, weights, logits: bool, codes=None, n_groups: int = 0):
             yield None
             return
         # Integer labels in [0, 1] are 0 or 1, so y * y = y.
-        yield counts, a, p, y_block, w_block, y_raw.dtype.kind in "biu", buffers
+        yield counts, a, p, y_block, w_block, hard, buffers
 
 
 def _sort_by_code(codes, n_groups: int, x, y, w, buffers):
@@ -320,7 +338,8 @@ def _block_state_sums(a, p, y, w, hard: bool, buffers):
     c, d, e = buffers[2:5]
     if w is None:
         n = float(p.size)
-        sum_y, sum_p, sum_a = float(y.sum()), float(p.sum()), float(a.sum())
+        add = np.add.reduce
+        sum_y, sum_p, sum_a = float(add(y)), float(add(p)), float(add(a))
         sum_a2, sum_p2 = _dot(a, a), _dot(p, p)
         sum_y2 = sum_y if hard else _dot(y, y)
         return [n, n, sum_y, sum_p, -sum_a, sum_a2, -sum_a, sum_a2, sum_y, sum_y2, sum_p, sum_p2, -_dot(a, y), _dot(p, y)]
