@@ -172,8 +172,8 @@ def _integers_in_unit_interval(values) -> bool:
     """Return whether integer or boolean `values` are all 0 or 1, in one pass."""
     if values.dtype.kind == "b" or values.size == 0:
         return True
-    # Negative integers read as unsigned ones of the same width are above 1.
-    unsigned = values.view(np.dtype(f"u{values.dtype.itemsize}"))
+    # Negative integers read as unsigned ones of the same width and byte order are above 1.
+    unsigned = values.view(values.dtype.str.replace("i", "u"))
     return int(np.maximum.reduce(unsigned)) <= 1
 
 
