@@ -2,6 +2,7 @@ import builtins
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -297,9 +298,23 @@ def test_error_csv_nan_label_is_null(tmp_path):
 
 
 def test_error_label_two(tmp_path):
+    # A CSV cell of 2 shows as 2, although the column is read as float64.
     path = write_csv(tmp_path / "s.csv", "label,prob", ["1,0.5", "0,0.5", "0,0.5", "2,0.5"])
-    with pytest.raises(DataFileError, match=r"s\.csv: column `label` must contain labels in \[0, 1\], got 2.0 at row 3 \(0-based\)"):
+    with pytest.raises(DataFileError, match=r"s\.csv: column `label` must contain labels in \[0, 1\], got 2 at row 3 \(0-based\)"):
         score_file(path, label="label", prob="prob", batch_size=2)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "cell", "shown"),
+    [("csv", "1.5", "1.5"), ("csv", "-3", "-3"), ("csv", "1e3", "1000"), ("parquet", "2.0", "2.0")],
+)
+def test_error_label_value_text(tmp_path, suffix, cell, shown):
+    if suffix == "csv":
+        path = write_csv(tmp_path / "s.csv", "label,prob", ["1,0.5", f"{cell},0.5"])
+    else:
+        path = write_parquet(tmp_path / "s.parquet", label=np.array([1.0, float(cell)]), prob=np.full(2, 0.5))
+    with pytest.raises(DataFileError, match=rf"labels in \[0, 1\], got {re.escape(shown)} at row 1 "):
+        score_file(path, label="label", prob="prob")
 
 
 def test_error_probability_above_one(tmp_path):

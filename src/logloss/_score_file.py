@@ -16,6 +16,7 @@ from ._io import (
     ColumnBatch,
     DataFileError,
     check_batch_size,
+    detect_format,
     display_path,
     format_row,
     read_batches,
@@ -297,7 +298,7 @@ def _reject(path, batch: ColumnBatch, name: str, mask: np.ndarray, requirement: 
     count = int(np.count_nonzero(mask))
     such = "1 such value" if count == 1 else f"{count} such values"
     raise DataFileError(
-        f"{display_path(path)}: column `{name}` must {requirement}, got {_describe(value)} at "
+        f"{display_path(path)}: column `{name}` must {requirement}, got {_describe(value, detect_format(path))} at "
         f"{format_row(row)} ({such} in rows {batch.start} to {batch.start + len(batch) - 1}){hint}",
         path=path,
         column=name,
@@ -305,10 +306,14 @@ def _reject(path, batch: ColumnBatch, name: str, mask: np.ndarray, requirement: 
     )
 
 
-def _describe(value) -> str:
+def _describe(value, kind: str = "parquet") -> str:
     if np.asarray(value).dtype.kind in "biu":
         return str(int(value))
-    return repr(float(value)).replace("nan", "NaN")
+    value = float(value)
+    # A CSV file's numbers are read as float64, so a cell of 2 would otherwise show as 2.0.
+    if kind == "csv" and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return repr(value).replace("nan", "NaN")
 
 
 def _check_not_nan(path, batch, name, hint=""):
