@@ -164,8 +164,8 @@ def _as_float64(values, out) -> np.ndarray:
 
 
 def _in_unit_interval(values) -> bool:
-    # NaN fails both comparisons.
-    return bool(values.min() >= 0.0) and bool(values.max() <= 1.0)
+    # NaN fails both comparisons. See _unit_interval_check for the ufuncs.
+    return float(np.minimum.reduce(values)) >= 0.0 and float(np.maximum.reduce(values)) <= 1.0
 
 
 def _integers_in_unit_interval(values) -> bool:
