@@ -452,3 +452,12 @@ def test_share_widths_narrowest_first():
     # Below MIN_KEY_WIDTH a column keeps the floor, and the table is wider than the terminal.
     assert _share_widths([20, 20], 4) == [MIN_KEY_WIDTH, MIN_KEY_WIDTH]
     assert _share_widths([3, 20], 4) == [3, MIN_KEY_WIDTH]
+
+
+def test_zoned_timestamp_segments_show_offset(tmp_path):
+    path = tmp_path / "zoned.parquet"
+    hours = pa.array([0, 3600, 0, 3600] * 25, pa.timestamp("s", tz="America/New_York"))
+    p = np.linspace(0.1, 0.9, 100)
+    pq.write_table(pa.table({"label": (p > 0.5).astype(np.int8), "prob": p, "hour": hours}), path)
+    segments = run_json(path, "--prob", "prob", "--by", "hour")["segments"]["rows"]
+    assert sorted(row["segment"]["hour"] for row in segments) == ["1969-12-31 19:00:00-05:00", "1969-12-31 20:00:00-05:00"]

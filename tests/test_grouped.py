@@ -404,6 +404,68 @@ def test_grouped_arrow_nanosecond_timestamps():
     assert grouped.state(np.datetime64(1, "ns")).count == 2
 
 
+def test_zoned_timestamp_keys_keep_zone():
+    import datetime
+
+    keys = pa.array([3600, 0, None, 3600], pa.timestamp("s", tz="America/New_York"))
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7, 0.4, 0.6], [0, 1, 1, 0], keys)
+    first, second, null = grouped.keys()
+    assert (first.isoformat(), second.isoformat(), null) == ("1969-12-31T19:00:00-05:00", "1969-12-31T20:00:00-05:00", None)
+    assert grouped.state(datetime.datetime(1970, 1, 1, 1, tzinfo=datetime.timezone.utc)).count == 2
+
+
+def test_zoned_nanosecond_timestamps_in_microseconds():
+    keys = pa.array([1000, 2000, 1000], pa.timestamp("ns", tz="UTC"))
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7, 0.4], [0, 1, 1], keys)
+    assert [key.microsecond for key in grouped.keys()] == [1, 2]
+
+
+def test_zoned_then_naive_timestamps_rejected():
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7], [0, 1], pa.array([0, 0], pa.timestamp("s", tz="Asia/Tokyo")))
+    with pytest.raises(TypeError, match="of the type of the keys added before"):
+        grouped.update([0.4, 0.6], [1, 0], pa.array([0, 0], pa.timestamp("s")))
+
+
+def test_naive_among_zoned_datetimes_rejected():
+    import datetime
+
+    keys = [datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc), datetime.datetime(2020, 1, 1)]
+    with pytest.raises(TypeError, match="all have a time zone or all have none, got .* at index 1"):
+        GroupedLogLossState().update([0.2, 0.7], [0, 1], keys)
+
+
+@pytest.mark.parametrize(
+    ("keys", "error", "message"),
+    [
+        (pa.array([0, 1, 2], pa.time64("ns")), TypeError, r"time64\[ns\] column; cast the column"),
+        (pa.array([0, 1, 2], pa.timestamp("ns", tz="UTC")), TypeError, "got nanoseconds; cast the column to microseconds"),
+        (pa.array([0, 1, 86_400_000], pa.date64()), ValueError, "must hold whole days in a date64 column"),
+    ],
+)
+def test_keys_that_python_would_truncate_raise(keys, error, message):
+    # Python's time, datetime and date would merge these distinct keys into one.
+    with pytest.raises(error, match=message):
+        GroupedLogLossState().update([0.2, 0.7, 0.4], [0, 1, 1], keys)
+
+
+def test_whole_microsecond_times_are_keys():
+    import datetime
+
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7, 0.4], [0, 1, 1], pa.array([0, 1000, 1000], pa.time64("ns")))
+    assert grouped.state(datetime.time(0, 0, 0, 1)).count == 2
+
+
+def test_ungroupable_key_type_raises():
+    pd = pytest.importorskip("pandas")
+    keys = pd.Series(pd.period_range("2020-01", periods=2, freq="M"))
+    with pytest.raises(TypeError, match=r"must hold keys that can be grouped .* convert the column to strings"):
+        GroupedLogLossState().update([0.5, 0.5], [1, 0], keys)
+
+
 def test_grouped_key_column_count_fixed():
     grouped = GroupedLogLossState()
     grouped.update([0.2, 0.7], [0, 1], ["a", "b"])

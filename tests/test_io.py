@@ -849,3 +849,17 @@ def test_score_file_rejects_bad_path_and_progress_types():
         score_file(3, label="label", prob="prob")
     with pytest.raises(TypeError, match="`progress` must be None or a callable, got int"):
         score_file(caravan_path(), label="label", prob="prob", progress=5)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("label,prob,note\n1,0.5,a\n0,0.25," + "x" * (3 << 20) + "\n", "a row at or after row 1 \\(0-based\\)"),
+        ("label,prob," + "n" * (3 << 20) + "\n1,0.5,a\n", "the header row"),
+    ],
+)
+def test_csv_row_longer_than_block(tmp_path, text, where):
+    path = tmp_path / "long.csv"
+    path.write_text(text)
+    with pytest.raises(DataFileError, match=rf"long\.csv: {where} of the CSV file is longer than the reader's block of 1 MiB"):
+        score_file(path, label="label", prob="prob")

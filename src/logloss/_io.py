@@ -390,6 +390,8 @@ class _CsvSource:
                 f"{display_path(self.path)}: the file is empty; a CSV file needs a header row",
                 path=self.path,
             )
+        if len(text) > CSV_BLOCK_SIZE and b"\n" not in text and b"\r" not in text:
+            raise _long_row_error(self.path, None)
         if len(text) > CSV_BLOCK_SIZE or b"\n" in text or b"\r" in text:
             raise empty_error
         self.no_final_newline = True
@@ -508,6 +510,8 @@ _CSV_PARSE_ERROR = re.compile(r"CSV parse error: Row #(?P<record>\d+): (?P<detai
 def _read_error(
     source: _CsvSource, header: list[str], error: Exception, rows_read: int, strings: Sequence[str] = ()
 ) -> DataFileError:
+    if "straddles two block boundaries" in str(error):
+        return _long_row_error(source.path, rows_read)
     conversion = _CSV_CONVERSION_ERROR.search(str(error))
     if conversion is None:
         return _csv_parse_error(source.path, error, header) or _unreadable(source.path, error, rows_read)
@@ -516,6 +520,18 @@ def _read_error(
         # Text columns (segment keys, row ids) fail to convert only on invalid UTF-8.
         return _csv_text_error(source, name, error)
     return _csv_conversion_error(source, name, error)
+
+
+def _long_row_error(path: Path, rows_read: int | None) -> DataFileError:
+    """Return the error for a CSV record longer than the reader's block (None: the header)."""
+    where = "the header row" if rows_read is None else f"a row at or after {format_row(rows_read)}"
+    return DataFileError(
+        f"{display_path(path)}: {where} of the CSV file is longer than the reader's block of "
+        f"{CSV_BLOCK_SIZE // 2**20} MiB, which holds whole rows; shorten its long values, or "
+        f"convert the file to Parquet",
+        path=path,
+        row=rows_read,
+    )
 
 
 def _csv_parse_error(path: Path, error: Exception, header: list[str] | None) -> DataFileError | None:

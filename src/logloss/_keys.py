@@ -171,6 +171,11 @@ def _to_arrow(column, name: str, pa):
             found = find_key_type_error(values, name)
             if found is not None:
                 raise found
+        if pa.types.is_timestamp(column.type) and column.type.tz is not None and _is_object_sequence(values):
+            # pyarrow reads a datetime without a zone among zoned ones as UTC.
+            found = _naive_among_zoned(values, name)
+            if found is not None:
+                raise found
         if isinstance(column, pa.ChunkedArray):
             # A pandas column backed by a chunked pyarrow array, as pd.concat makes one,
             # converts to a ChunkedArray.
@@ -186,6 +191,19 @@ def _to_arrow(column, name: str, pa):
     if pa.types.is_nested(column.type):
         raise TypeError(f"`{name}` must hold scalar values to group by, got type {column.type}")
     return column
+
+
+def _naive_among_zoned(values, name: str) -> TypeError | None:
+    """Return a TypeError for the first datetime without a zone in `values`, or None."""
+    import datetime
+
+    for index, value in enumerate(values):
+        if isinstance(value, datetime.datetime) and value.utcoffset() is None:
+            return TypeError(
+                f"`{name}` must hold datetimes that all have a time zone or all have none, got "
+                f"{value!r:.60} without one at index {index}; Python never finds the two kinds equal"
+            )
+    return None
 
 
 def _is_pandas(column) -> bool:
@@ -252,12 +270,15 @@ def _unsupported(name: str, values, error: Exception) -> TypeError:
     )
 
 
-def _encode_with_pyarrow(column, pa) -> tuple[np.ndarray, list]:
+def _encode_with_pyarrow(column, name: str, pa) -> tuple[np.ndarray, list]:
     from ._io import numpy_view
 
+    if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+        return _encode_zoned_timestamps(column, name, pa)
     if pa.types.is_timestamp(column.type) or pa.types.is_duration(column.type):
         # to_pylist() fails on nanoseconds that datetime cannot hold; NumPy keeps them.
         return _encode_with_numpy(column.to_numpy(zero_copy_only=False))
+    column = _python_exact(column, name, pa)
     if pa.types.is_floating(column.type):
         import pyarrow.compute as pc
 
@@ -269,9 +290,64 @@ def _encode_with_pyarrow(column, pa) -> tuple[np.ndarray, list]:
         # Adding 0.0 turns -0.0 into 0.0. pyarrow hashes the two as different keys, but
         # Python's dict and tuple compare them equal, so both would land in one segment.
         column = pc.add(column, pa.scalar(0.0, column.type))
-    encoded = column.dictionary_encode(null_encoding="encode")
+    try:
+        encoded = column.dictionary_encode(null_encoding="encode")
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        raise TypeError(
+            f"`{name}` must hold keys that can be grouped (numbers, strings, bytes, dates, times), "
+            f"got type {column.type}; convert the column to strings first"
+        ) from None
     codes = numpy_view(encoded.indices).astype(np.int64)
     return codes, encoded.dictionary.to_pylist()
+
+
+def _python_exact(column, name: str, pa):
+    """Return `column` in a unit that Python's date and time represent exactly, or raise.
+
+    ``to_pylist()`` truncates nanosecond times to microseconds and date64 values to whole
+    days, which would put distinct keys into one segment.
+    """
+    if pa.types.is_time64(column.type) and column.type.unit == "ns":
+        try:
+            return column.cast(pa.time64("us"))
+        except pa.ArrowInvalid:
+            raise TypeError(
+                f"`{name}` must hold times that Python's datetime.time can hold, got nanoseconds "
+                f"in a time64[ns] column; cast the column to int64 nanoseconds or to strings"
+            ) from None
+    if pa.types.is_date64(column.type):
+        try:
+            return column.cast(pa.date32())
+        except pa.ArrowInvalid:
+            raise ValueError(
+                f"`{name}` must hold whole days in a date64 column, got a value that is not "
+                f"a multiple of 86400000 ms; cast the column to a timestamp to keep the time of day"
+            ) from None
+    return column
+
+
+def _encode_zoned_timestamps(column, name: str, pa) -> tuple[np.ndarray, list]:
+    """Return the codes and keys of a time-zone-aware timestamp column.
+
+    The keys are Python datetimes in the column's zone, in ascending order, so a table shows
+    each key with its offset. A column without a zone gives NumPy datetime64 keys, which are
+    wall-clock times; the two kinds of key never merge.
+    """
+    codes, instants = _encode_with_numpy(column.to_numpy(zero_copy_only=False))
+    has_null = bool(instants) and instants[-1] is None
+    present = instants[:-1] if has_null else instants
+    unit, zone = column.type.unit, column.type.tz
+    # to_numpy() gives the instants in UTC, which is how Arrow stores them.
+    zoned = pa.array(np.array(present, dtype=f"datetime64[{unit}]"), type=pa.timestamp(unit)).cast(pa.timestamp(unit, tz=zone))
+    if unit == "ns":
+        try:
+            zoned = zoned.cast(pa.timestamp("us", tz=zone))
+        except pa.ArrowInvalid:
+            raise TypeError(
+                f"`{name}` must hold time-zone-aware timestamps that Python's datetime can hold, "
+                f"got nanoseconds; cast the column to microseconds, or drop its zone"
+            ) from None
+    return codes, zoned.to_pylist() + ([None] if has_null else [])
 
 
 def key_label(key) -> str:
@@ -351,7 +427,7 @@ def _encode_column(column, name: str, dense: bool = False) -> tuple[np.ndarray, 
         encoded = _encode_small_integers(numpy_view(column), dense)
         if encoded is not None:
             return encoded
-    return _encode_with_pyarrow(_to_arrow(column, name, pa), pa)
+    return _encode_with_pyarrow(_to_arrow(column, name, pa), name, pa)
 
 
 def _encode_without_pyarrow(column, name: str) -> tuple[np.ndarray, list]:
