@@ -323,3 +323,19 @@ def test_grouped_split_keeps_key_order():
     state = GroupedLogLossState()
     state.update(p, y, keys)
     assert state.keys() == ["A", "B"]
+
+
+def test_no_positive_label_warns_calibration_ratio():
+    state = LogLossState()
+    state.update(np.array([0.1, 0.2]), np.array([0, 0]))
+    with pytest.warns(UndefinedMetricWarning, match="calibration ratio is undefined too, because no label is positive; it is reported as inf"):
+        result = state.result()
+    assert result.calibration_ratio == math.inf
+
+
+def test_all_positive_labels_keep_calibration_ratio():
+    state = LogLossState()
+    state.update(np.array([0.9, 0.2]), np.array([1, 1]))
+    with pytest.warns(UndefinedMetricWarning) as record:
+        state.result()
+    assert "calibration ratio" not in str(record[0].message)

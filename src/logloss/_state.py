@@ -107,7 +107,8 @@ class LogLossState:
     clip : float, optional
         Bound each row's loss by ``-log(clip)`` in :meth:`update`, as
         :func:`binary_cross_entropy` does; the result reports how many rows were clipped.
-        Logits are never clipped.
+        Only the loss is bounded: the mean prediction and the calibration ratio use the
+        probabilities as given. Logits are never clipped.
 
     See Also
     --------
@@ -592,19 +593,23 @@ class LogLossResult:
                 warn_loss_overflow(
                     "the normalized entropy", f"the log loss divided by the entropy {entropy:.3g}", stacklevel=3
                 )
-        else:
-            warnings.warn(
-                f"normalized entropy is undefined because every label is {base_rate:g}, so "
-                f"the base-rate entropy is 0; it is reported as "
-                f"{'inf' if log_loss > 0 else 'NaN'}",
-                UndefinedMetricWarning,
-                stacklevel=3,
-            )
-            normalized_entropy = math.inf if log_loss > 0 else nan
         if weighted_label > 0.0:
             calibration_ratio = weighted_prediction / weighted_label
         else:
             calibration_ratio = math.inf if weighted_prediction > 0.0 else nan
+        if entropy <= 0.0:
+            ratio = ""
+            if weighted_label <= 0.0:
+                reported = "inf" if calibration_ratio == math.inf else "NaN"
+                ratio = f". The calibration ratio is undefined too, because no label is positive; it is reported as {reported}"
+            warnings.warn(
+                f"normalized entropy is undefined because every label is {base_rate:g}, so "
+                f"the base-rate entropy is 0; it is reported as "
+                f"{'inf' if log_loss > 0 else 'NaN'}{ratio}",
+                UndefinedMetricWarning,
+                stacklevel=3,
+            )
+            normalized_entropy = math.inf if log_loss > 0 else nan
         return cls(
             log_loss=log_loss,
             normalized_entropy=normalized_entropy,
