@@ -4,6 +4,7 @@ The first run compiles each kernel specialization used here (several seconds eac
 stores it in numba's cache; later runs load them.
 """
 
+import os
 import warnings
 from functools import partial
 
@@ -1013,3 +1014,31 @@ def test_grouped_sums_run_numpy_until_budget(monkeypatch):
     _fast.grouped_state_sums(p, y, None, np.arange(N) % many, many, logits=False)
     assert _fast.grouped_state_sums(p, y, None, np.arange(N) % many, many, logits=False) is not None
     assert _fast._kernels is not None
+
+
+_THREADS_SCRIPT = """
+import threading, numpy as np
+from logloss import LogLossState, _fast
+_fast._load_kernels()
+rng = np.random.default_rng(3)
+batches = [(rng.random(1_200_000), (rng.random(1_200_000) < 0.5).astype(np.float64)) for _ in range(6)]
+states = [LogLossState() for _ in range(2)]
+def work(state, part):
+    for p, y in part:
+        state.update(p, y)
+threads = [threading.Thread(target=work, args=(states[i], batches[i::2])) for i in range(2)]
+[thread.start() for thread in threads]
+[thread.join() for thread in threads]
+print(states[0].merge(states[1]).count)
+"""
+
+
+def test_workqueue_layer_two_threads():
+    # numba's workqueue layer aborts the process on parallel kernels from two threads at once.
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
+    completed = subprocess.run([sys.executable, "-c", _THREADS_SCRIPT], env=environment, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["7200000"]

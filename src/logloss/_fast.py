@@ -108,15 +108,33 @@ _called_kernels: set[str] = set()
 
 
 class _Kernels:
-    """The kernels of ``_fast_kernels``, run on one thread for inputs below ``PARALLEL_MIN_SIZE``."""
+    """The kernels of ``_fast_kernels``, run on one thread for inputs below ``PARALLEL_MIN_SIZE``.
+
+    numba's own "workqueue" threading layer, which it takes where neither TBB nor OpenMP is
+    installed, aborts the process when two Python threads run parallel kernels at once (a
+    Dask worker with two threads does). So calls take a lock until the first parallel call
+    shows which layer numba chose, and keep taking it under "workqueue".
+    """
 
     def __init__(self, module):
         self._module = module
+        self._lock = threading.Lock()
+        # None until numba has chosen its threading layer, then whether it is thread-safe.
+        self._threadsafe: bool | None = None
 
     def __getattr__(self, name):
         kernel = getattr(self._module, name)
 
         def call(*args):
+            if self._threadsafe:
+                return _timed(*args)
+            with self._lock:
+                result = _timed(*args)
+                if self._threadsafe is None:
+                    self._threadsafe = _threadsafe_layer()
+            return result
+
+        def _timed(*args):
             if name in _called_kernels or on_slow_first_call is None:
                 return _run(*args)
             timer = threading.Timer(SLOW_FIRST_CALL_SECONDS, on_slow_first_call)
@@ -141,6 +159,17 @@ class _Kernels:
                 numba.set_num_threads(threads)
 
         return call
+
+
+def _threadsafe_layer() -> bool | None:
+    """Return whether numba's threading layer allows parallel kernels on several threads, or
+    None while numba has not chosen one (no parallel kernel has run yet)."""
+    import numba
+
+    try:
+        return numba.threading_layer() != "workqueue"
+    except ValueError:
+        return None
 
 
 def _load_kernels():
