@@ -1016,20 +1016,24 @@ def test_grouped_sums_run_numpy_until_budget(monkeypatch):
     assert _fast._kernels is not None
 
 
+# The threads meet at a barrier before their first call, which loads the kernels, so that
+# they also race to load them.
 _THREADS_SCRIPT = """
 import threading, numpy as np
 from logloss import LogLossState, _fast
-_fast._load_kernels()
+_fast.NUMPY_BUDGET = 0
 rng = np.random.default_rng(3)
-batches = [(rng.random(1_200_000), (rng.random(1_200_000) < 0.5).astype(np.float64)) for _ in range(6)]
-states = [LogLossState() for _ in range(2)]
+batches = [(rng.random(1_200_000), (rng.random(1_200_000) < 0.5).astype(np.float64)) for _ in range(8)]
+states = [LogLossState() for _ in range(4)]
+barrier = threading.Barrier(4)
 def work(state, part):
+    barrier.wait()
     for p, y in part:
         state.update(p, y)
-threads = [threading.Thread(target=work, args=(states[i], batches[i::2])) for i in range(2)]
+threads = [threading.Thread(target=work, args=(states[i], batches[i::4])) for i in range(4)]
 [thread.start() for thread in threads]
 [thread.join() for thread in threads]
-print(states[0].merge(states[1]).count)
+print(states[0].merge(states[1]).merge(states[2]).merge(states[3]).count)
 """
 
 
@@ -1041,4 +1045,4 @@ def test_workqueue_layer_two_threads():
     environment = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
     completed = subprocess.run([sys.executable, "-c", _THREADS_SCRIPT], env=environment, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.split() == ["7200000"]
+    assert completed.stdout.split() == ["9600000"]

@@ -429,12 +429,31 @@ def test_zoned_then_naive_timestamps_rejected():
         grouped.update([0.4, 0.6], [1, 0], pa.array([0, 0], pa.timestamp("s")))
 
 
-def test_naive_among_zoned_datetimes_rejected():
+@pytest.mark.parametrize("zoned_first", [True, False])
+def test_mixed_zone_datetimes_rejected(zoned_first):
     import datetime
 
-    keys = [datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc), datetime.datetime(2020, 1, 1)]
-    with pytest.raises(TypeError, match="all have a time zone or all have none, got .* at index 1"):
-        GroupedLogLossState().update([0.2, 0.7], [0, 1], keys)
+    zoned = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=5)))
+    naive = datetime.datetime(2020, 1, 1)
+    keys = [zoned, naive, None] if zoned_first else [naive, None, zoned]
+    with pytest.raises(TypeError, match=r"all have a time zone or all have none, got 2020-01-01T00:00:00.* one at index [12]"):
+        GroupedLogLossState().update([0.2, 0.7, 0.4], [0, 1, 1], keys)
+
+
+def test_dst_fold_instants_stay_apart():
+    # When the clocks go back, two instants share the wall-clock time 01:30.
+    keys = pa.array(np.array([1636263000, 1636266600] * 2, dtype="datetime64[s]"), pa.timestamp("s")).cast(pa.timestamp("s", tz="America/New_York"))
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.7, 0.4, 0.9], [0, 1, 0, 1], keys)
+    assert [key.isoformat() for key in grouped.keys()] == ["2021-11-07T01:30:00-04:00", "2021-11-07T01:30:00-05:00"]
+
+
+def test_zoned_keys_with_nat_are_null():
+    pd = pytest.importorskip("pandas")
+    keys = pd.Series(pd.to_datetime(["2021-01-01", None, "2021-01-01"], utc=True))
+    grouped = GroupedLogLossState()
+    grouped.update([0.2, 0.3, 0.4], [0, 1, 1], keys)
+    assert grouped.state(None).count == 1
 
 
 @pytest.mark.parametrize(

@@ -172,12 +172,18 @@ def _threadsafe_layer() -> bool | None:
         return None
 
 
+_load_lock = threading.Lock()
+
+
 def _load_kernels():
     global _kernels
     if _kernels is None:
-        from . import _fast_kernels
+        # One _Kernels object per process, whose lock all threads share.
+        with _load_lock:
+            if _kernels is None:
+                from . import _fast_kernels
 
-        _kernels = _Kernels(_fast_kernels)
+                _kernels = _Kernels(_fast_kernels)
     return _kernels
 
 

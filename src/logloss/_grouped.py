@@ -127,9 +127,11 @@ class GroupedLogLossState:
     NaT in a datetime column) form one segment whose key is None. The float keys 0.0 and
     -0.0 form one segment, keyed 0.0. Keys from NumPy datetime64 and timedelta64 columns,
     and from pyarrow timestamp and duration columns, are NumPy scalars of the column's
-    unit. A timestamp column with a time zone gives Python datetimes in that zone, whose
-    labels show the offset. Such keys never merge with those of a column without a zone,
-    and must be whole microseconds. Nanosecond times (time64) and date64 values that are
+    unit. A timestamp column with a time zone gives Python datetimes with the zone's UTC
+    offset at each instant, and labels show that offset. The two instants that share a
+    wall-clock time when the clocks go back stay apart. Such keys never merge with those
+    of a column without a zone, and must be whole microseconds. A list or object column
+    that mixes datetimes with and without a zone raises TypeError. Nanosecond times (time64) and date64 values that are
     not whole days raise, because Python's time and date would drop their last digits.
     With several key columns each key is a tuple with one value per column.
 

@@ -171,9 +171,10 @@ def _to_arrow(column, name: str, pa):
             found = find_key_type_error(values, name)
             if found is not None:
                 raise found
-        if pa.types.is_timestamp(column.type) and column.type.tz is not None and _is_object_sequence(values):
-            # pyarrow reads a datetime without a zone among zoned ones as UTC.
-            found = _naive_among_zoned(values, name)
+        if pa.types.is_timestamp(column.type) and _holds_python_objects(values):
+            # pyarrow takes the column's zone, or its lack of one, from the first datetime. It
+            # reads a later datetime without a zone as UTC, and turns one with a zone into UTC.
+            found = _mixed_zones(values, name)
             if found is not None:
                 raise found
         if isinstance(column, pa.ChunkedArray):
@@ -193,15 +194,30 @@ def _to_arrow(column, name: str, pa):
     return column
 
 
-def _naive_among_zoned(values, name: str) -> TypeError | None:
-    """Return a TypeError for the first datetime without a zone in `values`, or None."""
+def _holds_python_objects(values) -> bool:
+    """Return whether `values` is a list or an object array or Series, whose items may differ in type."""
+    dtype = getattr(values, "dtype", None)
+    return dtype is None or (isinstance(dtype, np.dtype) and dtype.kind == "O")
+
+
+def _mixed_zones(values, name: str) -> TypeError | None:
+    """Return a TypeError if `values` mix datetimes with and without a time zone, else None."""
     import datetime
 
+    first = None
     for index, value in enumerate(values):
-        if isinstance(value, datetime.datetime) and value.utcoffset() is None:
+        # NaT, a null, is a datetime whose utcoffset() raises.
+        if not isinstance(value, datetime.datetime) or value != value:
+            continue
+        zoned = value.utcoffset() is not None
+        if first is None:
+            first = (zoned, index)
+        elif zoned != first[0]:
+            kind = "with" if zoned else "without"
             return TypeError(
                 f"`{name}` must hold datetimes that all have a time zone or all have none, got "
-                f"{value!r:.60} without one at index {index}; Python never finds the two kinds equal"
+                f"{value.isoformat()} {kind} one at index {index}, unlike the datetime at index "
+                f"{first[1]}; Python never finds the two kinds equal"
             )
     return None
 
@@ -329,10 +345,12 @@ def _python_exact(column, name: str, pa):
 def _encode_zoned_timestamps(column, name: str, pa) -> tuple[np.ndarray, list]:
     """Return the codes and keys of a time-zone-aware timestamp column.
 
-    The keys are Python datetimes in the column's zone, in ascending order, so a table shows
-    each key with its offset. A column without a zone gives NumPy datetime64 keys, which are
-    wall-clock times; the two kinds of key never merge.
+    The keys are Python datetimes at the column zone's offset of each instant, in ascending
+    order, so a table shows each key with its offset. A column without a zone gives NumPy
+    datetime64 keys, which are wall-clock times; the two kinds of key never merge.
     """
+    import datetime
+
     codes, instants = _encode_with_numpy(column.to_numpy(zero_copy_only=False))
     has_null = bool(instants) and instants[-1] is None
     present = instants[:-1] if has_null else instants
@@ -347,7 +365,11 @@ def _encode_zoned_timestamps(column, name: str, pa) -> tuple[np.ndarray, list]:
                 f"`{name}` must hold time-zone-aware timestamps that Python's datetime can hold, "
                 f"got nanoseconds; cast the column to microseconds, or drop its zone"
             ) from None
-    return codes, zoned.to_pylist() + ([None] if has_null else [])
+    # A fixed offset per key, not the zone itself: Python compares two datetimes of one zone
+    # by their wall-clock times, so the two instants that share 01:30 when the clocks go
+    # back would be one key.
+    keys = [moment.astimezone(datetime.timezone(moment.utcoffset())) for moment in zoned.to_pylist()]
+    return codes, keys + ([None] if has_null else [])
 
 
 def key_label(key) -> str:
