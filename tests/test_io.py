@@ -625,7 +625,7 @@ def test_error_semicolon_csv(tmp_path):
 def test_error_latin1_header(tmp_path):
     path = tmp_path / "s.csv"
     path.write_bytes("label,pr\xe9diction\n1,0.5\n".encode("latin-1"))
-    with pytest.raises(DataFileError, match=r"s\.csv: cannot read the file.*UTF-8"):
+    with pytest.raises(DataFileError, match=r"s\.csv: the header row of the CSV file is not valid UTF-8: byte 2 in the column name b'pr\\xe9diction'"):
         score_file(path, label="label", prob="prob")
 
 

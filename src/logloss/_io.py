@@ -439,7 +439,9 @@ def _read_csv(path: Path, numeric: list[str], raw: list[str], strings: list[str]
     try:
         try:
             header, first_block, malformed = source.header()
-        except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
+        except UnicodeDecodeError as error:
+            raise _header_encoding_error(path, error) from error
+        except (pa.ArrowException, OSError) as error:
             raise _csv_parse_error(path, error, None) or _unreadable(path, error, rows_read=0) from error
         _check_columns_exist(path, numeric + raw, header)
         if malformed is not None:
@@ -520,6 +522,18 @@ def _read_error(
         # Text columns (segment keys, row ids) fail to convert only on invalid UTF-8.
         return _csv_text_error(source, name, error)
     return _csv_conversion_error(source, name, error)
+
+
+def _header_encoding_error(path: Path, error: UnicodeDecodeError) -> DataFileError:
+    """Return the error for a CSV header whose column names are not valid UTF-8."""
+    where = ""
+    if isinstance(error.object, bytes):
+        where = f" in the column name {error.object!r:.80}"
+    return DataFileError(
+        f"{display_path(path)}: the header row of the CSV file is not valid UTF-8: byte "
+        f"{error.start}{where} ({error.reason}); save the file as UTF-8 text",
+        path=path,
+    )
 
 
 def _long_row_error(path: Path, rows_read: int | None) -> DataFileError:
