@@ -597,7 +597,7 @@ class LogLossResult:
             calibration_ratio = weighted_prediction / weighted_label
         else:
             calibration_ratio = math.inf if weighted_prediction > 0.0 else nan
-        if entropy <= 0.0:
+        if not entropy > 0.0:
             ratio = ""
             if weighted_label <= 0.0:
                 reported = "inf" if calibration_ratio == math.inf else "NaN"
