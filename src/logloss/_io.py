@@ -440,7 +440,7 @@ def _read_csv(path: Path, numeric: list[str], raw: list[str], strings: list[str]
         try:
             header, first_block, malformed = source.header()
         except UnicodeDecodeError as error:
-            raise _header_encoding_error(path, error) from error
+            raise _header_encoding_error(path, error) or _unreadable(path, error, rows_read=0) from error
         except (pa.ArrowException, OSError) as error:
             raise _csv_parse_error(path, error, None) or _unreadable(path, error, rows_read=0) from error
         _check_columns_exist(path, numeric + raw, header)
@@ -524,10 +524,16 @@ def _read_error(
     return _csv_conversion_error(source, name, error)
 
 
-def _header_encoding_error(path: Path, error: UnicodeDecodeError) -> DataFileError:
-    """Return the error for a CSV header whose column names are not valid UTF-8."""
+def _header_encoding_error(path: Path, error: UnicodeDecodeError) -> DataFileError | None:
+    """Return the error for a CSV header whose column names are not valid UTF-8, or None.
+
+    None for a name with a NUL byte, which text in another encoding does not contain but a
+    binary file, such as a Parquet file named .csv, does.
+    """
     where = ""
     if isinstance(error.object, bytes):
+        if b"\x00" in error.object:
+            return None
         where = f" in the column name {error.object!r:.80}"
     return DataFileError(
         f"{display_path(path)}: the header row of the CSV file is not valid UTF-8: byte "
