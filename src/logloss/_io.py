@@ -527,8 +527,8 @@ def _read_error(
 def _header_encoding_error(path: Path, error: UnicodeDecodeError) -> DataFileError | None:
     """Return the error for a CSV header whose column names are not valid UTF-8, or None.
 
-    None for a name with a NUL byte, which text in another encoding does not contain but a
-    binary file, such as a Parquet file named .csv, does.
+    None for a name with a NUL byte, as in a binary file (a Parquet file named .csv, say) or
+    UTF-16 text, which the message for an unreadable file describes better.
     """
     where = ""
     if isinstance(error.object, bytes):
