@@ -164,8 +164,8 @@ def _as_float64(values, out) -> np.ndarray:
 
 
 def _in_unit_interval(values) -> bool:
-    # NaN fails both comparisons. See _unit_interval_check for the ufuncs.
-    return float(np.minimum.reduce(values)) >= 0.0 and float(np.maximum.reduce(values)) <= 1.0
+    """Return whether all values lie in [0, 1]; a NaN does not."""
+    return _unit_interval_check(values)[0]
 
 
 def _integers_in_unit_interval(values) -> bool:
@@ -270,7 +270,7 @@ def _blocks(x, y, weights, logits: bool, codes=None, n_groups: int = 0):
     invalid value, an infinite loss, or a code outside ``range(n_groups)``.
     """
     has_weights = weights.size > 0
-    # Integer labels are checked once, in their own dtype; float labels a block at a time.
+    # Integer labels are checked once, in their own dtype, and float labels a block at a time.
     hard = y.dtype.kind in "biu"
     if hard and not _integers_in_unit_interval(y):
         yield None

@@ -543,7 +543,10 @@ def _header_encoding_error(path: Path, error: UnicodeDecodeError) -> DataFileErr
 
 
 def _long_row_error(path: Path, rows_read: int | None) -> DataFileError:
-    """Return the error for a CSV record longer than the reader's block (None: the header)."""
+    """Return the error for a CSV record longer than the reader's block.
+
+    A `rows_read` of None means the header row.
+    """
     where = "the header row" if rows_read is None else f"a row at or after {format_row(rows_read)}"
     return DataFileError(
         f"{display_path(path)}: {where} of the CSV file is longer than the reader's block of "

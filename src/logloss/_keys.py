@@ -173,7 +173,7 @@ def _to_arrow(column, name: str, pa):
                 raise found
         if pa.types.is_timestamp(column.type) and _holds_python_objects(values):
             # pyarrow takes the column's zone, or its lack of one, from the first datetime. It
-            # reads a later datetime without a zone as UTC, and turns one with a zone into UTC.
+            # reads a later datetime without a zone as UTC, and converts one with a zone to UTC.
             found = _mixed_zones(values, name)
             if found is not None:
                 raise found
@@ -345,8 +345,8 @@ def _python_exact(column, name: str, pa):
 def _encode_zoned_timestamps(column, name: str, pa) -> tuple[np.ndarray, list]:
     """Return the codes and keys of a time-zone-aware timestamp column.
 
-    The keys are Python datetimes at the column zone's offset of each instant, in ascending
-    order, so a table shows each key with its offset. A column without a zone gives NumPy
+    The keys are Python datetimes in ascending order, each with the UTC offset that the
+    column's zone has at that instant, so a table shows each key with its offset. A column without a zone gives NumPy
     datetime64 keys, which are wall-clock times; the two kinds of key never merge.
     """
     import datetime
