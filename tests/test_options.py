@@ -129,6 +129,36 @@ def test_weights_per_sample_needs_axis():
     assert float(along_axis) == float(full)
 
 
+# Rows whose weights differ by over 300 orders of magnitude: each row's weights are equal,
+# so each row's weighted mean is its unweighted mean.
+_FAR_APART_WEIGHTS = np.array([[1e-30, 1e-30], [1e300, 1e300]])
+_ROWS_P = np.array([[0.3, 0.6], [0.2, 0.9]])
+_ROWS_Y = np.array([[1, 0], [0, 1]])
+
+
+def test_weighted_row_means_far_apart():
+    weighted = binary_cross_entropy(_ROWS_P, _ROWS_Y, weights=_FAR_APART_WEIGHTS, axis=1)
+    unweighted = binary_cross_entropy(_ROWS_P, _ROWS_Y, axis=1)
+    np.testing.assert_allclose(weighted, unweighted, rtol=EPS64)
+
+
+def test_weights_axis_row_means_far_apart():
+    weighted = binary_cross_entropy_with_logits(
+        np.log(_ROWS_P / (1 - _ROWS_P)), _ROWS_Y, weights=np.array([1e-300, 1e20]), weights_axis=0, axis=-1
+    )
+    unweighted = binary_cross_entropy_with_logits(np.log(_ROWS_P / (1 - _ROWS_P)), _ROWS_Y, axis=-1)
+    np.testing.assert_allclose(weighted, unweighted, rtol=4 * EPS64)
+
+
+def test_weighted_row_gradients_far_apart():
+    gradient, hessian = binary_cross_entropy_grad_hess(
+        _ROWS_P, _ROWS_Y, weights=_FAR_APART_WEIGHTS, axis=1, reduction="mean"
+    )
+    expected_gradient, expected_hessian = binary_cross_entropy_grad_hess(_ROWS_P, _ROWS_Y, axis=1, reduction="mean")
+    np.testing.assert_allclose(gradient, expected_gradient, rtol=EPS64)
+    np.testing.assert_allclose(hessian, expected_hessian, rtol=EPS64)
+
+
 def test_weights_axis_wrong_length_rejected():
     with pytest.raises(ValueError, match="`weights` must have the same shape as `y_pred along axis 1`"):
         binary_cross_entropy(np.full((3, 2), 0.4), np.ones((3, 2)), weights=np.ones(3), weights_axis=1)

@@ -219,7 +219,7 @@ def _finish(xp, gradient, hessian, prepared, reduction, axis, dtype):
     """Apply weights and the mean's denominator, zero inactive elements, and cast."""
     weights = prepared.weights
     if reduction == "mean" and weights is not None:
-        weights = scale_to_max(xp, weights)
+        weights = scale_to_max(xp, weights, axis)
     if weights is not None:
         gradient = _elementwise.multiply_weights(gradient, weights, xp)
         hessian = _elementwise.multiply_weights(hessian, weights, xp)

@@ -352,7 +352,7 @@ def _finish(xp, loss, prepared, reduction, axis, dtype, *, logits: bool = False)
 
     weights = prepared.weights
     if reduction == "mean" and weights is not None:
-        weights = scale_to_max(xp, weights)
+        weights = scale_to_max(xp, weights, axis)
     unweighted = loss
     if weights is not None:
         # A zero weight removes a row even when its loss is infinite (0 * inf would be NaN).

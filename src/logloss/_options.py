@@ -212,14 +212,18 @@ def reduced_count(shape, axis) -> float:
 
 
 
-def scale_to_max(xp, weights):
-    """Divide ``weights`` by their maximum, so that their sum stays in range.
+def scale_to_max(xp, weights, axis=None):
+    """Divide ``weights`` by their maximum over the reduced `axis`, so that their sums stay in range.
 
-    A weighted mean does not change when every weight is scaled by one constant, and
-    dividing by the largest weight keeps sums of weights near 1e308 or 5e-324 finite and
-    non-zero. All-zero and empty weights are returned as they are.
+    A weighted mean does not change when every weight of its slice is scaled by one
+    constant, and dividing by the slice's largest weight keeps sums of weights near 1e308
+    or 5e-324 finite and non-zero. One maximum for the whole array would not: a slice of
+    weights near 1e-30 next to one near 1e300 would fall to 0. `weights` has the
+    dimensions of the predictions (size 1 along an axis it does not vary over), and
+    `axis` is that of the mean (None for all axes). All-zero and empty slices are returned
+    as they are.
     """
     if math.prod(weights.shape) == 0:
         return weights
-    largest = xp.max(weights)
+    largest = xp.max(weights, axis=axis, keepdims=True)
     return weights / xp.where(largest > 0, largest, 1.0)
