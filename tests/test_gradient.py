@@ -162,11 +162,12 @@ def test_logit_grad_hess_matches_finite_difference():
 
 def test_grad_label_smoothing_uses_smoothed_target():
     z = np.array([-1.0, 2.0])
-    smoothed = np.array([0.0, 1.0]) * 0.8 + 0.1
-    direct = binary_cross_entropy_with_logits_grad_hess(z, smoothed)
-    smoothing = binary_cross_entropy_with_logits_grad_hess(z, np.array([0, 1]), label_smoothing=0.2)
-    np.testing.assert_array_equal(direct[0], smoothing[0])
-    np.testing.assert_array_equal(direct[1], smoothing[1])
+    gradient, hessian = binary_cross_entropy_with_logits_grad_hess(z, np.array([0, 1]), label_smoothing=0.2)
+    # The smoothed targets, about 0.1 and 0.9, exactly: half the float 0.2 and 1 minus that.
+    low = mpmath.mpf(0.2) / 2
+    expected = [_mp_logit_derivatives(z[0], low), _mp_logit_derivatives(z[1], 1 - low)]
+    _assert_close_in_ulp(gradient, [pair[0] for pair in expected], 2)
+    _assert_close_in_ulp(hessian, [pair[1] for pair in expected], 2)
 
 
 def test_grad_mean_divides_by_weight_sum():

@@ -71,7 +71,59 @@ def test_label_smoothing_formula(entry):
         function, inputs = binary_cross_entropy_with_logits, np.log(p / (1 - p))
     with_option = function(inputs, y, label_smoothing=smoothing, reduction="none")
     explicit = function(inputs, smoothed, reduction="none")
-    np.testing.assert_array_equal(with_option, explicit)
+    # The option forms the negative coefficient from 1 - y, not from the rounded smoothed
+    # label, so the two may differ in the last bit.
+    np.testing.assert_allclose(with_option, explicit, rtol=2 * EPS64, atol=0)
+
+
+def _mp_smoothed_loss(p, y, smoothing):
+    """The smoothed loss of one probability, with the negative coefficient formed exactly."""
+    p, y, smoothing = mpmath.mpf(float(p)), mpmath.mpf(float(y)), mpmath.mpf(smoothing)
+    positive = y * (1 - smoothing) + smoothing / 2
+    negative = (1 - y) * (1 - smoothing) + smoothing / 2
+    return -(positive * mpmath.log(p) + negative * mpmath.log1p(-p)), positive, negative
+
+
+# A tiny smoothing of a confident, correct prediction: the smoothed negative coefficient
+# 5e-13 is of the loss's size, and forming it as 1 - target lost four digits.
+_TINY_SMOOTHING = 1e-12
+_CONFIDENT = [(1 - 1e-10, 1), (1e-10, 0)]
+
+
+@pytest.mark.parametrize(("p", "y"), _CONFIDENT)
+def test_tiny_smoothing_probability_loss(p, y):
+    loss = binary_cross_entropy(np.array([p]), np.array([y]), label_smoothing=_TINY_SMOOTHING)
+    expected, _, _ = _mp_smoothed_loss(p, y, _TINY_SMOOTHING)
+    assert float(loss) == pytest.approx(float(expected), rel=4 * EPS64, abs=0)
+
+
+@pytest.mark.parametrize(("p", "y"), _CONFIDENT)
+def test_tiny_smoothing_logit_loss(p, y):
+    z = float(mpmath.log(mpmath.mpf(p) / (1 - mpmath.mpf(p))))
+    loss = binary_cross_entropy_with_logits(np.array([z]), np.array([y]), label_smoothing=_TINY_SMOOTHING)
+    _, positive, negative = _mp_smoothed_loss(p, y, _TINY_SMOOTHING)
+    mp_z = mpmath.mpf(z)
+    expected = positive * mpmath.log1p(mpmath.exp(-mp_z)) + negative * mpmath.log1p(mpmath.exp(mp_z))
+    assert float(loss) == pytest.approx(float(expected), rel=4 * EPS64, abs=0)
+
+
+@pytest.mark.parametrize(("p", "y"), _CONFIDENT)
+def test_tiny_smoothing_gradient(p, y):
+    gradient, _ = binary_cross_entropy_grad_hess(np.array([p]), np.array([y]), label_smoothing=_TINY_SMOOTHING)
+    _, positive, negative = _mp_smoothed_loss(p, y, _TINY_SMOOTHING)
+    mp_p = mpmath.mpf(p)
+    expected = -positive / mp_p + negative / (1 - mp_p)
+    assert float(gradient[0]) == pytest.approx(float(expected), rel=4 * EPS64, abs=0)
+
+
+@pytest.mark.parametrize(("p", "y"), _CONFIDENT)
+def test_tiny_smoothing_divergence(p, y):
+    kl = binary_cross_entropy(
+        np.array([p]), np.array([y]), label_smoothing=_TINY_SMOOTHING, subtract_entropy=True
+    )
+    loss, positive, negative = _mp_smoothed_loss(p, y, _TINY_SMOOTHING)
+    expected = loss + positive * mpmath.log(positive) + negative * mpmath.log(negative)
+    assert float(kl) == pytest.approx(float(expected), rel=8 * EPS64, abs=0)
 
 
 def test_label_smoothing_out_of_range_rejected():

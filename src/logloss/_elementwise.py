@@ -41,6 +41,7 @@ __all__ = [
     "map_dask_blocks",
     "multiply_weights",
     "sigmoid_pair",
+    "smoothed_target_entropy",
     "softplus",
 ]
 
@@ -105,20 +106,31 @@ def _narrow(values, dtype):
         return values.astype(dtype)
 
 
-def loss_from_probability(p, y, pos_weight, clip: float | None = None, xp=np):
+def loss_from_probability(p, y, pos_weight, clip: float | None = None, xp=np, complement=None):
     """Return the loss of :func:`loss_from_probability_terms`, in long double for NumPy float64."""
     if array_api_compat.is_dask_array(p):
-        return map_dask_blocks(lambda *a: loss_from_probability(*a[:3], clip, a[3]), p, y, pos_weight)
+        return map_dask_blocks(
+            lambda p, y, w, c, xp: loss_from_probability(p, y, w, clip, xp, c), p, y, pos_weight, complement
+        )
     wide = _widen(p, xp)
     with np.errstate(divide="ignore", invalid="ignore"):  # log(0) is -inf by design
-        loss = loss_from_probability_terms(wide, y, pos_weight, clip, xp)
+        loss = loss_from_probability_terms(wide, y, pos_weight, clip, xp, complement)
     return loss if wide is p else _narrow(loss, p.dtype)
 
 
-def loss_from_probability_terms(p, y, pos_weight, clip: float | None = None, xp=np):
+def _negative_coefficient(y, complement):
+    """Return ``1 - y`` and where it is 0, or `complement` where the caller formed ``1 - y``
+    itself (label smoothing, which makes it positive everywhere)."""
+    if complement is None:
+        return 1.0 - y, y == 1
+    return complement, complement == 0
+
+
+def loss_from_probability_terms(p, y, pos_weight, clip: float | None = None, xp=np, complement=None):
     """Return ``-(pos_weight * xlogy(y, p) + xlog1py(1 - y, -p))``.
 
-    With `clip`, each logarithm's argument (``p`` for the positive term, ``1 - p`` for the
+    `complement`, when given, is ``1 - y`` as the caller formed it, more exactly than the
+    subtraction (see ``_options.prepare``). With `clip`, each logarithm's argument (``p`` for the positive term, ``1 - p`` for the
     negative one) is raised to at least `clip`, so neither term exceeds ``-log(clip)``. For
     ``p >= 0.5`` the difference ``1 - p`` is exact in floating point (Sterbenz), so the
     negative tail is bounded by exactly the same amount as the positive one.
@@ -126,7 +138,7 @@ def loss_from_probability_terms(p, y, pos_weight, clip: float | None = None, xp=
     no_positive = y == 0
     if pos_weight is not None:
         no_positive = no_positive | (pos_weight == 0)
-    no_negative = y == 1
+    negative_coefficient, no_negative = _negative_coefficient(y, complement)
     p_positive = xp.where(no_positive, 1.0, p)
     if clip is not None:
         p_positive = xp.where(p_positive < clip, clip, p_positive)
@@ -143,8 +155,31 @@ def loss_from_probability_terms(p, y, pos_weight, clip: float | None = None, xp=
         complement = 1.0 - xp.where(upper, p_negative, 0.0)
         clipped_upper = xp.log(xp.where(complement < clip, clip, complement))
         negative = xp.where(upper, clipped_upper, _log1p(-xp.where(upper, 0.0, p_negative), xp))
-    negative = xp.where(no_negative, 0.0, negative * (1.0 - y))
+    negative = xp.where(no_negative, 0.0, negative * negative_coefficient)
     return -(positive + negative)
+
+
+def smoothed_target_entropy(y, complement, pos_weight, xp=np):
+    """Return ``-(pos_weight * y * log(y) + c * log(c))`` for smoothed targets ``y`` and
+    their complements ``c`` (both positive), in long double for NumPy float64.
+
+    It is the loss of predicting the target itself. Of ``y`` and ``c``, the one above 1/2
+    is stored with an error that is large against its distance from 1, so its logarithm is
+    taken as ``log1p`` of minus the other: for ``y = 1 - 5e-13``, ``log(y)`` would be about
+    1e-4 off in relative terms.
+    """
+    if array_api_compat.is_dask_array(y):
+        return map_dask_blocks(smoothed_target_entropy, y, complement, pos_weight)
+    wide_y, wide_c = _widen(y, xp), _widen(complement, xp)
+    y_smaller = wide_y <= wide_c
+    # Each logarithm's unused branch gets an argument of 1/2, so neither warns nor gives NaN.
+    log_y = xp.where(y_smaller, xp.log(xp.where(y_smaller, wide_y, 0.5)), _log1p(-xp.where(y_smaller, 0.5, wide_c), xp))
+    log_c = xp.where(y_smaller, _log1p(-xp.where(y_smaller, wide_y, 0.5), xp), xp.log(xp.where(y_smaller, 0.5, wide_c)))
+    positive = log_y * wide_y
+    if pos_weight is not None:
+        positive = positive * pos_weight
+    entropy = -(positive + log_c * wide_c)
+    return entropy if wide_y is y else _narrow(entropy, y.dtype)
 
 
 def _log1p(x, xp):
@@ -179,17 +214,17 @@ def softplus(z, xp=np):
     return xp.where(z >= 0, z + tail, tail)
 
 
-def loss_from_logit(z, y, pos_weight, xp=np):
+def loss_from_logit(z, y, pos_weight, xp=np, complement=None):
     """Return the loss of :func:`loss_from_logit_terms`, computed in long double for NumPy float64."""
     if array_api_compat.is_dask_array(z):
-        return map_dask_blocks(loss_from_logit, z, y, pos_weight)
+        return map_dask_blocks(lambda z, y, w, c, xp: loss_from_logit(z, y, w, xp, c), z, y, pos_weight, complement)
     wide = _widen(z, xp)
     with np.errstate(invalid="ignore"):  # inf * 0 in a discarded term is replaced by 0
-        loss = loss_from_logit_terms(wide, y, pos_weight, xp)
+        loss = loss_from_logit_terms(wide, y, pos_weight, xp, complement)
     return loss if wide is z else _narrow(loss, z.dtype)
 
 
-def loss_from_logit_terms(z, y, pos_weight, xp=np):
+def loss_from_logit_terms(z, y, pos_weight, xp=np, complement=None):
     """Return ``pos_weight * y * softplus(-z) + (1 - y) * softplus(z)`` with xlogy semantics.
 
     Both terms share ``t = log1p(exp(-|z|))``: ``softplus(z)`` is ``z + t`` for ``z >= 0``
@@ -197,17 +232,17 @@ def loss_from_logit_terms(z, y, pos_weight, xp=np):
     Each adds two non-negative numbers, so nothing cancels and ``loss(z, 1) == loss(-z, 0)``
     bit for bit. The branch conditions differ at ``z = 0`` (``>=`` and ``<``) so that autograd
     differentiates each term at 0 along the same side as ``t``, giving exactly ``-1/2`` and
-    ``+1/2``.
+    ``+1/2``. `complement` is as in :func:`loss_from_probability_terms`.
     """
     tail = _log1p_exp_negative_abs(z, xp)
     no_positive = y == 0
-    no_negative = y == 1
+    negative_coefficient, no_negative = _negative_coefficient(y, complement)
     positive = xp.where(z < 0, tail - z, tail) * y
     if pos_weight is not None:
         positive = positive * pos_weight
         no_positive = no_positive | (pos_weight == 0)
     positive = xp.where(no_positive, 0.0, positive)
-    negative = xp.where(z >= 0, z + tail, tail) * (1.0 - y)
+    negative = xp.where(z >= 0, z + tail, tail) * negative_coefficient
     negative = xp.where(no_negative, 0.0, negative)
     return positive + negative
 
@@ -226,47 +261,53 @@ def sigmoid_pair(z, xp=np):
     return xp.where(nonnegative, large, small), xp.where(nonnegative, small, large)
 
 
-def grad_hess_from_logit(z, y, pos_weight, xp=np):
+def grad_hess_from_logit(z, y, pos_weight, xp=np, complement=None):
     """Return :func:`grad_hess_from_logit_terms`, computed in long double for NumPy float64."""
     if array_api_compat.is_dask_array(z):
-        return map_dask_blocks(grad_hess_from_logit, z, y, pos_weight, outputs=2)
+        return map_dask_blocks(
+            lambda z, y, w, c, xp: grad_hess_from_logit(z, y, w, xp, c), z, y, pos_weight, complement, outputs=2
+        )
     wide = _widen(z, xp)
-    gradient, hessian = grad_hess_from_logit_terms(wide, y, pos_weight, xp)
+    gradient, hessian = grad_hess_from_logit_terms(wide, y, pos_weight, xp, complement)
     if wide is z:
         return gradient, hessian
     return _narrow(gradient, z.dtype), _narrow(hessian, z.dtype)
 
 
-def grad_hess_from_logit_terms(z, y, pos_weight, xp=np):
+def grad_hess_from_logit_terms(z, y, pos_weight, xp=np, complement=None):
     """Return the first and second derivatives of :func:`loss_from_logit` with respect to ``z``.
 
     ``d/dz = (1 - y) sigmoid(z) - pos_weight y sigmoid(-z)`` and
     ``d2/dz2 = sigmoid(z) sigmoid(-z) ((1 - y) + pos_weight y)``. For hard labels the gradient
     is one product, ``sigmoid(z)`` or ``-pos_weight sigmoid(-z)``, so it keeps full relative
-    precision in both tails. Every factor is finite, so no term can be NaN.
+    precision in both tails. Every factor is finite, so no term can be NaN. `complement` is
+    as in :func:`loss_from_probability_terms`.
     """
     positive_sigmoid, negative_sigmoid = sigmoid_pair(z, xp)
     positive_coefficient = y if pos_weight is None else pos_weight * y
-    gradient = (1.0 - y) * positive_sigmoid - positive_coefficient * negative_sigmoid
+    negative_coefficient, _ = _negative_coefficient(y, complement)
+    gradient = negative_coefficient * positive_sigmoid - positive_coefficient * negative_sigmoid
     curvature = positive_sigmoid * negative_sigmoid
     if pos_weight is not None:
-        curvature = curvature * ((1.0 - y) + positive_coefficient)
+        curvature = curvature * (negative_coefficient + positive_coefficient)
     return gradient, curvature
 
 
-def grad_hess_from_probability(p, y, pos_weight, xp=np):
+def grad_hess_from_probability(p, y, pos_weight, xp=np, complement=None):
     """Return :func:`grad_hess_from_probability_terms`, in long double for NumPy float64."""
     if array_api_compat.is_dask_array(p):
-        return map_dask_blocks(grad_hess_from_probability, p, y, pos_weight, outputs=2)
+        return map_dask_blocks(
+            lambda p, y, w, c, xp: grad_hess_from_probability(p, y, w, xp, c), p, y, pos_weight, complement, outputs=2
+        )
     wide = _widen(p, xp)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # y / 0 is inf by design
-        gradient, hessian = grad_hess_from_probability_terms(wide, y, pos_weight, xp)
+        gradient, hessian = grad_hess_from_probability_terms(wide, y, pos_weight, xp, complement)
     if wide is p:
         return gradient, hessian
     return _narrow(gradient, p.dtype), _narrow(hessian, p.dtype)
 
 
-def grad_hess_from_probability_terms(p, y, pos_weight, xp=np):
+def grad_hess_from_probability_terms(p, y, pos_weight, xp=np, complement=None):
     """Return the first and second derivatives of :func:`loss_from_probability` in ``p``.
 
     ``d/dp = -pos_weight y / p + (1 - y) / (1 - p)`` and
@@ -274,18 +315,18 @@ def grad_hess_from_probability_terms(p, y, pos_weight, xp=np):
     is 0 (xlogy convention). So at ``p = 1, y = 1`` the gradient is the one-sided ``-1``, at
     ``p = 0, y = 0`` it is ``+1``, and a term with a non-zero coefficient at its pole is
     ``-inf`` or ``+inf``, never NaN. ``y / p**2`` is formed as ``(y / p) / p``, so ``p**2``
-    cannot underflow.
+    cannot underflow. `complement` is as in :func:`loss_from_probability_terms`.
     """
     no_positive = y == 0
     positive_coefficient = y
     if pos_weight is not None:
         no_positive = no_positive | (pos_weight == 0)
         positive_coefficient = pos_weight * y
-    no_negative = y == 1
+    negative_coefficient, no_negative = _negative_coefficient(y, complement)
     p_positive = xp.where(no_positive, 1.0, p)
     q_negative = 1.0 - xp.where(no_negative, 0.0, p)
     positive_ratio = xp.where(no_positive, 0.0, positive_coefficient / p_positive)
-    negative_ratio = xp.where(no_negative, 0.0, (1.0 - y) / q_negative)
+    negative_ratio = xp.where(no_negative, 0.0, negative_coefficient / q_negative)
     gradient = negative_ratio - positive_ratio
     curvature = positive_ratio / p_positive + negative_ratio / q_negative
     return gradient, curvature

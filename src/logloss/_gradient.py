@@ -117,7 +117,7 @@ def binary_cross_entropy_grad_hess(
     probability = prepared.neutralize(xp.astype(predictions, prepared.dtype), 0.5)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         gradient, hessian = _elementwise.grad_hess_from_probability(
-            probability, prepared.target, prepared.pos_weight, xp
+            probability, prepared.target, prepared.pos_weight, xp, prepared.complement
         )
     prepared = prepared.with_unchecked(missing, out_of_range)
     return _finish(xp, gradient, hessian, prepared, reduction, axis, output_dtype(xp, predictions, prepared.dtype))
@@ -204,7 +204,7 @@ def binary_cross_entropy_with_logits_grad_hess(
     prepared = prepare(xp, scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
 
     z = prepared.neutralize(xp.astype(scores, prepared.dtype), 0.0)
-    gradient, hessian = _elementwise.grad_hess_from_logit(z, prepared.target, prepared.pos_weight, xp)
+    gradient, hessian = _elementwise.grad_hess_from_logit(z, prepared.target, prepared.pos_weight, xp, prepared.complement)
     prepared = prepared.with_unchecked(missing)
     return _finish(xp, gradient, hessian, prepared, reduction, axis, output_dtype(xp, scores, prepared.dtype))
 

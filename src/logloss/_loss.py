@@ -193,7 +193,9 @@ def binary_cross_entropy(
     prepared = prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
 
     probability = prepared.neutralize(xp.astype(predictions, prepared.dtype), 0.5)
-    loss = _elementwise.loss_from_probability(probability, prepared.target, prepared.pos_weight, clip, xp=xp)
+    loss = _elementwise.loss_from_probability(
+        probability, prepared.target, prepared.pos_weight, clip, xp=xp, complement=prepared.complement
+    )
     if subtract_entropy:
         loss = _subtract_entropy(xp, loss, prepared)
     prepared = prepared.with_unchecked(missing, out_of_range)
@@ -301,7 +303,7 @@ def binary_cross_entropy_with_logits(
     prepared = prepare(xp, scores, y_true, weights, weights_axis, pos_weight, label_smoothing, nan_policy)
 
     z = prepared.neutralize(xp.astype(scores, prepared.dtype), 0.0)
-    loss = _elementwise.loss_from_logit(z, prepared.target, prepared.pos_weight, xp)
+    loss = _elementwise.loss_from_logit(z, prepared.target, prepared.pos_weight, xp, prepared.complement)
     if subtract_entropy:
         loss = _subtract_entropy(xp, loss, prepared)
     prepared = prepared.with_unchecked(missing)
@@ -317,7 +319,10 @@ def _split_arguments(y_true, options: dict) -> tuple[dict, dict]:
 
 def _subtract_entropy(xp, loss, prepared):
     """Subtract the loss of predicting the target itself, and clamp rounding below 0 to 0."""
-    entropy = _elementwise.loss_from_probability(prepared.target, prepared.target, prepared.pos_weight, xp=xp)
+    if prepared.complement is None:
+        entropy = _elementwise.loss_from_probability(prepared.target, prepared.target, prepared.pos_weight, xp=xp)
+    else:
+        entropy = _elementwise.smoothed_target_entropy(prepared.target, prepared.complement, prepared.pos_weight, xp)
     loss = loss - entropy
     # The divergence is never negative. A negative difference is rounding of the two terms
     # (each within a few ulp of the cross-entropy), so the exact value is below that error.

@@ -42,6 +42,8 @@ class Prepared:
     pos_weight: Any
     active: Any
     invalid: Any = None
+    # ``1 - target`` formed from the labels with label smoothing, None without it (see prepare).
+    complement: Any = None
 
     def with_unchecked(self, *masks):
         """Return a copy whose ``invalid`` also covers `masks` (None or boolean arrays that
@@ -122,7 +124,12 @@ def prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_sm
     check_same_shape(labels, "y_true", shape, "y_pred")
     unchecked = []  # masks of values that traced checks could not raise for
     target, valid = _prepare_target(xp, labels, dtype, nan_policy, unchecked)
+    complement = None
     if label_smoothing:
+        # The smoothed negative coefficient is formed from 1 - y, which is exact for hard
+        # labels, not as 1 - target: a target of 1 - 5e-13 is stored about 1e-4 off in its
+        # distance from 1, and that distance is the coefficient of the negative term.
+        complement = (1.0 - target) * (1.0 - label_smoothing) + 0.5 * label_smoothing
         target = target * (1.0 - label_smoothing) + 0.5 * label_smoothing
 
     weight_array = _prepare_weights(xp, weights, weights_axis, predictions, dtype, unchecked)
@@ -134,7 +141,7 @@ def prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_sm
     invalid = None
     for mask in unchecked:
         invalid = mask if invalid is None else invalid | mask
-    return Prepared(xp, dtype, target, valid, weight_array, pos_weight_array, active, invalid)
+    return Prepared(xp, dtype, target, valid, weight_array, pos_weight_array, active, invalid, complement)
 
 
 def _append_mask(unchecked: list, mask) -> None:
