@@ -37,6 +37,15 @@ def test_self_comparison_has_zero_width():
         assert difference.lower == difference.upper == 0.0
 
 
+def test_equal_differences_have_zero_error():
+    # Each row's difference is log(0.4 / 0.3); the sums of squares carry rounding only.
+    state = PairedComparisonState()
+    state.update(np.full(10_000, 0.3), np.full(10_000, 0.4), np.ones(10_000, dtype=np.int64))
+    difference = state.interval().difference
+    assert difference.standard_error == 0.0
+    assert difference.lower == difference.upper == difference.estimate
+
+
 def test_delta_unweighted_is_sample_sd_over_root_n():
     p_a, p_b, y = _rows()
     d = _losses(p_a, y) - _losses(p_b, y)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ._bootstrap import warn_empty_replicates
-from ._intervals import Interval, check_level, normal_interval, percentile_interval
+from ._intervals import Interval, _centered, check_level, normal_interval, percentile_interval
 from ._replicates import ReplicateSums
 from ._rows import Rows, check_logits, check_probabilities, labels_and_weights, logit_rows, probability_rows
 from ._state import LogLossState, compensated_add
@@ -297,7 +297,8 @@ class PairedComparisonState:
         # Python floats: a product beyond the range is inf without a NumPy warning, and
         # interval() explains the NaN bounds that follow.
         _, squared_weighted, squared = (float(value) for value in self._high + self._low)
-        spread = squared - 2.0 * estimate * squared_weighted + estimate * estimate * weight_square_sum
+        # Equal differences in every row give a spread of 0, which rounding would turn into noise.
+        spread = _centered(squared, -2.0 * estimate * squared_weighted, estimate * estimate * weight_square_sum)
         return effective_size / (effective_size - 1.0) * spread / weight_sum**2
 
     def _warn_if_overflowed(self, weight_sum: float, n_infinite: int, difference: Interval) -> None:
