@@ -113,9 +113,9 @@ def test_replicate_sums_match_direct_weights():
         direct = LogLossState()
         direct.update(p, y, weights=counts[b] * w)
         expected = direct.result()
-        assert figures["log_loss"][b] == pytest.approx(expected.log_loss, rel=100 * EPS)
-        assert figures["normalized_entropy"][b] == pytest.approx(expected.normalized_entropy, rel=100 * EPS)
-        assert figures["calibration_ratio"][b] == pytest.approx(expected.calibration_ratio, rel=100 * EPS)
+        assert figures["log_loss"][b] == pytest.approx(expected.log_loss, rel=100 * EPS, abs=0)
+        assert figures["normalized_entropy"][b] == pytest.approx(expected.normalized_entropy, rel=100 * EPS, abs=0)
+        assert figures["calibration_ratio"][b] == pytest.approx(expected.calibration_ratio, rel=100 * EPS, abs=0)
 
 
 def test_merge_equals_one_pass():
@@ -186,7 +186,7 @@ def test_pickle_round_trip():
     whole.update(p, y)
     assert restored.seed == 3
     assert np.array_equal(restored.replicates.totals()[:, 0], whole.replicates.totals()[:, 0])
-    assert restored.interval().log_loss.upper == pytest.approx(whole.interval().log_loss.upper, rel=1e-13)
+    assert restored.interval().log_loss.upper == pytest.approx(whole.interval().log_loss.upper, rel=1e-13, abs=0)
 
 
 def test_interval_records_settings():
@@ -195,7 +195,7 @@ def test_interval_records_settings():
     state.update(p, y)
     intervals = state.interval(level=0.8)
     assert (intervals.method, intervals.level, intervals.n_bootstrap, intervals.seed) == ("bootstrap", 0.8, 50, 12)
-    assert intervals.log_loss.estimate == pytest.approx(state.result().log_loss, rel=10 * EPS)
+    assert intervals.log_loss.estimate == pytest.approx(state.result().log_loss, rel=10 * EPS, abs=0)
     assert confidence_interval(state, level=0.8, method="bootstrap") == intervals
 
 
@@ -207,10 +207,10 @@ def test_interval_is_percentile_of_replicates():
     interval = state.interval(level=0.9).log_loss
     ordered = np.sort(replicates)
     # With B = 101 the (B + 1) q plotting position is 5.1 and 96.9 (1-based).
-    assert interval.lower == pytest.approx(ordered[4] + 0.1 * (ordered[5] - ordered[4]), rel=10 * EPS)
-    assert interval.upper == pytest.approx(ordered[95] + 0.9 * (ordered[96] - ordered[95]), rel=10 * EPS)
-    assert interval.lower == pytest.approx(np.quantile(replicates, 0.05, method="weibull"), rel=10 * EPS)
-    assert interval.standard_error == pytest.approx(np.std(replicates, ddof=1), rel=10 * EPS)
+    assert interval.lower == pytest.approx(ordered[4] + 0.1 * (ordered[5] - ordered[4]), rel=10 * EPS, abs=0)
+    assert interval.upper == pytest.approx(ordered[95] + 0.9 * (ordered[96] - ordered[95]), rel=10 * EPS, abs=0)
+    assert interval.lower == pytest.approx(np.quantile(replicates, 0.05, method="weibull"), rel=10 * EPS, abs=0)
+    assert interval.standard_error == pytest.approx(np.std(replicates, ddof=1), rel=10 * EPS, abs=0)
 
 
 def test_delta_from_bootstrap_state():

@@ -46,7 +46,7 @@ def write_parquet(path, columns):
 
 def assert_interval_close(got, expected):
     for key in ("estimate", "standard_error", "lower", "upper"):
-        assert got[key] == pytest.approx(getattr(expected, key), rel=RTOL), key
+        assert got[key] == pytest.approx(getattr(expected, key), rel=RTOL, abs=0), key
 
 
 def test_ci_delta_matches_library(tmp_path):
@@ -98,7 +98,7 @@ def test_id_column_makes_row_order_irrelevant(tmp_path):
     assert first["interval_settings"]["row_ids"] == "column `id`"
     for figure in ("log_loss", "normalized_entropy", "calibration_ratio"):
         for key in ("lower", "upper"):
-            assert first["intervals"][figure][key] == pytest.approx(second["intervals"][figure][key], rel=RTOL)
+            assert first["intervals"][figure][key] == pytest.approx(second["intervals"][figure][key], rel=RTOL, abs=0)
 
 
 def test_compare_delta_matches_library(tmp_path):
@@ -110,8 +110,8 @@ def test_compare_delta_matches_library(tmp_path):
     expected = state.interval()
     comparison = report["comparison"]
     assert comparison["column"] == "q"
-    assert comparison["log_loss_a"] == pytest.approx(expected.log_loss_a, rel=RTOL)
-    assert comparison["log_loss_b"] == pytest.approx(expected.log_loss_b, rel=RTOL)
+    assert comparison["log_loss_a"] == pytest.approx(expected.log_loss_a, rel=RTOL, abs=0)
+    assert comparison["log_loss_b"] == pytest.approx(expected.log_loss_b, rel=RTOL, abs=0)
     assert_interval_close(comparison["difference"], expected.difference)
     assert "intervals" not in report
 

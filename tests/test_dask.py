@@ -92,7 +92,7 @@ def assert_states_agree(state, expected):
         assert state.sum(name) == pytest.approx(expected.sum(name), rel=TOLERANCE, abs=0.0), name
     result, reference = state.result(), expected.result()
     for figure in FIGURES:
-        assert getattr(result, figure) == pytest.approx(getattr(reference, figure), rel=TOLERANCE), figure
+        assert getattr(result, figure) == pytest.approx(getattr(reference, figure), rel=TOLERANCE, abs=0), figure
 
 
 @pytest.mark.parametrize("npartitions", [1, 7, 64])
@@ -121,7 +121,7 @@ def test_frame_parquet_folder(client, rows, tmp_path):
         rows.iloc[start : start + 30_000].to_parquet(tmp_path / f"part-{i}.parquet")
     frame = dd.read_parquet(tmp_path)
     result = evaluate_frame(frame, label="y", prob="p", weight="w")
-    assert result.log_loss == pytest.approx(local_state(rows).result().log_loss, rel=TOLERANCE)
+    assert result.log_loss == pytest.approx(local_state(rows).result().log_loss, rel=TOLERANCE, abs=0)
 
 
 def test_frame_infinite_loss(client):
@@ -257,13 +257,13 @@ def test_cli_engine_dask_folder(client, rows, tmp_path):
     )
     assert output.exit_code == 0, output.output
     figures = json.loads(output.stdout)["result"]
-    assert figures["log_loss"] == pytest.approx(local_state(rows).result().log_loss, rel=TOLERANCE)
+    assert figures["log_loss"] == pytest.approx(local_state(rows).result().log_loss, rel=TOLERANCE, abs=0)
     assert figures["count"] == N_ROWS
 
 
 def assert_figures_agree(result, reference):
     for figure in (*FIGURES, "count"):
-        assert getattr(result, figure) == pytest.approx(getattr(reference, figure), rel=TOLERANCE), figure
+        assert getattr(result, figure) == pytest.approx(getattr(reference, figure), rel=TOLERANCE, abs=0), figure
 
 
 @pytest.mark.parametrize("npartitions", [1, 7, 64])
@@ -401,8 +401,7 @@ def test_frame_bootstrap_agrees(client, rows, npartitions):
     for name in ("log_loss", "normalized_entropy", "calibration_ratio"):
         for end in ("estimate", "lower", "upper"):
             assert getattr(getattr(interval, name), end) == pytest.approx(
-                getattr(getattr(reference, name), end), rel=TOLERANCE
-            ), (name, end)
+                getattr(getattr(reference, name), end), rel=TOLERANCE, abs=0), (name, end)
 
 
 def test_cli_engine_dask_segments(client, rows, tmp_path):
@@ -423,7 +422,7 @@ def test_cli_engine_dask_segments(client, rows, tmp_path):
     segments = {row["segment"]["country"]: row for row in report["segments"]["rows"]}
     assert sorted(segments) == sorted(expected.keys())
     for key, reference in expected.results().items():
-        assert segments[key]["log_loss"] == pytest.approx(reference.log_loss, rel=TOLERANCE)
+        assert segments[key]["log_loss"] == pytest.approx(reference.log_loss, rel=TOLERANCE, abs=0)
     assert report["result"]["count"] == N_ROWS
     assert report["decomposition"]["method"] == "binned"
 
@@ -508,7 +507,7 @@ def test_frame_numeric_extension_dtypes_accepted(client, dtypes):
         TEXT_ROWS["p"].to_numpy(), TEXT_ROWS["y"].to_numpy(), weights=rows["w"].to_numpy(dtype=np.float64)
     )
     assert state.count == 4
-    assert state.result().log_loss == pytest.approx(expected.result().log_loss, rel=TOLERANCE)
+    assert state.result().log_loss == pytest.approx(expected.result().log_loss, rel=TOLERANCE, abs=0)
 
 
 def run_dask_cli(path, *options):

@@ -83,14 +83,14 @@ def test_decompose_normalized_entropy_identity(sample):
     result = decompose(p, y, weights=w)
     via_components = 1.0 - (result.discrimination - result.miscalibration) / result.uncertainty
     assert result.normalized_entropy == pytest.approx(via_components, rel=64 * EPS, abs=64 * EPS)
-    assert result.normalized_entropy == pytest.approx(result.score / result.uncertainty, rel=4 * EPS)
+    assert result.normalized_entropy == pytest.approx(result.score / result.uncertainty, rel=4 * EPS, abs=0)
 
 
 def test_decompose_closed_form():
     result = decompose(np.array([0.1, 0.4, 0.4, 0.8]), np.array([0, 1, 0, 1]))
     recalibrated_score = math.log(2.0) / 2.0
-    assert result.uncertainty == pytest.approx(math.log(2.0), rel=2 * EPS)
-    assert result.discrimination == pytest.approx(math.log(2.0) - recalibrated_score, rel=8 * EPS)
+    assert result.uncertainty == pytest.approx(math.log(2.0), rel=2 * EPS, abs=0)
+    assert result.discrimination == pytest.approx(math.log(2.0) - recalibrated_score, rel=8 * EPS, abs=0)
     assert result.prediction.tolist() == [0.1, 0.4, 0.8]
     assert result.recalibrated.tolist() == [0.0, 0.5, 1.0]
     assert result.weight.tolist() == [1.0, 2.0, 1.0]
@@ -111,7 +111,7 @@ def test_decompose_integer_weights_equal_repeats():
     weighted = decompose(p, y, weights=counts.astype(float))
     repeated = decompose(np.repeat(p, counts), np.repeat(y, counts))
     for name in ("score", "miscalibration", "discrimination", "uncertainty"):
-        assert getattr(weighted, name) == pytest.approx(getattr(repeated, name), rel=64 * EPS), name
+        assert getattr(weighted, name) == pytest.approx(getattr(repeated, name), rel=64 * EPS, abs=0), name
 
 
 def test_decompose_zero_weights_ignored():
@@ -128,7 +128,7 @@ def test_decompose_zero_and_one_correct():
     result = decompose(np.array([0.0, 1.0, 0.0, 1.0]), np.array([0, 1, 0, 1]))
     assert result.score == 0.0
     assert result.miscalibration == 0.0
-    assert result.discrimination == pytest.approx(math.log(2.0), rel=2 * EPS)
+    assert result.discrimination == pytest.approx(math.log(2.0), rel=2 * EPS, abs=0)
 
 
 def test_decompose_infinite_score():
@@ -150,7 +150,7 @@ def test_decompose_logits_match_probabilities():
     from_logits = decompose_with_logits(z, y)
     from_probabilities = decompose(1.0 / (1.0 + np.exp(-z)), y)
     for name in ("score", "miscalibration", "discrimination", "uncertainty"):
-        assert getattr(from_logits, name) == pytest.approx(getattr(from_probabilities, name), rel=1e-12), name
+        assert getattr(from_logits, name) == pytest.approx(getattr(from_probabilities, name), rel=1e-12, abs=0), name
 
 
 def test_decompose_empty_warns():
@@ -227,7 +227,7 @@ def test_decompose_matches_model_diagnostics(real):
         ours = decompose(p, y, weights=w)
         expected = reference(y, p, weights=w, scoring_function=LogLoss())
         for name in ("miscalibration", "discrimination", "uncertainty", "score"):
-            assert getattr(ours, name) == pytest.approx(expected[name][0], rel=1e-9), name
+            assert getattr(ours, name) == pytest.approx(expected[name][0], rel=1e-9, abs=0), name
 
 
 def test_binned_within_bound_of_exact(real):
@@ -240,8 +240,8 @@ def test_binned_within_bound_of_exact(real):
     assert binned.method == "binned"
     assert -1e-12 <= difference <= binned.error_bound
     assert exact.miscalibration - binned.miscalibration == pytest.approx(difference, abs=1e-12)
-    assert binned.score == pytest.approx(exact.score, rel=1e-12)
-    assert binned.uncertainty == pytest.approx(exact.uncertainty, rel=1e-12)
+    assert binned.score == pytest.approx(exact.score, rel=1e-12, abs=0)
+    assert binned.uncertainty == pytest.approx(exact.uncertainty, rel=1e-12, abs=0)
 
 
 def test_binned_equals_exact_one_row_per_bin():
@@ -250,9 +250,9 @@ def test_binned_equals_exact_one_row_per_bin():
     state = BinnedDecompositionState()
     state.update(p, y)
     binned, exact = state.result(), decompose(p, y)
-    assert binned.discrimination == pytest.approx(exact.discrimination, rel=8 * EPS)
+    assert binned.discrimination == pytest.approx(exact.discrimination, rel=8 * EPS, abs=0)
     assert binned.recalibrated.tolist() == exact.recalibrated.tolist()
-    assert binned.prediction == pytest.approx(exact.prediction, rel=2 * EPS)
+    assert binned.prediction == pytest.approx(exact.prediction, rel=2 * EPS, abs=0)
 
 
 def test_binned_batches_and_merge_equal_whole():
@@ -267,7 +267,7 @@ def test_binned_batches_and_merge_equal_whole():
     merged = pickle.loads(pickle.dumps(right)).merge(left).result()
     expected = whole.result()
     for name in ("score", "miscalibration", "discrimination", "uncertainty", "error_bound"):
-        assert getattr(merged, name) == pytest.approx(getattr(expected, name), rel=1e3 * EPS), name
+        assert getattr(merged, name) == pytest.approx(getattr(expected, name), rel=1e3 * EPS, abs=0), name
     assert merged.count == 3000
 
 
@@ -313,5 +313,5 @@ def test_binned_logits_match_probabilities_many_chunks():
     from_probabilities.update(1.0 / (1.0 + np.exp(-z)), y, weights=w)
     a, b = from_logits.result(), from_probabilities.result()
     for name in ("score", "miscalibration", "discrimination", "uncertainty"):
-        assert getattr(a, name) == pytest.approx(getattr(b, name), rel=1e-9), name
+        assert getattr(a, name) == pytest.approx(getattr(b, name), rel=1e-9, abs=0), name
     assert from_logits.bin_sums()["count"].sum() == n

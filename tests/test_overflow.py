@@ -73,7 +73,7 @@ def test_mean_matches_mpmath():
     logits = [1.5e308, 1.7e308, -2.0, 3.0]
     labels = [0, 0, 1, 0]
     result = binary_cross_entropy_with_logits(np.array(logits), np.array(labels))
-    assert result == pytest.approx(_mp_mean(logits, labels), rel=2 * EPS)
+    assert result == pytest.approx(_mp_mean(logits, labels), rel=2 * EPS, abs=0)
 
 
 def test_weighted_mean_matches_mpmath():
@@ -81,14 +81,14 @@ def test_weighted_mean_matches_mpmath():
     labels = [0, 0, 1, 0]
     weights = [1.0, 3.0, 0.5, 2.0]
     result = binary_cross_entropy_with_logits(np.array(logits), np.array(labels), weights=np.array(weights))
-    assert result == pytest.approx(_mp_mean(logits, labels, weights), rel=2 * EPS)
+    assert result == pytest.approx(_mp_mean(logits, labels, weights), rel=2 * EPS, abs=0)
 
 
 def test_mean_per_axis_rescues_only_overflowed_rows():
     logits = np.array([[1.5e308, 1.7e308], [1.0, 2.0]])
     result = binary_cross_entropy_with_logits(logits, np.zeros((2, 2)), axis=1)
-    assert result[0] == pytest.approx(1.6e308, rel=2 * EPS)
-    assert result[1] == pytest.approx(_mp_mean([1.0, 2.0], [0, 0]), rel=2 * EPS)
+    assert result[0] == pytest.approx(1.6e308, rel=2 * EPS, abs=0)
+    assert result[1] == pytest.approx(_mp_mean([1.0, 2.0], [0, 0]), rel=2 * EPS, abs=0)
 
 
 def test_mean_with_infinite_loss_stays_inf():
@@ -136,7 +136,7 @@ def test_state_log_loss_exact_across_batches():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         result = state.result()
-    assert result.log_loss == pytest.approx(_mp_mean([1.5e308, 1.7e308, 0.0], [0, 0, 1]), rel=2 * EPS)
+    assert result.log_loss == pytest.approx(_mp_mean([1.5e308, 1.7e308, 0.0], [0, 0, 1]), rel=2 * EPS, abs=0)
     assert result.n_infinite == 0
     assert result.count == 3
 
@@ -156,7 +156,7 @@ def test_state_weighted_terms_beyond_range():
     state = LogLossState()
     state.update_logits(np.array(logits), np.array(labels), weights=np.array(weights))
     result = state.result()
-    assert result.log_loss == pytest.approx(_mp_mean(logits, labels, weights), rel=2 * EPS)
+    assert result.log_loss == pytest.approx(_mp_mean(logits, labels, weights), rel=2 * EPS, abs=0)
 
 
 @pytest.mark.parametrize("repeats", [1, 1 << 14], ids=["reference", "fast"])
@@ -168,8 +168,8 @@ def test_state_weighted_square_overflow_label_zero(repeats):
     weights = [1e100, 1e100, 2.0]
     state = LogLossState()
     state.update_logits(np.tile(logits, repeats), np.tile(labels, repeats), weights=np.tile(weights, repeats))
-    assert state.sum("w2ly") == pytest.approx(repeats * 1e200 * float(_softplus(3.0)), rel=1e-12)
-    assert state.result().log_loss == pytest.approx(_mp_mean(logits, labels, weights), rel=4 * EPS)
+    assert state.sum("w2ly") == pytest.approx(repeats * 1e200 * float(_softplus(3.0)), rel=1e-12, abs=0)
+    assert state.result().log_loss == pytest.approx(_mp_mean(logits, labels, weights), rel=4 * EPS, abs=0)
 
 
 def test_state_merge_keeps_exact_mean():
@@ -178,8 +178,8 @@ def test_state_merge_keeps_exact_mean():
     right.update_logits(np.array([1.7e308]), np.array([0]))
     merged = left.merge(right)
     expected = _mp_mean([1.5e308, 0.0, 1.7e308], [0, 1, 0])
-    assert merged.result().log_loss == pytest.approx(expected, rel=2 * EPS)
-    assert right.merge(left).result().log_loss == pytest.approx(expected, rel=2 * EPS)
+    assert merged.result().log_loss == pytest.approx(expected, rel=2 * EPS, abs=0)
+    assert right.merge(left).result().log_loss == pytest.approx(expected, rel=2 * EPS, abs=0)
 
 
 def test_state_pickle_keeps_exact_mean():
@@ -203,7 +203,7 @@ def test_state_normalized_entropy_beyond_range_warns():
     state.update_logits(np.array([1.7e308, 1.7e308, 1.7e308, 0.0]), np.array([0, 0, 0, 1]))
     with pytest.warns(LossOverflowWarning, match="the normalized entropy is reported as inf"):
         result = state.result()
-    assert result.log_loss == pytest.approx(_mp_mean([1.7e308] * 3 + [0.0], [0, 0, 0, 1]), rel=2 * EPS)
+    assert result.log_loss == pytest.approx(_mp_mean([1.7e308] * 3 + [0.0], [0, 0, 0, 1]), rel=2 * EPS, abs=0)
     assert result.normalized_entropy == np.inf
 
 
@@ -222,7 +222,7 @@ def test_interval_squares_beyond_range_warns():
     state.update_logits(np.array([1e200, 1e200, 0.0, -1.0]), np.array([0, 0, 1, 1]))
     with pytest.warns(LossOverflowWarning, match="squared weighted losses"):
         intervals = confidence_interval(state)
-    assert intervals.log_loss.estimate == pytest.approx(_mp_mean([1e200, 1e200, 0.0, -1.0], [0, 0, 1, 1]), rel=2 * EPS)
+    assert intervals.log_loss.estimate == pytest.approx(_mp_mean([1e200, 1e200, 0.0, -1.0], [0, 0, 1, 1]), rel=2 * EPS, abs=0)
     assert math.isnan(intervals.log_loss.lower)
     assert math.isnan(intervals.normalized_entropy.upper)
     assert math.isfinite(intervals.calibration_ratio.lower)
@@ -249,9 +249,9 @@ def test_grouped_segment_log_loss_exact():
         warnings.simplefilter("error")
         segment = state.state("a").result()
         total = state.total().result()
-    assert segment.log_loss == pytest.approx(_mp_mean([1.5e308, 1.7e308, 0.0], [0, 0, 1]), rel=2 * EPS)
+    assert segment.log_loss == pytest.approx(_mp_mean([1.5e308, 1.7e308, 0.0], [0, 0, 1]), rel=2 * EPS, abs=0)
     expected_total = _mp_mean([1.5e308, 1.7e308, 0.0, 1.0], [0, 0, 1, 1])
-    assert total.log_loss == pytest.approx(expected_total, rel=2 * EPS)
+    assert total.log_loss == pytest.approx(expected_total, rel=2 * EPS, abs=0)
 
 
 def test_grouped_merge_keeps_exact_mean():
@@ -260,7 +260,7 @@ def test_grouped_merge_keeps_exact_mean():
     right.update_logits(np.array([1.7e308, 2.0]), np.array([0, 1]), np.array([1, 2]))
     merged = left.merge(right)
     expected = _mp_mean([1.5e308, 0.0, 1.7e308], [0, 1, 0])
-    assert merged.state(1).result().log_loss == pytest.approx(expected, rel=2 * EPS)
+    assert merged.state(1).result().log_loss == pytest.approx(expected, rel=2 * EPS, abs=0)
 
 
 def test_grouped_old_pickle_warns_on_overflow():
@@ -277,8 +277,8 @@ def test_decompose_score_exact():
     labels = [0, 0, 1, 1]
     result = decompose_with_logits(np.array(logits), np.array(labels))
     expected = _mp_mean(logits, labels)
-    assert result.score == pytest.approx(expected, rel=2 * EPS)
-    assert result.miscalibration == pytest.approx(expected, rel=2 * EPS)
+    assert result.score == pytest.approx(expected, rel=2 * EPS, abs=0)
+    assert result.miscalibration == pytest.approx(expected, rel=2 * EPS, abs=0)
 
 
 def test_binned_decomposition_warns():
@@ -295,7 +295,7 @@ def test_bootstrap_interval_undefined_warns():
     state.update_logits(logits, labels)
     with pytest.warns(LossOverflowWarning, match="bootstrap log loss and normalized entropy intervals"):
         intervals = state.interval()
-    assert intervals.log_loss.estimate == pytest.approx(_mp_mean(logits.tolist(), labels.tolist()), rel=2 * EPS)
+    assert intervals.log_loss.estimate == pytest.approx(_mp_mean(logits.tolist(), labels.tolist()), rel=2 * EPS, abs=0)
     assert math.isnan(intervals.log_loss.lower)
     assert math.isfinite(intervals.calibration_ratio.lower)
 
@@ -305,7 +305,7 @@ def test_paired_interval_undefined_warns():
     state.update_logits(np.array([1e200, 0.0, -1.0]), np.array([-1e200, 0.5, -1.0]), np.array([0, 1, 1]))
     with pytest.warns(LossOverflowWarning, match="interval of the log loss difference"):
         comparison = state.interval()
-    assert comparison.log_loss_a == pytest.approx(_mp_mean([1e200, 0.0, -1.0], [0, 1, 1]), rel=2 * EPS)
+    assert comparison.log_loss_a == pytest.approx(_mp_mean([1e200, 0.0, -1.0], [0, 1, 1]), rel=2 * EPS, abs=0)
     assert math.isnan(comparison.difference.lower)
 
 
@@ -318,7 +318,7 @@ def test_dask_array_mean_exact():
     labels = [0.0, 0.0, 1.0, 1.0]
     lazy = binary_cross_entropy_with_logits(da.from_array(np.array(logits), chunks=2), da.from_array(np.array(labels), chunks=2))
     result = float(lazy.compute())
-    assert result == pytest.approx(_mp_mean(logits, labels), rel=2 * EPS)
+    assert result == pytest.approx(_mp_mean(logits, labels), rel=2 * EPS, abs=0)
 
 
 def test_dask_array_sum_beyond_range_is_inf():
@@ -337,7 +337,7 @@ def test_jax_traced_mean_exact():
     # Under jit the formulas run in float32, whose sums overflow at 3.4e38.
     result = jax.jit(binary_cross_entropy_with_logits)(logits, labels)
     expected = float(_mp_mean([float(np.float32(3e38))] * 2 + [0.0], [0, 0, 1]))
-    assert float(result) == pytest.approx(expected, rel=4 * float(np.finfo(np.float32).eps))
+    assert float(result) == pytest.approx(expected, rel=4 * float(np.finfo(np.float32).eps), abs=0)
 
 
 def test_jax_float32_sum_beyond_range_warns():
@@ -357,7 +357,7 @@ def test_torch_mean_exact_with_gradient():
     labels = torch.tensor([0.0, 0.0, 1.0, 1.0], dtype=torch.float64)
     result = binary_cross_entropy_with_logits(logits, labels)
     result.backward()
-    assert float(result.detach()) == pytest.approx(_mp_mean([1.5e308, 1.7e308, 0.0, -1.0], [0, 0, 1, 1]), rel=2 * EPS)
+    assert float(result.detach()) == pytest.approx(_mp_mean([1.5e308, 1.7e308, 0.0, -1.0], [0, 0, 1, 1]), rel=2 * EPS, abs=0)
     # d mean / dz = sigmoid(z) / n for a negative row, -sigmoid(-z) / n for a positive one.
     expected = [0.25, 0.25, -0.125, -1.0 / (1.0 + math.exp(-1.0)) / 4]
     np.testing.assert_allclose(logits.grad.numpy(), expected, rtol=4 * EPS)

@@ -52,10 +52,10 @@ def test_delta_unweighted_is_sample_sd_over_root_n():
     state = PairedComparisonState()
     state.update(p_a, p_b, y)
     comparison = state.interval()
-    assert comparison.difference.estimate == pytest.approx(d.mean(), rel=1e3 * EPS)
-    assert comparison.difference.standard_error == pytest.approx(np.std(d, ddof=1) / math.sqrt(d.size), rel=1e-12)
-    assert comparison.log_loss_a == pytest.approx(_losses(p_a, y).mean(), rel=10 * EPS)
-    assert comparison.log_loss_b == pytest.approx(_losses(p_b, y).mean(), rel=10 * EPS)
+    assert comparison.difference.estimate == pytest.approx(d.mean(), rel=1e3 * EPS, abs=0)
+    assert comparison.difference.standard_error == pytest.approx(np.std(d, ddof=1) / math.sqrt(d.size), rel=1e-12, abs=0)
+    assert comparison.log_loss_a == pytest.approx(_losses(p_a, y).mean(), rel=10 * EPS, abs=0)
+    assert comparison.log_loss_b == pytest.approx(_losses(p_b, y).mean(), rel=10 * EPS, abs=0)
 
 
 def test_delta_weighted_closed_form():
@@ -68,8 +68,8 @@ def test_delta_weighted_closed_form():
     state = PairedComparisonState()
     state.update(p_a, p_b, y, weights=w)
     difference = state.interval().difference
-    assert difference.estimate == pytest.approx(mean, rel=1e3 * EPS)
-    assert difference.standard_error == pytest.approx(math.sqrt(variance), rel=1e-12)
+    assert difference.estimate == pytest.approx(mean, rel=1e3 * EPS, abs=0)
+    assert difference.standard_error == pytest.approx(math.sqrt(variance), rel=1e-12, abs=0)
 
 
 def test_pairing_narrows_interval():
@@ -88,7 +88,7 @@ def test_bootstrap_replicates_match_direct_weights():
     d = _losses(p_a, y) - _losses(p_b, y)
     replicates = np.sort(counts @ d / counts.sum(axis=1))
     comparison = state.interval(level=0.9, method="bootstrap")
-    assert comparison.difference.lower == pytest.approx(replicates[4] + 0.1 * (replicates[5] - replicates[4]), rel=1e-12)
+    assert comparison.difference.lower == pytest.approx(replicates[4] + 0.1 * (replicates[5] - replicates[4]), rel=1e-12, abs=0)
     assert (comparison.method, comparison.n_bootstrap, comparison.seed) == ("bootstrap", 101, 7)
 
 
@@ -104,8 +104,8 @@ def test_merge_equals_one_pass():
     for method in ("delta", "bootstrap"):
         expected = whole.interval(method=method).difference
         got = merged.interval(method=method).difference
-        assert got.estimate == pytest.approx(expected.estimate, rel=1e-12)
-        assert got.upper == pytest.approx(expected.upper, rel=1e-12)
+        assert got.estimate == pytest.approx(expected.estimate, rel=1e-12, abs=0)
+        assert got.upper == pytest.approx(expected.upper, rel=1e-12, abs=0)
 
 
 def test_logits_match_probabilities():
@@ -116,7 +116,7 @@ def test_logits_match_probabilities():
     from_logits.update_logits(z_a, z_b, y)
     from_probabilities.update(1 / (1 + np.exp(-z_a)), 1 / (1 + np.exp(-z_b)), y)
     expected = from_probabilities.interval().difference
-    assert from_logits.interval().difference.standard_error == pytest.approx(expected.standard_error, rel=1e-10)
+    assert from_logits.interval().difference.standard_error == pytest.approx(expected.standard_error, rel=1e-10, abs=0)
 
 
 @pytest.mark.parametrize(

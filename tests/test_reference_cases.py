@@ -52,8 +52,8 @@ def test_zero_probability_true_class_is_inf():
 def test_zero_probability_clipped(clip, expected):
     case = CASES["zero-probability-for-true-class"]
     loss = binary_cross_entropy(np.array(case["y_pred"]), np.array(case["y_true"]), clip=clip)
-    assert loss == pytest.approx(expected, rel=4 * F64_EPS)
-    assert loss == pytest.approx(-math.log(clip) / 4, rel=4 * F64_EPS)
+    assert loss == pytest.approx(expected, rel=4 * F64_EPS, abs=0)
+    assert loss == pytest.approx(-math.log(clip) / 4, rel=4 * F64_EPS, abs=0)
 
 
 @pytest.mark.parametrize("dtype", ["int64", "float64", "bool"])
@@ -77,9 +77,9 @@ def test_weighted_mean_divides_by_weight_sum():
     y_true = np.array(case["y_true"])
     weights = np.array(case["weights"], dtype=np.float32)
     mean = binary_cross_entropy_with_logits(logits, y_true, weights=weights)
-    assert mean == pytest.approx(case["weighted_mean"], rel=4 * F32_EPS)
+    assert mean == pytest.approx(case["weighted_mean"], rel=4 * F32_EPS, abs=0)
     total = binary_cross_entropy_with_logits(logits, y_true, weights=weights, reduction="sum")
-    assert total / len(logits) == pytest.approx(case["sum_over_count"], rel=4 * F32_EPS)
+    assert total / len(logits) == pytest.approx(case["sum_over_count"], rel=4 * F32_EPS, abs=0)
 
 
 def test_weighted_mean_scale_invariant():
@@ -90,25 +90,25 @@ def test_weighted_mean_scale_invariant():
     base = binary_cross_entropy_with_logits(logits, y_true, weights=weights)
     for scale in (1e-300, 0.125, 7.0, 1e300):
         scaled = binary_cross_entropy_with_logits(logits, y_true, weights=weights * scale)
-        assert scaled == pytest.approx(base, rel=4 * F64_EPS)
+        assert scaled == pytest.approx(base, rel=4 * F64_EPS, abs=0)
 
 
 def test_tiny_probability_not_capped():
     case = CASES["log-clamp-caps-finite-loss"]
     expected = float(case["expected_50_digits"])
     loss = binary_cross_entropy(np.array(case["y_pred"]), np.array(case["y_true"]))
-    assert loss == pytest.approx(expected, rel=F64_EPS)
+    assert loss == pytest.approx(expected, rel=F64_EPS, abs=0)
     # The same prediction as a logit: log(p) - log(1 - p), with log(1 - p) = -1e-50.
     logit = math.log(case["y_pred"][0]) + case["y_pred"][0]
     from_logit = binary_cross_entropy_with_logits(np.array([logit]), np.array(case["y_true"]))
-    assert from_logit == pytest.approx(expected, rel=F64_EPS)
+    assert from_logit == pytest.approx(expected, rel=F64_EPS, abs=0)
 
 
 def test_infinite_logits_mean():
     case = CASES["inf-logits-nan"]
     logits = np.array(_floats(case["logits"]), dtype=case["dtype"])
     mean = binary_cross_entropy_with_logits(logits, np.array(case["y_true"]))
-    assert mean == pytest.approx(case["expected_mean"], rel=F32_EPS)
+    assert mean == pytest.approx(case["expected_mean"], rel=F32_EPS, abs=0)
 
 
 @pytest.mark.parametrize("logit, label, expected", CASES["inf-logits-nan"]["elementwise"])
@@ -142,7 +142,7 @@ def test_large_logits_no_overflow():
 def test_tiny_probability_negative_label():
     case = CASES["log1m-cancellation"]
     loss = binary_cross_entropy(np.array(case["y_pred"]), np.array(case["y_true"]), reduction="none")
-    assert loss[0] == pytest.approx(float(case["expected_50_digits"]), rel=F64_EPS)
+    assert loss[0] == pytest.approx(float(case["expected_50_digits"]), rel=F64_EPS, abs=0)
 
 
 def test_logit_tails_symmetric():
@@ -150,7 +150,7 @@ def test_logit_tails_symmetric():
     expected = float(case["expected_50_digits"])
     for logit, label in case["cases"]:
         loss = binary_cross_entropy_with_logits(np.array([logit]), np.array([label]), reduction="none")
-        assert loss[0] == pytest.approx(expected, rel=F64_EPS)
+        assert loss[0] == pytest.approx(expected, rel=F64_EPS, abs=0)
     positive, negative = (
         binary_cross_entropy_with_logits(np.array([logit]), np.array([label]), reduction="none")[0]
         for logit, label in case["cases"]
@@ -190,7 +190,7 @@ def test_empty_state_result():
 def test_single_class_labels():
     case = CASES["single-class-labels"]
     loss = binary_cross_entropy(np.array(case["y_pred"]), np.array(case["y_true"]))
-    assert loss == pytest.approx(case["expected"], rel=4 * F64_EPS)
+    assert loss == pytest.approx(case["expected"], rel=4 * F64_EPS, abs=0)
     with pytest.warns(InfiniteLossWarning, match="3 elements"):
         loss = binary_cross_entropy(np.array(case["zero_predictions"]), np.array(case["y_true"]))
     assert loss == math.inf
@@ -203,8 +203,8 @@ def test_shape_mismatch_rejected():
     with pytest.raises(ValueError, match=r"`y_true` must have the same shape as `y_pred` \(3, 1\), got shape \(3,\)"):
         binary_cross_entropy(y_pred, y_true)
     aligned = binary_cross_entropy(y_pred[:, 0], y_true)
-    assert aligned == pytest.approx(case["aligned"], rel=4 * F32_EPS)
-    assert aligned != pytest.approx(case["broadcast_bug"], rel=0.01)
+    assert aligned == pytest.approx(case["aligned"], rel=4 * F32_EPS, abs=0)
+    assert aligned != pytest.approx(case["broadcast_bug"], rel=0.01, abs=0)
 
 
 def test_shape_mismatch_weights_rejected():
@@ -231,7 +231,7 @@ def test_soft_label_minimum_is_entropy():
     arguments = (np.array(case["y_pred"]), np.array(case["y_true"]))
     smoothing = case["label_smoothing"]
     cross_entropy = binary_cross_entropy(*arguments, label_smoothing=smoothing)
-    assert cross_entropy == pytest.approx(case["cross_entropy"], rel=4 * F64_EPS)
+    assert cross_entropy == pytest.approx(case["cross_entropy"], rel=4 * F64_EPS, abs=0)
     kl = binary_cross_entropy(*arguments, label_smoothing=smoothing, subtract_entropy=True)
     assert kl == case["kl"]
 
@@ -241,7 +241,7 @@ def test_float32_one_call_many_rows():
     n = case["n_samples"]
     y_pred = np.full(n, case["y_pred"], dtype=case["dtype"])
     y_true = np.full(n, case["y_true"], dtype=np.int8)
-    assert binary_cross_entropy(y_pred, y_true) == pytest.approx(case["expected"], rel=F64_EPS)
+    assert binary_cross_entropy(y_pred, y_true) == pytest.approx(case["expected"], rel=F64_EPS, abs=0)
 
 
 def test_float32_streamed_many_batches():
@@ -254,7 +254,7 @@ def test_float32_streamed_many_batches():
     assert state.count == case["n_samples"]
     with pytest.warns(UndefinedMetricWarning, match="every label is 1"):
         result = state.result()
-    assert result.log_loss == pytest.approx(case["expected"], rel=F64_EPS)
+    assert result.log_loss == pytest.approx(case["expected"], rel=F64_EPS, abs=0)
 
 
 def test_float32_one_row_updates():
@@ -267,14 +267,14 @@ def test_float32_one_row_updates():
     state = pickle.loads(pickle.dumps(state))
     with pytest.warns(UndefinedMetricWarning, match="every label is 1"):
         result = state.result()
-    assert result.log_loss == pytest.approx(case["expected"], rel=F64_EPS)
+    assert result.log_loss == pytest.approx(case["expected"], rel=F64_EPS, abs=0)
 
 
 def test_margins_as_logits_and_probabilities():
     case = CASES["margins-passed-as-probabilities"]
     scores = np.array(case["scores"])
     y_true = np.array(case["y_true"])
-    assert binary_cross_entropy_with_logits(scores, y_true) == pytest.approx(case["as_logits"], rel=4 * F64_EPS)
+    assert binary_cross_entropy_with_logits(scores, y_true) == pytest.approx(case["as_logits"], rel=4 * F64_EPS, abs=0)
     with pytest.raises(ValueError, match=r"`y_pred` must be in \[0, 1\], got -2.0 at index 0.*binary_cross_entropy_with_logits"):
         binary_cross_entropy(scores, y_true)
 
@@ -289,7 +289,7 @@ def test_normalized_entropy_regular():
     case = CASES["ne-degenerate-cases"]["A"]
     result = _result_of(case)
     for name in ("log_loss", "normalized_entropy", "relative_information_gain", "log_loss_bits"):
-        assert getattr(result, name) == pytest.approx(case[name], rel=8 * F64_EPS), name
+        assert getattr(result, name) == pytest.approx(case[name], rel=8 * F64_EPS, abs=0), name
 
 
 def test_normalized_entropy_infinite_loss():

@@ -116,7 +116,7 @@ def assert_states_agree(state, expected):
         assert state.sum(name) == pytest.approx(expected.sum(name), rel=TOLERANCE, abs=0.0), name
     result, reference = state.result(), expected.result()
     for figure in FIGURES:
-        assert getattr(result, figure) == pytest.approx(getattr(reference, figure), rel=TOLERANCE), figure
+        assert getattr(result, figure) == pytest.approx(getattr(reference, figure), rel=TOLERANCE, abs=0), figure
 
 
 @pytest.mark.parametrize("npartitions", [1, 16])
@@ -193,7 +193,7 @@ def test_result_matches_local(spark, columns, parquet_path):
     reference = local_state(columns).result()
     assert result.count == reference.count
     for figure in FIGURES:
-        assert getattr(result, figure) == pytest.approx(getattr(reference, figure), rel=TOLERANCE), figure
+        assert getattr(result, figure) == pytest.approx(getattr(reference, figure), rel=TOLERANCE, abs=0), figure
 
 
 def test_edge_rows_agree(spark):
@@ -237,7 +237,7 @@ def test_sums_beyond_range_warn(spark):
     rows = {"z": [1.7e308, 1e200, 0.0], "y": [0.0, 0.0, 1.0], "w": [2.0, 1e100, 1.0]}
     state = frame_state(small_frame(spark, rows), label="y", logit="z", weight="w")
     assert state.n_infinite == 0
-    assert state.sum("w2ly") == pytest.approx(math.log(2.0), rel=8 * EPS)
+    assert state.sum("w2ly") == pytest.approx(math.log(2.0), rel=8 * EPS, abs=0)
     # Spark's sums keep no scaled copy, so the overflowed loss sum gives inf, with a warning.
     with pytest.warns(LossOverflowWarning, match="the log loss is reported as inf"):
         assert state.result().log_loss == math.inf
@@ -248,7 +248,7 @@ def test_integer_and_boolean_columns(spark):
     state = frame_state(frame, label="y", prob="p", weight="w")
     expected = LogLossState()
     expected.update(np.array([0.9, 0.2, 0.6]), np.array([1.0, 0.0, 1.0]), weights=np.array([1.0, 2.0, 3.0]))
-    assert state.result().log_loss == pytest.approx(expected.result().log_loss, rel=TOLERANCE)
+    assert state.result().log_loss == pytest.approx(expected.result().log_loss, rel=TOLERANCE, abs=0)
 
 
 @pytest.mark.parametrize(
@@ -324,7 +324,7 @@ def test_cli_engine_spark(spark, columns, parquet_path):
     )
     assert output.exit_code == 0, output.output
     figures = json.loads(output.stdout)["result"]
-    assert figures["log_loss"] == pytest.approx(local_state(columns, logit=True).result().log_loss, rel=TOLERANCE)
+    assert figures["log_loss"] == pytest.approx(local_state(columns, logit=True).result().log_loss, rel=TOLERANCE, abs=0)
     assert figures["count"] == N_ROWS
 
 
@@ -378,7 +378,7 @@ def test_segments_agree(spark, columns, parquet_path, npartitions):
     assert sorted(results) == sorted(references)
     for key, reference in references.items():
         for figure in (*FIGURES, "count"):
-            assert getattr(results[key], figure) == pytest.approx(getattr(reference, figure), rel=TOLERANCE), (
+            assert getattr(results[key], figure) == pytest.approx(getattr(reference, figure), rel=TOLERANCE, abs=0), (
                 key,
                 figure,
             )
@@ -423,8 +423,7 @@ def test_cli_engine_spark_segments(spark, columns, parquet_path):
     assert report["engine"] == "spark"
     assert report["row_numbering"] is None
     assert report["result"]["log_loss"] == pytest.approx(
-        local_state(columns, weight=False).result().log_loss, rel=TOLERANCE
-    )
+        local_state(columns, weight=False).result().log_loss, rel=TOLERANCE, abs=0)
 
 
 def run_spark_cli(path, *options):
