@@ -303,6 +303,22 @@ def test_binned_rejects_bad_bins():
         BinnedDecompositionState(n_bins=2.5)
 
 
+@pytest.mark.parametrize("limit", ["16", True, None])
+def test_binned_logit_limit_type_rejected(limit):
+    with pytest.raises(TypeError, match="`logit_limit` must be a real number, got"):
+        BinnedDecompositionState(logit_limit=limit)
+
+
+@pytest.mark.parametrize("limit", [0.0, -1.0, np.inf, np.nan])
+def test_binned_logit_limit_value_rejected(limit):
+    with pytest.raises(ValueError, match="`logit_limit` must be a positive finite number, got"):
+        BinnedDecompositionState(logit_limit=limit)
+
+
+def test_binned_logit_limit_numpy_float():
+    assert BinnedDecompositionState(logit_limit=np.float32(8.0)).logit_limit == 8.0
+
+
 def test_binned_logits_match_probabilities_many_chunks():
     rng = np.random.default_rng(9)
     n = 150_000  # more than two chunks of 65,536 rows

@@ -321,6 +321,24 @@ def test_objective_unknown_library_rejected():
         boosting_objective("catboost")
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"label_smoothing": 2.0}, r"`label_smoothing` must be in \[0, 1\), got 2.0"),
+        ({"pos_weight": -1.0}, "`pos_weight` must be non-negative, got -1.0"),
+        ({"pos_weight": np.array([1.0, np.nan])}, "`pos_weight` must be finite, got nan at index 1"),
+    ],
+)
+def test_objective_bad_option_rejected_early(options, message):
+    with pytest.raises(ValueError, match=message):
+        boosting_objective("sklearn", **options)
+
+
+def test_objective_option_type_rejected_early():
+    with pytest.raises(TypeError, match="`label_smoothing` must be a float, got str"):
+        boosting_objective("xgboost", label_smoothing="0.1")
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.floats(allow_nan=False, width=64), st.sampled_from([0.0, 1.0]))
 def test_logit_grad_hess_symmetry(z, label):

@@ -55,8 +55,15 @@ def test_pos_weight_per_column_and_element():
 
 
 def test_pos_weight_wrong_shape_rejected():
-    with pytest.raises(ValueError, match="`pos_weight` must be a scalar, have shape"):
+    message = r"`pos_weight` must be a scalar or have shape \(3,\) \(one value per column\) or shape \(2, 3\)"
+    with pytest.raises(ValueError, match=message):
         binary_cross_entropy(np.full((2, 3), 0.5), np.ones((2, 3)), pos_weight=np.ones(2))
+
+
+def test_pos_weight_wrong_shape_one_dimension():
+    message = r"`pos_weight` must be a scalar or have shape \(3,\) \(one value per element\), got shape \(2,\)$"
+    with pytest.raises(ValueError, match=message):
+        binary_cross_entropy(np.full(3, 0.5), np.ones(3), pos_weight=np.ones(2))
 
 
 @pytest.mark.parametrize("entry", ["probability", "logit"])

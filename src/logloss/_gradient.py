@@ -292,7 +292,9 @@ def boosting_objective(
     Raises
     ------
     ValueError
-        If `library` is not one of the three conventions.
+        If `library` is not one of the three conventions, or an option's value is invalid.
+    TypeError
+        If an option has the wrong type.
 
     Notes
     -----
@@ -321,6 +323,9 @@ def boosting_objective(
     """
     if library not in _BOOSTING_LIBRARIES:
         raise ValueError(f"`library` must be one of 'xgboost', 'lightgbm', 'sklearn', got {library!r}")
+    # Check the options now, with their usual messages, rather than at the booster's first call.
+    probe = np.zeros(np.shape(pos_weight))
+    binary_cross_entropy_with_logits_grad_hess(probe, probe, pos_weight=pos_weight, label_smoothing=label_smoothing)
 
     def derivatives(margins, labels, weights):
         margins = np.asarray(margins, dtype=np.float64).reshape(np.shape(labels))

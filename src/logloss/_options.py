@@ -202,10 +202,10 @@ def _prepare_pos_weight(xp, pos_weight, predictions, dtype, unchecked: list):
     array = as_like(pos_weight, "pos_weight", xp, predictions)
     allowed = {(), shape[-1:], shape}
     if tuple(array.shape) not in allowed:
-        raise ValueError(
-            f"`pos_weight` must be a scalar, have shape {shape[-1:]} (one value per "
-            f"column) or shape {shape} (one per element), got shape {tuple(array.shape)}"
-        )
+        shapes = f" or have shape {shape[-1:]} (one value per column) or shape {shape} (one per element)"
+        if len(shape) <= 1:
+            shapes = f" or have shape {shape} (one value per element)" if shape else ""
+        raise ValueError(f"`pos_weight` must be a scalar{shapes}, got shape {tuple(array.shape)}")
     _append_mask(unchecked, xp_check(check_weights, xp, array, "pos_weight"))
     return xp.astype(array, dtype)
 
