@@ -129,6 +129,14 @@ def test_report_invalid_probability_names_row(tmp_path):
     assert not output.exists()
 
 
+def test_report_logit_advice_names_option_only(tmp_path):
+    # The report of a file has no Python entry point, so the advice names no function.
+    data = tmp_path / "scores.csv"
+    data.write_text("label,p\n0,0.2\n1,1.5\n", encoding="utf-8")
+    result = run(data, "--prob", "p", "-o", tmp_path / "report.html")
+    assert result.stderr.rstrip().endswith("if `p` holds logits (log-odds), pass it with --logit instead")
+
+
 def page_notes(page):
     return [html.unescape(note) for note in re.findall(r"<li>([^<]*)</li>", page)]
 

@@ -297,6 +297,12 @@ def test_error_csv_nan_label_is_null(tmp_path):
         score_file(path, label="label", prob="prob")
 
 
+def test_error_null_batch_of_one_row(tmp_path):
+    path = write_csv(tmp_path / "s.csv", "label,prob", ["1,0.5", "nan,0.5"])
+    with pytest.raises(DataFileError, match=r"\(1 null in this batch of 1 row\)"):
+        score_file(path, label="label", prob="prob", batch_size=1)
+
+
 def test_error_label_two(tmp_path):
     # A CSV cell of 2 shows as 2, although the column is read as float64.
     path = write_csv(tmp_path / "s.csv", "label,prob", ["1,0.5", "0,0.5", "0,0.5", "2,0.5"])

@@ -218,6 +218,12 @@ def test_weighted_row_gradients_far_apart():
     np.testing.assert_allclose(hessian, expected_hessian, rtol=EPS64)
 
 
+@pytest.mark.parametrize(("length", "advice"), [(3, "pass weights_axis=0$"), (2, "pass weights_axis=1$")])
+def test_weights_per_slice_names_axis(length, advice):
+    with pytest.raises(ValueError, match=advice):
+        binary_cross_entropy(np.full((3, 2), 0.4), np.ones((3, 2)), weights=np.ones(length))
+
+
 def test_weights_axis_wrong_length_rejected():
     with pytest.raises(ValueError, match="`weights` must have the same shape as `y_pred along axis 1`"):
         binary_cross_entropy(np.full((3, 2), 0.4), np.ones((3, 2)), weights=np.ones(3), weights_axis=1)

@@ -808,7 +808,7 @@ def _null_error(path: Path, name: str, array, start: int) -> DataFileError:
     csv_note = "; pyarrow reads an empty CSV cell, NA or NaN as null" if detect_format(path) == "csv" else ""
     return DataFileError(
         f"{display_path(path)}: column `{name}` must not contain missing values, got a null at "
-        f"{format_row(row)} ({_count(array.null_count, 'null')} in this batch of {len(array)} rows)"
+        f"{format_row(row)} ({_count(array.null_count, 'null')} in this batch of {_count(len(array), 'row')})"
         f"{csv_note}",
         path=path,
         column=name,

@@ -177,6 +177,7 @@ def _prepare_weights(xp, weights, weights_axis, predictions, dtype, unchecked: l
         return None
     weight_array = as_like(weights, "weights", xp, predictions)
     if weights_axis is None:
+        _check_weights_axis_needed(weight_array, shape)
         check_same_shape(weight_array, "weights", shape, "y_pred")
     else:
         if isinstance(weights_axis, bool) or not isinstance(weights_axis, (int, np.integer)):
@@ -193,6 +194,20 @@ def _prepare_weights(xp, weights, weights_axis, predictions, dtype, unchecked: l
         weight_array = xp.reshape(weight_array, tuple(view_shape))
     _append_mask(unchecked, xp_check(check_weights, xp, weight_array, "weights"))
     return xp.broadcast_to(xp.astype(weight_array, dtype), shape)
+
+
+def _check_weights_axis_needed(weight_array, shape: tuple) -> None:
+    """Raise ValueError, naming ``weights_axis``, for one weight per row or column of 2-D or wider predictions."""
+    if weight_array.ndim != 1 or len(shape) < 2:
+        return
+    axes = [axis for axis, length in enumerate(shape) if length == weight_array.shape[0]]
+    if axes:
+        choices = " or ".join(f"weights_axis={axis}" for axis in axes)
+        raise ValueError(
+            f"`weights` must have the same shape as `y_pred` {shape} or come with `weights_axis`, "
+            f"got shape {tuple(weight_array.shape)}; for one weight per slice along an axis, pass "
+            f"{choices}"
+        )
 
 
 def _prepare_pos_weight(xp, pos_weight, predictions, dtype, unchecked: list):

@@ -52,9 +52,13 @@ def read_report_columns(
     # Segment keys are compared as text, so a CSV file reads them as strings, and an empty
     # key cell as null.
     batches = read_batches(path, numeric, key_columns=list(by), batch_size=batch_size)
+    # The report has no Python entry point for files, so the advice names the option only.
+    logits_hint = f"; if `{prediction}` holds logits (log-odds), pass it with --logit instead"
     with closing(batches):
         for batch in batches:
-            predictions, labels, weights = checked_columns(path, batch, prediction, scale, label, weight)
+            predictions, labels, weights = checked_columns(
+                path, batch, prediction, scale, label, weight, logits_hint=logits_hint
+            )
             parts["prediction"].append(np.asarray(predictions, dtype=np.float64))
             parts["label"].append(np.asarray(labels, dtype=np.float64))
             if weights is not None:
