@@ -19,7 +19,8 @@ timings, as a long-running worker process does once it has summed 2**26 rows (se
 ``logloss._fast``); ``--fresh-workers`` times the blocked NumPy sums that a worker uses
 until then.
 
-Usage: python benchmarks/bench_engines.py [--rows 10000000] [--repeat 5] [--engine dask spark] [--fresh-workers]
+Usage: uv run --group bench --extra dask --extra spark python benchmarks/bench_engines.py [--rows 10000000]
+[--repeat 5] [--engine dask spark] [--fresh-workers]
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ def main(argv=None) -> int:
         weights=args.weights,
     )
     seconds = time.perf_counter() - start
-    command = " ".join(["python scripts/coverage_study.py", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join(["uv run python scripts/coverage_study.py", *(argv if argv is not None else sys.argv[1:])])
     report = (
         f"## {args.replications} replications, n = {args.rows}, B = {args.bootstrap}, "
         f"level {args.level}, weights: {args.weights}\n\n"
