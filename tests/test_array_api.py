@@ -353,6 +353,24 @@ def test_jax_jit_matches_eager(jax_x64):
     np.testing.assert_allclose(np.asarray(gradient), binary_cross_entropy_grad_hess(P[1:-2], Y_P[1:-2])[0], rtol=RTOL)
 
 
+@pytest.mark.parametrize("subtract_entropy", [False, True])
+def test_jax_jit_tiny_smoothing_matches_eager(jax_x64, subtract_entropy):
+    # With smoothing 1e-17, 1 - smoothing rounds to 1, and XLA once folded the complement
+    # of a label of 1 to 0 under jit, dropping the negative term.
+    jnp = jax_x64.numpy
+    z, y = jnp.asarray([40.0, 3.0]), jnp.asarray([1.0, 1.0])
+
+    def loss(a, b):
+        return binary_cross_entropy_with_logits(
+            a, b, label_smoothing=1e-17, subtract_entropy=subtract_entropy, reduction="none"
+        )
+
+    expected = binary_cross_entropy_with_logits(
+        np.asarray([40.0, 3.0]), np.ones(2), label_smoothing=1e-17, subtract_entropy=subtract_entropy, reduction="none"
+    )
+    np.testing.assert_allclose(np.asarray(jax_x64.jit(loss)(z, y)), expected, rtol=RTOL, atol=0)
+
+
 def test_jax_jit_skips_value_checks(jax_x64):
     jnp = jax_x64.numpy
     compiled = jax_x64.jit(lambda a, b: binary_cross_entropy(a, b, reduction="none"))

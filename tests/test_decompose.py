@@ -309,7 +309,7 @@ def test_binned_logit_limit_type_rejected(limit):
         BinnedDecompositionState(logit_limit=limit)
 
 
-@pytest.mark.parametrize("limit", [0.0, -1.0, np.inf, np.nan])
+@pytest.mark.parametrize("limit", [0.0, -1.0, np.inf, np.nan, 10**400])
 def test_binned_logit_limit_value_rejected(limit):
     with pytest.raises(ValueError, match="`logit_limit` must be a positive finite number, got"):
         BinnedDecompositionState(logit_limit=limit)

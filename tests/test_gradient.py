@@ -339,6 +339,11 @@ def test_objective_option_type_rejected_early():
         boosting_objective("xgboost", label_smoothing="0.1")
 
 
+def test_objective_ragged_pos_weight_rejected_early():
+    with pytest.raises(TypeError, match="`pos_weight` must be an array of real numbers, got list"):
+        boosting_objective("lightgbm", pos_weight=[[1.0], [1.0, 2.0]])
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.floats(allow_nan=False, width=64), st.sampled_from([0.0, 1.0]))
 def test_logit_grad_hess_symmetry(z, label):

@@ -159,6 +159,20 @@ def test_kl_smoothed_target_reference():
     assert float(kl) == 0.0
 
 
+def test_kl_pos_weight_soft_target_can_be_negative():
+    # With pos_weight 2, the loss against a target of 0.5 is least at p = 2/3, so the
+    # difference at 0.6 is truly negative: log(0.6) + log(0.4) / 2 - 1.5 log(0.5), negated.
+    kl = binary_cross_entropy(np.array([0.6]), np.array([0.5]), pos_weight=2.0, subtract_entropy=True)
+    expected = -(math.log(0.6) + 0.5 * math.log(0.4)) + 1.5 * math.log(0.5)
+    assert float(kl) == pytest.approx(expected, rel=4 * EPS64, abs=0)
+
+
+def test_kl_smallest_smoothing_is_finite():
+    # Half of 5e-324 rounds to 0, so the smoothed target of a label of 1 is exactly 1.
+    kl = binary_cross_entropy(np.array([0.5]), np.array([1.0]), label_smoothing=5e-324, subtract_entropy=True)
+    assert float(kl) == pytest.approx(math.log(2.0), rel=EPS64, abs=0)
+
+
 def test_kl_logits_never_negative():
     rng = np.random.default_rng(3)
     z = rng.normal(0, 4, 200)
@@ -222,6 +236,21 @@ def test_weighted_row_gradients_far_apart():
 def test_weights_per_slice_names_axis(length, advice):
     with pytest.raises(ValueError, match=advice):
         binary_cross_entropy(np.full((3, 2), 0.4), np.ones((3, 2)), weights=np.ones(length))
+
+
+def test_missing_label_weight_not_counted():
+    # The missing label's weight of 1e300 would scale the other weight down to 1e-320.
+    p, y = np.array([0.3, 0.6]), np.array([1.0, np.nan])
+    mean = binary_cross_entropy(p, y, weights=np.array([1e-20, 1e300]), nan_policy="omit")
+    assert float(mean) == pytest.approx(-math.log(0.3), rel=EPS64, abs=0)
+
+
+def test_missing_label_weight_not_counted_gradient():
+    p, y = np.array([0.3, 0.6]), np.array([1.0, np.nan])
+    gradient, _ = binary_cross_entropy_grad_hess(
+        p, y, weights=np.array([1e-20, 1e300]), nan_policy="omit", reduction="mean"
+    )
+    np.testing.assert_allclose(gradient, [-1 / 0.3, 0.0], rtol=EPS64, atol=0)
 
 
 def test_weights_axis_wrong_length_rejected():

@@ -107,7 +107,11 @@ class BinnedDecompositionState:
             raise ValueError(f"`n_bins` must be from 1 to {MAX_BINS:,}, got {n_bins!r}")
         if isinstance(logit_limit, bool | np.bool_) or not isinstance(logit_limit, numbers.Real):
             raise TypeError(f"`logit_limit` must be a real number, got {type(logit_limit).__name__} {logit_limit!r}")
-        if not 0.0 < logit_limit < np.inf:
+        try:
+            finite = math.isfinite(float(logit_limit))
+        except OverflowError:  # an int beyond the float range
+            finite = False
+        if not (finite and logit_limit > 0):
             raise ValueError(f"`logit_limit` must be a positive finite number, got {logit_limit!r}")
         self.n_bins = int(n_bins)
         self.logit_limit = float(logit_limit)

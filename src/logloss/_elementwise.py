@@ -161,7 +161,7 @@ def loss_from_probability_terms(p, y, pos_weight, clip: float | None = None, xp=
 
 def smoothed_target_entropy(y, complement, pos_weight, xp=np):
     """Return ``-(pos_weight * y * log(y) + c * log(c))`` for smoothed targets ``y`` and
-    their complements ``c`` (both positive), in long double for NumPy float64.
+    their complements ``c`` (both non-negative), in long double for NumPy float64.
 
     It is the loss of predicting the target itself. Of ``y`` and ``c``, the one above 1/2
     is stored with an error that is large against its distance from 1, so its logarithm is
@@ -172,9 +172,13 @@ def smoothed_target_entropy(y, complement, pos_weight, xp=np):
         return map_dask_blocks(smoothed_target_entropy, y, complement, pos_weight)
     wide_y, wide_c = _widen(y, xp), _widen(complement, xp)
     y_smaller = wide_y <= wide_c
-    # Each logarithm's unused branch gets an argument of 1/2, so neither warns nor gives NaN.
-    log_y = xp.where(y_smaller, xp.log(xp.where(y_smaller, wide_y, 0.5)), _log1p(-xp.where(y_smaller, 0.5, wide_c), xp))
-    log_c = xp.where(y_smaller, _log1p(-xp.where(y_smaller, wide_y, 0.5), xp), xp.log(xp.where(y_smaller, 0.5, wide_c)))
+    small = xp.where(y_smaller, wide_y, wide_c)
+    # small is 0 only where half the smoothing underflows (5e-324). Its term is then 0, as
+    # in xlogy, so its logarithm is taken of 1 instead, without a warning.
+    log_small = xp.log(xp.where(small > 0, small, 1.0))
+    log_large = _log1p(-small, xp)
+    log_y = xp.where(y_smaller, log_small, log_large)
+    log_c = xp.where(y_smaller, log_large, log_small)
     positive = log_y * wide_y
     if pos_weight is not None:
         positive = positive * pos_weight

@@ -219,7 +219,7 @@ def _finish(xp, gradient, hessian, prepared, reduction, axis, dtype):
     """Apply weights and the mean's denominator, zero inactive elements, and cast."""
     weights = prepared.weights
     if reduction == "mean" and weights is not None:
-        weights = scale_to_max(xp, weights, axis)
+        weights = scale_to_max(xp, weights, axis, prepared.valid)
     if weights is not None:
         gradient = _elementwise.multiply_weights(gradient, weights, xp)
         hessian = _elementwise.multiply_weights(hessian, weights, xp)
@@ -324,7 +324,11 @@ def boosting_objective(
     if library not in _BOOSTING_LIBRARIES:
         raise ValueError(f"`library` must be one of 'xgboost', 'lightgbm', 'sklearn', got {library!r}")
     # Check the options now, with their usual messages, rather than at the booster's first call.
-    probe = np.zeros(np.shape(pos_weight))
+    try:
+        shape = np.shape(pos_weight)
+    except ValueError:  # a ragged list: the call below names the problem
+        shape = ()
+    probe = np.zeros(shape)
     binary_cross_entropy_with_logits_grad_hess(probe, probe, pos_weight=pos_weight, label_smoothing=label_smoothing)
 
     def derivatives(margins, labels, weights):

@@ -96,7 +96,9 @@ def binary_cross_entropy(
         Kullback-Leibler divergence from the target to the prediction: exactly 0 when
         ``y_pred`` equals the target. It is computed as the difference of two losses, so
         its absolute error is a few ulp of the cross-entropy, and a difference that rounding
-        makes negative is returned as 0.
+        makes negative is returned as 0. With a `pos_weight` other than 1 and a soft
+        (or smoothed) target, the loss is not least at the target, so the difference can be
+        truly negative, and it is returned as it is.
     reduction : {"mean", "sum", "none"}, default "mean"
         "none" returns the weighted loss of each element in the dtype of `y_pred` (float64
         for integer input). "sum" returns :math:`\sum \ell`, and "mean" the weighted mean
@@ -318,7 +320,8 @@ def _split_arguments(y_true, options: dict) -> tuple[dict, dict]:
 
 
 def _subtract_entropy(xp, loss, prepared):
-    """Subtract the loss of predicting the target itself, and clamp rounding below 0 to 0."""
+    """Subtract the loss of predicting the target itself, and clamp rounding below 0 to 0
+    where the difference cannot be negative."""
     if prepared.complement is None:
         entropy = _elementwise.loss_from_probability(prepared.target, prepared.target, prepared.pos_weight, xp=xp)
     else:
@@ -327,7 +330,14 @@ def _subtract_entropy(xp, loss, prepared):
     # The divergence is never negative. A negative difference is rounding of the two terms
     # (each within a few ulp of the cross-entropy), so the exact value is below that error.
     # NaN compares false and stays NaN.
-    return xp.where(loss < 0, 0.0, loss)
+    rounding = loss < 0
+    pos_weight, target = prepared.pos_weight, prepared.target
+    if pos_weight is not None:
+        # With a pos_weight other than 1 and a soft target, the loss is least away from the
+        # target, so a negative difference can be exact (0.6 against a target of 0.5 with
+        # pos_weight 2 gives -0.0708). A hard target is still the least loss.
+        rounding = rounding & ((pos_weight == 1) | (target == 0) | (target == 1))
+    return xp.where(rounding, 0.0, loss)
 
 
 def _check_flags(**flags) -> None:
@@ -357,7 +367,7 @@ def _finish(xp, loss, prepared, reduction, axis, dtype, *, logits: bool = False)
 
     weights = prepared.weights
     if reduction == "mean" and weights is not None:
-        weights = scale_to_max(xp, weights, axis)
+        weights = scale_to_max(xp, weights, axis, prepared.valid)
     unweighted = loss
     if weights is not None:
         # A zero weight removes a row even when its loss is infinite (0 * inf would be NaN).

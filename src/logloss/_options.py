@@ -12,6 +12,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from ._namespace import as_like, compute_dtype, is_integral, is_numpy_namespace, xp_check
@@ -129,7 +130,14 @@ def prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_sm
         # The smoothed negative coefficient is formed from 1 - y, which is exact for hard
         # labels, not as 1 - target: a target of 1 - 5e-13 is stored about 1e-4 off in its
         # distance from 1, and that distance is the coefficient of the negative term.
-        complement = (1.0 - target) * (1.0 - label_smoothing) + 0.5 * label_smoothing
+        complement = 1.0 - target
+        if array_api_compat.is_jax_namespace(xp):
+            import jax
+
+            # Under jit, XLA may rewrite (1 - t) * k + c as (k + c) - t * k, which gives 0
+            # for t = 1 when k + c rounds to k (label_smoothing below 1e-16 in float64).
+            complement = jax.lax.optimization_barrier(complement)
+        complement = complement * (1.0 - label_smoothing) + 0.5 * label_smoothing
         target = target * (1.0 - label_smoothing) + 0.5 * label_smoothing
 
     weight_array = _prepare_weights(xp, weights, weights_axis, predictions, dtype, unchecked)
@@ -233,8 +241,7 @@ def reduced_count(shape, axis) -> float:
     return float(math.prod(shape[a] for a in axes))
 
 
-
-def scale_to_max(xp, weights, axis=None):
+def scale_to_max(xp, weights, axis=None, valid=None):
     """Divide ``weights`` by their maximum over the reduced `axis`, so that their sums stay in range.
 
     A weighted mean does not change when every weight of its slice is scaled by one
@@ -242,10 +249,12 @@ def scale_to_max(xp, weights, axis=None):
     or 5e-324 finite and non-zero. One maximum for the whole array would not: a slice of
     weights near 1e-30 next to one near 1e300 would fall to 0. `weights` has the
     dimensions of the predictions (size 1 along an axis it does not vary over), and
-    `axis` is that of the mean (None for all axes). All-zero and empty slices are returned
-    as they are.
+    `axis` is that of the mean (None for all axes). Where `valid` (a boolean array or None)
+    is False, the label is missing: its weight does not count and is returned as 0, so
+    that a huge one cannot overflow. All-zero and empty slices are returned as they are.
     """
     if math.prod(weights.shape) == 0:
         return weights
-    largest = xp.max(weights, axis=axis, keepdims=True)
-    return weights / xp.where(largest > 0, largest, 1.0)
+    counted = weights if valid is None else xp.where(valid, weights, 0.0)
+    largest = xp.max(counted, axis=axis, keepdims=True)
+    return counted / xp.where(largest > 0, largest, 1.0)
