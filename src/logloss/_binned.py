@@ -269,12 +269,13 @@ def _logit_and_loss(probability: np.ndarray, target: np.ndarray) -> tuple[np.nda
     """Return the logits and the losses of probabilities, sharing one log and one log1p.
 
     The losses follow the formula of ``_elementwise.loss_from_probability_terms``, in
-    float64: ``loss_from_probability`` computes it in long double where that is wider, so
-    the two can differ in the last bits (within about 3e-16 relative on 1e6 random rows,
-    against 1e-16 for the long-double losses). The xlogy corrections, which that function
-    always applies, run here only when a probability is exactly 0 or 1, because only there
-    can a label of 0 or 1 meet an infinite logarithm.
-    Every step writes in place where it can, because this runs on every row of a batch.
+    float64. ``loss_from_probability`` computes it in long double where that is wider, so
+    the two can differ in the last bit: on 1e6 uniform probabilities with labels of 0 and
+    1, 5,680 losses differed, and both stayed within 2.3e-16 relative of mpmath's. The
+    xlogy corrections, which that function always applies, run here only when a
+    probability is exactly 0 or 1, because only there can a label of 0 or 1 meet an
+    infinite logarithm. Every step writes in place where it can, because this runs on
+    every row of a batch.
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         log_p = np.log(probability)

@@ -164,8 +164,8 @@ def smoothed_target_entropy(y, complement, pos_weight, xp=np):
     their complements ``c`` (both non-negative), in long double for NumPy float64.
 
     It is the loss of predicting the target itself. Of ``y`` and ``c``, the one above 1/2
-    is stored with an error that is large against its distance from 1, so its logarithm is
-    taken as ``log1p`` of minus the other: for ``y = 1 - 5e-13``, ``log(y)`` would be about
+    is stored with an error that is large against its distance from 1. So its logarithm is
+    taken as ``log1p`` of minus the other; for ``y = 1 - 5e-13``, ``log(y)`` would be about
     1e-4 off in relative terms.
     """
     if array_api_compat.is_dask_array(y):

@@ -128,7 +128,7 @@ def prepare(xp, predictions, y_true, weights, weights_axis, pos_weight, label_sm
     complement = None
     if label_smoothing:
         # The smoothed negative coefficient is formed from 1 - y, which is exact for hard
-        # labels, not as 1 - target: a target of 1 - 5e-13 is stored about 1e-4 off in its
+        # labels, not as 1 - target. A target of 1 - 5e-13 is stored about 1e-4 off in its
         # distance from 1, and that distance is the coefficient of the negative term.
         complement = 1.0 - target
         if array_api_compat.is_jax_namespace(xp):
