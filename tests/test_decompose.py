@@ -1,5 +1,6 @@
 import math
 import pickle
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -313,6 +314,18 @@ def test_binned_logit_limit_type_rejected(limit):
 def test_binned_logit_limit_value_rejected(limit):
     with pytest.raises(ValueError, match="`logit_limit` must be a positive finite number, got"):
         BinnedDecompositionState(logit_limit=limit)
+
+
+@pytest.mark.parametrize("limit", [1e-310, 5e-324])
+def test_binned_logit_limit_too_small(limit):
+    # n_bins / (2 * logit_limit) would overflow when update() places the logits.
+    with pytest.raises(ValueError, match=r"`logit_limit` must be above 1.14e-305 for 4096 bins, got"):
+        BinnedDecompositionState(logit_limit=limit)
+
+
+def test_binned_logit_limit_rounds_to_zero():
+    with pytest.raises(ValueError, match="`logit_limit` must be a positive finite number, got Fraction"):
+        BinnedDecompositionState(logit_limit=Fraction(1, 10**400))
 
 
 def test_binned_logit_limit_numpy_float():

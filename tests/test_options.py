@@ -167,6 +167,19 @@ def test_kl_soft_target_pos_weight_negative():
     assert float(kl) == pytest.approx(expected, rel=4 * EPS64, abs=0)
 
 
+def test_kl_tiny_smoothing_pos_weight_negative():
+    # The smoothed target 1 - 5e-18 rounds to 1, but its complement 5e-18 is kept, so the
+    # loss is least away from the target and the difference is truly negative.
+    kl = binary_cross_entropy_with_logits(
+        np.array([38.0]), np.array([1.0]), pos_weight=0.25, label_smoothing=1e-17, subtract_entropy=True
+    )
+    z, smoothing = mpmath.mpf(38), mpmath.mpf(1e-17)
+    positive, negative = 1 - smoothing / 2, smoothing / 2
+    loss = mpmath.mpf(0.25) * positive * mpmath.log1p(mpmath.exp(-z)) + negative * mpmath.log1p(mpmath.exp(z))
+    entropy = -(mpmath.mpf(0.25) * positive * mpmath.log(positive) + negative * mpmath.log(negative))
+    assert float(kl) == pytest.approx(float(loss - entropy), rel=1e-12, abs=0)
+
+
 def test_kl_smallest_smoothing_is_finite():
     # Half of 5e-324 rounds to 0, so the smoothed target of a label of 1 is exactly 1.
     kl = binary_cross_entropy(np.array([0.5]), np.array([1.0]), label_smoothing=5e-324, subtract_entropy=True)

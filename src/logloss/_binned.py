@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 
 import numpy as np
 
@@ -108,13 +109,17 @@ class BinnedDecompositionState:
         if isinstance(logit_limit, bool | np.bool_) or not isinstance(logit_limit, numbers.Real):
             raise TypeError(f"`logit_limit` must be a real number, got {type(logit_limit).__name__} {logit_limit!r}")
         try:
-            finite = math.isfinite(float(logit_limit))
+            limit = float(logit_limit)
         except OverflowError:  # an int beyond the float range
-            finite = False
-        if not (finite and logit_limit > 0):
+            limit = math.inf
+        if not 0.0 < limit < math.inf:
             raise ValueError(f"`logit_limit` must be a positive finite number, got {logit_limit!r}")
+        # The bins per unit of logit, n_bins / (2 * logit_limit), must be finite too.
+        smallest = n_bins / 2.0 / sys.float_info.max
+        if not math.isfinite(n_bins / (2.0 * limit)):
+            raise ValueError(f"`logit_limit` must be above {smallest:.3g} for {n_bins} bins, got {logit_limit!r}")
         self.n_bins = int(n_bins)
-        self.logit_limit = float(logit_limit)
+        self.logit_limit = limit
         self.count = 0
         self.n_infinite = 0
         self._bin_counts = np.zeros(self.n_bins + 2, dtype=np.int64)

@@ -335,8 +335,11 @@ def _subtract_entropy(xp, loss, prepared):
     if pos_weight is not None:
         # With a pos_weight other than 1 and a soft target, the loss is least away from the
         # target, so a negative difference can be exact (0.6 against a target of 0.5 with
-        # pos_weight 2 gives -0.0708). A hard target is still the least loss.
-        rounding = rounding & ((pos_weight == 1) | (target == 0) | (target == 1))
+        # pos_weight 2 gives -0.0708). A hard target is still the least loss. A label of 1
+        # smoothed by less than 1e-16 has a target that rounds to 1 but a positive
+        # complement, so the complement tells whether the target is hard.
+        complement = 1.0 - target if prepared.complement is None else prepared.complement
+        rounding = rounding & ((pos_weight == 1) | (target == 0) | (complement == 0))
     return xp.where(rounding, 0.0, loss)
 
 
