@@ -130,10 +130,11 @@ def loss_from_probability_terms(p, y, pos_weight, clip: float | None = None, xp=
     """Return ``-(pos_weight * xlogy(y, p) + xlog1py(1 - y, -p))``.
 
     `complement`, when given, is ``1 - y`` as the caller formed it, more exactly than the
-    subtraction (see ``_options.prepare``). With `clip`, each logarithm's argument (``p`` for the positive term, ``1 - p`` for the
-    negative one) is raised to at least `clip`, so neither term exceeds ``-log(clip)``. For
-    ``p >= 0.5`` the difference ``1 - p`` is exact in floating point (Sterbenz), so the
-    negative tail is bounded by exactly the same amount as the positive one.
+    subtraction (see ``_options.prepare``). With `clip`, each logarithm's argument (``p``
+    for the positive term, ``1 - p`` for the negative one) is raised to at least `clip`, so
+    neither term exceeds ``-log(clip)``. For ``p >= 0.5`` the difference ``1 - p`` is exact
+    in floating point (Sterbenz), so the negative tail is bounded by exactly the same
+    amount as the positive one.
     """
     no_positive = y == 0
     if pos_weight is not None:
@@ -152,8 +153,8 @@ def loss_from_probability_terms(p, y, pos_weight, clip: float | None = None, xp=
         negative = _log1p(-p_negative, xp)
     else:
         upper = p_negative > 0.5
-        complement = 1.0 - xp.where(upper, p_negative, 0.0)
-        clipped_upper = xp.log(xp.where(complement < clip, clip, complement))
+        q_upper = 1.0 - xp.where(upper, p_negative, 0.0)
+        clipped_upper = xp.log(xp.where(q_upper < clip, clip, q_upper))
         negative = xp.where(upper, clipped_upper, _log1p(-xp.where(upper, 0.0, p_negative), xp))
     negative = xp.where(no_negative, 0.0, negative * negative_coefficient)
     return -(positive + negative)
