@@ -311,6 +311,17 @@ def test_reductions_zero_weights_undefined():
     assert math.isnan(mean)
 
 
+def test_shape_mismatch_names_broadcast_shape():
+    message = r"reshape one of them explicitly: nothing broadcasts here, and \(3, 1\) against \(3,\) would broadcast to \(3, 3\)$"
+    with pytest.raises(ValueError, match=message):
+        binary_cross_entropy(np.full(3, 0.5), np.ones(3), weights=np.ones((3, 1)))
+
+
+def test_shape_mismatch_without_broadcast():
+    with pytest.raises(ValueError, match=r"`weights` must have the same shape as `y_pred` \(2, 3, 4\), got shape \(5,\)$"):
+        binary_cross_entropy(np.full((2, 3, 4), 0.5), np.ones((2, 3, 4)), weights=np.ones(5))
+
+
 def test_shape_mismatch_rejected():
     with pytest.raises(ValueError, match=r"`y_true` must have the same shape as `y_pred` \(3, 1\)"):
         binary_cross_entropy(np.array([[0.9], [0.2], [0.6]], dtype=np.float32), np.array([1, 0, 1]))

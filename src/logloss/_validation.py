@@ -213,11 +213,22 @@ def check_same_shape(array: np.ndarray, name: str, reference_shape: Sequence[int
             f"`.compute_chunk_sizes()` on the Dask arrays first"
         )
     if shape != reference_shape:
-        raise ValueError(
-            f"`{name}` must have the same shape as `{reference_name}` {tuple(reference_shape)}, "
-            f"got shape {tuple(array.shape)}; reshape one of them explicitly, because "
-            f"broadcasting {tuple(array.shape)} against {tuple(reference_shape)} would pair the wrong rows"
-        )
+        message = f"`{name}` must have the same shape as `{reference_name}` {tuple(reference_shape)}, got shape {shape}"
+        broadcast = _broadcast_shape(shape, reference_shape)
+        if broadcast is not None:
+            message += (
+                f"; reshape one of them explicitly: nothing broadcasts here, and {shape} "
+                f"against {tuple(reference_shape)} would broadcast to {broadcast}"
+            )
+        raise ValueError(message)
+
+
+def _broadcast_shape(shape: tuple, other: tuple) -> tuple | None:
+    """Return the shape NumPy would broadcast the two shapes to, or None if it would not."""
+    try:
+        return tuple(np.broadcast_shapes(shape, other))
+    except (ValueError, TypeError):  # TypeError: an unknown (NaN) Dask length
+        return None
 
 
 def _is_unknown(size) -> bool:
