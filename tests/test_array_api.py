@@ -355,8 +355,8 @@ def test_jax_jit_matches_eager(jax_x64):
 
 @pytest.mark.parametrize("subtract_entropy", [False, True])
 def test_jax_jit_tiny_smoothing_matches_eager(jax_x64, subtract_entropy):
-    # With smoothing 1e-17, 1 - smoothing rounds to 1, and XLA once folded the complement
-    # of a label of 1 to 0 under jit, dropping the negative term.
+    # With smoothing 1e-17, 1 - smoothing rounds to 1. Under jit, XLA can then fold the
+    # complement of a label of 1 to 0, which drops the negative term, unless prepare() stops it.
     jnp = jax_x64.numpy
     z, y = jnp.asarray([40.0, 3.0]), jnp.asarray([1.0, 1.0])
 

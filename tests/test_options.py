@@ -161,7 +161,7 @@ def test_kl_smoothed_target_reference():
 
 def test_kl_soft_target_pos_weight_negative():
     # With pos_weight 2, the loss against a target of 0.5 is least at p = 2/3, so the
-    # difference at 0.6 is truly negative: log(0.6) + log(0.4) / 2 - 1.5 log(0.5), negated.
+    # difference at 0.6 is truly negative: -(log(0.6) + log(0.4) / 2) + 1.5 log(0.5).
     kl = binary_cross_entropy(np.array([0.6]), np.array([0.5]), pos_weight=2.0, subtract_entropy=True)
     expected = -(math.log(0.6) + 0.5 * math.log(0.4)) + 1.5 * math.log(0.5)
     assert float(kl) == pytest.approx(expected, rel=4 * EPS64, abs=0)

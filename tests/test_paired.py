@@ -38,12 +38,13 @@ def test_self_comparison_has_zero_width():
 
 
 def test_equal_differences_have_zero_error():
-    # Each row's difference is log(0.4 / 0.3); the sums of squares carry rounding only.
+    # Each row's difference is log(0.4 / 0.3), so the spread is 0 and its sums carry rounding only.
     state = PairedComparisonState()
     state.update(np.full(10_000, 0.3), np.full(10_000, 0.4), np.ones(10_000, dtype=np.int64))
     difference = state.interval().difference
     assert difference.standard_error == 0.0
-    assert difference.lower == difference.upper == difference.estimate
+    assert difference.lower == difference.estimate
+    assert difference.upper == difference.estimate
 
 
 def test_delta_unweighted_is_sample_sd_over_root_n():

@@ -40,6 +40,7 @@ __all__ = [
     "loss_from_probability_terms",
     "map_dask_blocks",
     "multiply_weights",
+    "negative_term_coefficient",
     "sigmoid_pair",
     "smoothed_target_entropy",
     "softplus",
@@ -118,9 +119,12 @@ def loss_from_probability(p, y, pos_weight, clip: float | None = None, xp=np, co
     return loss if wide is p else _narrow(loss, p.dtype)
 
 
-def _negative_coefficient(y, complement):
-    """Return ``1 - y`` and where it is 0, or `complement` where the caller formed ``1 - y``
-    itself (label smoothing, which makes it positive everywhere)."""
+def negative_term_coefficient(y, complement):
+    """Return the negative term's coefficient and the mask where it is 0.
+
+    The coefficient is ``1 - y``, or `complement` where the caller formed it itself (label
+    smoothing, which makes it positive everywhere).
+    """
     if complement is None:
         return 1.0 - y, y == 1
     return complement, complement == 0
@@ -139,7 +143,7 @@ def loss_from_probability_terms(p, y, pos_weight, clip: float | None = None, xp=
     no_positive = y == 0
     if pos_weight is not None:
         no_positive = no_positive | (pos_weight == 0)
-    negative_coefficient, no_negative = _negative_coefficient(y, complement)
+    negative_coefficient, no_negative = negative_term_coefficient(y, complement)
     p_positive = xp.where(no_positive, 1.0, p)
     if clip is not None:
         p_positive = xp.where(p_positive < clip, clip, p_positive)
@@ -241,7 +245,7 @@ def loss_from_logit_terms(z, y, pos_weight, xp=np, complement=None):
     """
     tail = _log1p_exp_negative_abs(z, xp)
     no_positive = y == 0
-    negative_coefficient, no_negative = _negative_coefficient(y, complement)
+    negative_coefficient, no_negative = negative_term_coefficient(y, complement)
     positive = xp.where(z < 0, tail - z, tail) * y
     if pos_weight is not None:
         positive = positive * pos_weight
@@ -290,7 +294,7 @@ def grad_hess_from_logit_terms(z, y, pos_weight, xp=np, complement=None):
     """
     positive_sigmoid, negative_sigmoid = sigmoid_pair(z, xp)
     positive_coefficient = y if pos_weight is None else pos_weight * y
-    negative_coefficient, _ = _negative_coefficient(y, complement)
+    negative_coefficient, _ = negative_term_coefficient(y, complement)
     gradient = negative_coefficient * positive_sigmoid - positive_coefficient * negative_sigmoid
     curvature = positive_sigmoid * negative_sigmoid
     if pos_weight is not None:
@@ -327,7 +331,7 @@ def grad_hess_from_probability_terms(p, y, pos_weight, xp=np, complement=None):
     if pos_weight is not None:
         no_positive = no_positive | (pos_weight == 0)
         positive_coefficient = pos_weight * y
-    negative_coefficient, no_negative = _negative_coefficient(y, complement)
+    negative_coefficient, no_negative = negative_term_coefficient(y, complement)
     p_positive = xp.where(no_positive, 1.0, p)
     q_negative = 1.0 - xp.where(no_negative, 0.0, p)
     positive_ratio = xp.where(no_positive, 0.0, positive_coefficient / p_positive)

@@ -337,9 +337,9 @@ def _subtract_entropy(xp, loss, prepared):
         # target, so a negative difference can be exact (0.6 against a target of 0.5 with
         # pos_weight 2 gives -0.0708). A hard target is still the least loss. A label of 1
         # smoothed by less than 1e-16 has a target that rounds to 1 but a positive
-        # complement, so the complement tells whether the target is hard.
-        complement = 1.0 - target if prepared.complement is None else prepared.complement
-        rounding = rounding & ((pos_weight == 1) | (target == 0) | (complement == 0))
+        # complement, so the test for a target of 1 reads the complement.
+        _, target_is_one = _elementwise.negative_term_coefficient(target, prepared.complement)
+        rounding = rounding & ((pos_weight == 1) | (target == 0) | target_is_one)
     return xp.where(rounding, 0.0, loss)
 
 
