@@ -442,10 +442,10 @@ def _read_csv(path: Path, numeric: list[str], raw: list[str], strings: list[str]
         except UnicodeDecodeError as error:
             raise _header_encoding_error(path, error) or _unreadable(path, error, rows_read=0) from error
         except (pa.ArrowException, OSError) as error:
-            raise _csv_parse_error(path, error, None) or _unreadable(path, error, rows_read=0) from error
+            raise _csv_parse_error(source, error, None) or _unreadable(path, error, rows_read=0) from error
         _check_columns_exist(path, numeric + raw, header)
         if malformed is not None:
-            raise _csv_parse_error(path, malformed, header) or _unreadable(path, malformed, rows_read=0) from malformed
+            raise _csv_parse_error(source, malformed, header) or _unreadable(path, malformed, rows_read=0) from malformed
         # pyarrow infers each type from the first block only, so a column of integers there
         # would reject a later 0.5. Such columns, and columns empty there, are read as float64.
         column_types = {
@@ -466,8 +466,53 @@ def _read_csv(path: Path, numeric: list[str], raw: list[str], strings: list[str]
 
         for record_batch in _guard(path, reader, pa, wrap_error):
             yield _empty_strings_to_null(record_batch, keys) if keys else record_batch
+        _check_quotes_closed(source)
     finally:
         source.close()
+
+
+def _check_quotes_closed(source: _CsvSource) -> None:
+    """Raise DataFileError if the file ends inside a quoted value.
+
+    pyarrow reads such a value to the end of the file without an error, so the rows after
+    its opening quote would be lost.
+    """
+    import pyarrow as pa
+
+    try:
+        unclosed = _unclosed_quote(source)
+    except (pa.ArrowException, OSError) as error:
+        raise _unreadable(source.path, error, rows_read=None) from error
+    if unclosed is None:
+        return
+    line, lines_after = unclosed
+    if lines_after == 0:
+        lost = ""
+    elif lines_after == 1:
+        lost = ", so the line after it was read as part of that value"
+    else:
+        lost = f", so the {lines_after} lines after it were read as part of that value"
+    raise DataFileError(
+        f"{display_path(source.path)}: a double quote on line {line} of the CSV file opens a "
+        f'value that no quote closes{lost}. Close the value with a double quote, or write a quote '
+        f'that is part of a value as "" inside a quoted value.',
+        path=source.path,
+    )
+
+
+def _unclosed_quote(source: _CsvSource) -> tuple[int, int] | None:
+    """Return the line of a double quote whose value the file never closes, and the lines after that line, or None.
+
+    It reads raw bytes again: a tail of the file (see ``_csv_quotes``), or the whole stream
+    of a compressed file.
+    """
+    from ._csv_quotes import count_lines, find_unclosed_quote
+
+    size = None if source.gzip else os.stat(source.path).st_size
+    opener = find_unclosed_quote(source._stream, size)
+    if opener is None:
+        return None
+    return count_lines(source._stream(), opener)
 
 
 def _empty_strings_to_null(record_batch, names: list[str]):
@@ -516,7 +561,7 @@ def _read_error(
         return _long_row_error(source.path, rows_read)
     conversion = _CSV_CONVERSION_ERROR.search(str(error))
     if conversion is None:
-        return _csv_parse_error(source.path, error, header) or _unreadable(source.path, error, rows_read)
+        return _csv_parse_error(source, error, header) or _unreadable(source.path, error, rows_read)
     name = header[int(conversion.group("column"))]
     if name in strings:
         # Text columns (segment keys, row ids) fail to convert only on invalid UTF-8.
@@ -557,7 +602,7 @@ def _long_row_error(path: Path, rows_read: int | None) -> DataFileError:
     )
 
 
-def _csv_parse_error(path: Path, error: Exception, header: list[str] | None) -> DataFileError | None:
+def _csv_parse_error(source: _CsvSource, error: Exception, header: list[str] | None) -> DataFileError | None:
     """Return the error for a CSV row that pyarrow failed to parse, or None.
 
     None when pyarrow's message names no data row.
@@ -571,9 +616,13 @@ def _csv_parse_error(path: Path, error: Exception, header: list[str] | None) -> 
     hint = ""
     if header is not None and detail.startswith("Expected "):
         hint = f"; each row must have as many fields as the header ({len(header)})"
+        # A quote that is never closed joins the rest of the file into one row.
+        unclosed = _unclosed_quote(source)
+        if unclosed is not None:
+            hint += f". A double quote on line {unclosed[0]} opens a value that no quote closes"
     return DataFileError(
-        f"{display_path(path)}: cannot parse {format_row(row)} of the CSV file ({detail}){hint}",
-        path=path,
+        f"{display_path(source.path)}: cannot parse {format_row(row)} of the CSV file ({detail}){hint}",
+        path=source.path,
         row=row,
     )
 
