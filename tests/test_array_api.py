@@ -371,6 +371,26 @@ def test_jax_jit_tiny_smoothing_matches_eager(jax_x64, subtract_entropy):
     np.testing.assert_allclose(np.asarray(jax_x64.jit(loss)(z, y)), expected, rtol=RTOL, atol=0)
 
 
+
+@pytest.mark.parametrize("weight", [1e307, 9e307, 1.7e308])
+def test_jax_huge_weights_keep_gradient(jax_x64, weight):
+    # XLA divides by a reciprocal that it flushes to 0 when subnormal, which zeroed weights
+    # above about 4.5e307 under jit and grad.
+    jnp = jax_x64.numpy
+    z, y, w = np.array([1.0, 2.0]), np.array([0.0, 1.0]), np.array([weight, weight / 3])
+    expected_loss = binary_cross_entropy_with_logits(z, y, weights=w)
+    expected_gradient, _ = binary_cross_entropy_with_logits_grad_hess(z, y, weights=w, reduction="mean")
+
+    def loss(a, b):
+        return binary_cross_entropy_with_logits(a, jnp.asarray(y), weights=b)
+
+    jitted = jax_x64.jit(loss)(jnp.asarray(z), jnp.asarray(w))
+    gradient = jax_x64.grad(loss)(jnp.asarray(z), jnp.asarray(w))
+    jitted_gradient = jax_x64.jit(jax_x64.grad(loss))(jnp.asarray(z), jnp.asarray(w))
+    np.testing.assert_allclose(float(jitted), expected_loss, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(np.asarray(gradient), expected_gradient, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(np.asarray(jitted_gradient), expected_gradient, rtol=RTOL, atol=0)
+
 def test_jax_jit_skips_value_checks(jax_x64):
     jnp = jax_x64.numpy
     compiled = jax_x64.jit(lambda a, b: binary_cross_entropy(a, b, reduction="none"))

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from logloss import (
+    UndefinedMetricWarning,
     binary_cross_entropy,
     binary_cross_entropy_grad_hess,
     binary_cross_entropy_with_logits,
@@ -353,3 +354,36 @@ def test_logit_grad_hess_symmetry(z, label):
     assert hessian[0] == mirrored_hessian[0]
     assert not np.isnan(gradient[0])
     assert not np.isnan(hessian[0])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"y_true": np.array([np.nan, np.nan]), "nan_policy": "omit"},
+        {"y_true": np.array([0.0, 1.0]), "weights": np.zeros(2)},
+    ],
+)
+@pytest.mark.parametrize("function", [binary_cross_entropy_grad_hess, binary_cross_entropy_with_logits_grad_hess])
+def test_mean_over_nothing_is_nan(function, options):
+    # The mean loss is NaN here, so its derivatives are undefined too, not 0.
+    with pytest.warns(UndefinedMetricWarning, match="nothing to average"):
+        gradient, hessian = function(np.array([0.25, 0.5]), reduction="mean", **options)
+    assert np.isnan(gradient).all()
+    assert np.isnan(hessian).all()
+
+
+def test_mean_over_empty_slice_nan():
+    logits = np.array([[1.0, 2.0], [3.0, 4.0]])
+    labels = np.array([[np.nan, np.nan], [0.0, 1.0]])
+    with pytest.warns(UndefinedMetricWarning):
+        gradient, _ = binary_cross_entropy_with_logits_grad_hess(logits, labels, nan_policy="omit", axis=1, reduction="mean")
+    assert np.isnan(gradient[0]).all()
+    expected, _ = binary_cross_entropy_with_logits_grad_hess(logits[1], labels[1], reduction="mean")
+    np.testing.assert_array_equal(gradient[1], expected)
+
+
+def test_mean_over_empty_input_silent(recwarn):
+    gradient, hessian = binary_cross_entropy_with_logits_grad_hess(np.zeros(0), np.zeros(0), reduction="mean")
+    assert gradient.shape == (0,)
+    assert hessian.shape == (0,)
+    assert not [w for w in recwarn if issubclass(w.category, UndefinedMetricWarning)]

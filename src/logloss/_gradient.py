@@ -7,15 +7,18 @@ needs. They use the formulas of ``_elementwise`` on any array library, like the 
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 
 from . import _elementwise, _host
-from ._namespace import accumulation_dtype, as_array, is_numpy_namespace, output_dtype, xp_check
+from ._namespace import accumulation_dtype, as_array, is_eager, is_numpy_namespace, output_dtype, xp_check
 from ._options import check_axis, check_reduction, prepare, scale_to_max
 from ._validation import check_in_unit_interval, check_not_nan, nan_hint
+from ._warnings import UndefinedMetricWarning
 
 __all__ = [
     "binary_cross_entropy_grad_hess",
@@ -229,6 +232,15 @@ def _finish(xp, gradient, hessian, prepared, reduction, axis, dtype):
     gradient, hessian = prepared.poison(gradient), prepared.poison(hessian)
     if reduction == "mean":
         denominator = _mean_denominator(xp, gradient, weights, prepared.valid, axis)
+        undefined = is_eager(gradient) and _host.warnings_enabled() and bool(xp.any(xp.isnan(denominator)))
+        # An empty input gives empty derivatives, which contain no NaN to warn about.
+        if undefined and math.prod(gradient.shape) > 0:
+            warnings.warn(
+                "the mean loss is undefined because there is nothing to average (no elements, "
+                "or a total weight of 0), and so are its derivatives; returning NaN",
+                UndefinedMetricWarning,
+                stacklevel=3 + _host.extra_stacklevel(),
+            )
         gradient = gradient / denominator
         hessian = hessian / denominator
     with np.errstate(over="ignore"):  # a value beyond the range of `dtype` becomes inf
@@ -245,8 +257,9 @@ def _mean_denominator(xp, like, weights, valid, axis):
         mass = xp.where(valid, mass, 0.0)
     accumulation = accumulation_dtype(xp, like)
     total = xp.sum(xp.astype(mass, accumulation), axis=axis, keepdims=True)
-    # Where nothing is averaged every derivative is already 0; dividing by 1 keeps it 0.
-    total = xp.where(total == 0, 1.0, total)
+    # Where nothing is averaged the mean is undefined (NaN, as the loss), and so are its
+    # derivatives. A NaN denominator makes them NaN.
+    total = xp.where(total == 0, float("nan"), total)
     return xp.astype(total, like.dtype) if not is_numpy_namespace(xp) else total
 
 

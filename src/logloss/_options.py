@@ -257,4 +257,14 @@ def scale_to_max(xp, weights, axis=None, valid=None):
         return weights
     counted = weights if valid is None else xp.where(valid, weights, 0.0)
     largest = xp.max(counted, axis=axis, keepdims=True)
-    return counted / xp.where(largest > 0, largest, 1.0)
+    largest = xp.where(largest > 0, largest, 1.0)
+    if not array_api_compat.is_jax_namespace(xp):
+        return counted / largest
+    import jax
+
+    # XLA on the CPU divides by multiplying with the reciprocal, which it flushes to 0 when
+    # it is subnormal (a largest weight above about 4.5e307), and every weight became 0.
+    # Two divisions by the square root keep each reciprocal normal. The barrier keeps XLA
+    # from merging them back into one.
+    root = xp.sqrt(largest)
+    return jax.lax.optimization_barrier(counted / root) / root
