@@ -238,9 +238,26 @@ def test_sums_beyond_range_warn(spark):
     state = frame_state(small_frame(spark, rows), label="y", logit="z", weight="w")
     assert state.n_infinite == 0
     assert state.sum("w2ly") == pytest.approx(math.log(2.0), rel=8 * EPS, abs=0)
-    # Spark's sums keep no scaled copy, so the overflowed loss sum gives inf, with a warning.
-    with pytest.warns(LossOverflowWarning, match="the log loss is reported as inf"):
-        assert state.result().log_loss == math.inf
+    # The loss sum overflows, and a second job sums the losses scaled, as the local state does.
+    expected = LogLossState()
+    expected.update_logits(np.array(rows["z"]), np.array(rows["y"]), weights=np.array(rows["w"]))
+    assert math.isfinite(expected.result().log_loss)
+    assert state.result().log_loss == pytest.approx(expected.result().log_loss, rel=TOLERANCE, abs=0)
+
+
+@pytest.mark.parametrize("chunk_bits", [None, 12])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_overflowed_loss_sum_recovered(spark, chunk_bits, weighted):
+    rows = {"z": [1e308, -1e308, 1e200, -1e200], "y": [0.0, 1.0, 0.0, 1.0], "w": [1.0, 1.0, 1e120, 1e120], "k": ["a", "a", "b", "b"]}
+    weight = "w" if weighted else None
+    frame = small_frame(spark, rows)
+    state = frame_state(frame, label="y", logit="z", weight=weight, chunk_bits=chunk_bits)
+    expected = LogLossState()
+    expected.update_logits(np.array(rows["z"]), np.array(rows["y"]), weights=np.array(rows["w"]) if weighted else None)
+    assert state.result().log_loss == pytest.approx(expected.result().log_loss, rel=TOLERANCE, abs=0)
+    grouped = frame_state(frame, label="y", logit="z", weight=weight, by="k", chunk_bits=chunk_bits).results()
+    assert grouped["a"].log_loss == pytest.approx(1e308, rel=TOLERANCE, abs=0)
+    assert grouped["b"].log_loss == pytest.approx(1e200, rel=TOLERANCE, abs=0)
 
 
 def test_integer_and_boolean_columns(spark):

@@ -778,17 +778,23 @@ def _sortable_key(key):
     return tuple(sortable)
 
 
-def grouped_state_from_sums(keys: list, sums, counts, *, clip: float | None, n_key_columns: int) -> GroupedLogLossState:
+def grouped_state_from_sums(
+    keys: list, sums, counts, *, clip: float | None, n_key_columns: int, scaled=None
+) -> GroupedLogLossState:
     """Return a GroupedLogLossState from sums that another engine computed per segment.
 
     `sums` has one row per key, ordered as ``SUM_FIELDS``, and `counts` one row per key of
     (rows, rows with an infinite loss, clipped rows). Keys are as ``update`` forms them:
-    a value for one key column, a tuple of `n_key_columns` values for several.
+    a value for one key column, a tuple of `n_key_columns` values for several. `scaled`
+    contains the scaled loss sum of each key (see ``_scaled_loss_sums``), needed only where
+    ``"wl"`` overflowed.
     """
     keys = list(keys)
     state = GroupedLogLossState(clip=clip)
     state._n_key_columns = n_key_columns
     sums = np.asarray(sums, dtype=np.float64).reshape(len(keys), len(SUM_FIELDS))
     counts = np.asarray(counts, dtype=np.int64).reshape(len(keys), 3)
-    state._add_group_sums(keys, sums, counts)
+    if scaled is not None:
+        scaled = np.asarray(scaled, dtype=np.float64).reshape(len(keys))
+    state._add_group_sums(keys, sums, counts, scaled)
     return state

@@ -24,7 +24,7 @@ import numpy as np
 
 from ._entry import EXTRA_HINT
 from ._frames import ColumnValueError, FrameColumns, check_by_columns, check_frame_columns, check_numeric_columns
-from ._state import SUM_FIELDS, WEIGHT_RANGE, LogLossResult, LogLossState
+from ._state import LOSS_SCALE_EXPONENT, SUM_FIELDS, WEIGHT_RANGE, LogLossResult, LogLossState
 from ._validation import NAN_HINT
 
 __all__ = ["evaluate_frame", "frame_decomposition_state", "frame_state"]
@@ -43,6 +43,7 @@ _BIN = "_logloss_bin"
 _P, _Y, _W, _LOSS = "_logloss_p", "_logloss_y", "_logloss_w", "_logloss_loss"
 _FINITE_LOSS, _INFINITE = "_logloss_finite_loss", "_logloss_infinite"
 _CLIPPED, _INVALID = "_logloss_clipped", "_logloss_invalid"
+_SCALED_LOSS = "_logloss_scaled_wl"
 # The sums that involve the loss: inf as soon as one row of positive weight has an infinite loss.
 _LOSS_SUMS = frozenset({"wl", "wl2", "w2l", "w2l2", "w2ly"})
 _LOGIT_HINT = "; for raw model scores (logits), pass logit= instead"
@@ -360,17 +361,57 @@ def frame_state(
     if any(row[_N_INVALID] for row in rows):
         _raise_first_invalid(frame, checks)
 
+    weighted = columns.weight is not None
     if not by:
-        return _state_from_rows(rows, clip, weighted=columns.weight is not None)
+        state = _state_from_rows(rows, clip, weighted=weighted)
+        if _loss_sum_overflowed(state):
+            scaled = _scaled_loss_sums(projected, keys=[] if chunk_bits is None else [_CHUNK], by=(), weighted=weighted)
+            state = _state_from_rows(rows, clip, weighted=weighted, scaled_loss=scaled.get(None))
+        return state
     segments = {}
     for row in rows:
         segments.setdefault(_segment_key(row, by), []).append(row)
-    states = {key: _state_from_rows(segment, clip, weighted=columns.weight is not None) for key, segment in segments.items()}
+    states = {key: _state_from_rows(segment, clip, weighted=weighted) for key, segment in segments.items()}
+    if any(map(_loss_sum_overflowed, states.values())):
+        scaled = _scaled_loss_sums(projected, keys=keys, by=by, weighted=weighted)
+        states = {key: _state_from_rows(segment, clip, weighted=weighted, scaled_loss=scaled.get(key)) for key, segment in segments.items()}
     return _grouped_state(states, clip, n_key_columns=len(by))
 
 
-def _state_from_rows(rows, clip, *, weighted: bool) -> LogLossState:
-    """Add up the chunk sums of `rows`, as :func:`_aggregates` names them, exactly into one state."""
+def _loss_sum_overflowed(state: LogLossState) -> bool:
+    """Return whether the state's sum of weighted losses is inf although no loss is infinite."""
+    return state.n_infinite == 0 and math.isinf(state.sum("wl"))
+
+
+def _scaled_loss_sums(projected, *, keys: list[str], by: tuple[str, ...], weighted: bool) -> dict:
+    """Return ``sum(w * loss) * 2**-LOSS_SCALE_EXPONENT`` of each segment key (None without `by`).
+
+    A second Spark job, run only when a sum of finite losses overflowed. The loss is scaled
+    before the weight multiplies it, so no term overflows (see ``LOSS_SCALE_EXPONENT``), and
+    the driver adds the chunk sums exactly.
+    """
+    F = _import_functions()
+    term = f"{_FINITE_LOSS} * power(2D, -{LOSS_SCALE_EXPONENT})"
+    if weighted:
+        term = f"({term}) * {_W}"
+    aggregate = f"sum({term}) AS {_SCALED_LOSS}"
+    if keys:
+        rows = projected.groupBy(*[F.col(_quote(key)) for key in keys]).agg(F.expr(aggregate)).collect()
+    else:
+        rows = projected.selectExpr(aggregate).collect()
+    chunk_sums: dict = {}
+    for row in rows:
+        key = _segment_key(row, by) if by else None
+        if row[_SCALED_LOSS] is not None:
+            chunk_sums.setdefault(key, []).append(row[_SCALED_LOSS])
+    return {key: _exact_sum(values) for key, values in chunk_sums.items()}
+
+
+def _state_from_rows(rows, clip, *, weighted: bool, scaled_loss: float | None = None) -> LogLossState:
+    """Add up the chunk sums of `rows`, as :func:`_aggregates` names them, exactly into one state.
+
+    `scaled_loss` is the state's ``scaled_loss_sum``, from :func:`_scaled_loss_sums`.
+    """
     state = LogLossState(clip=clip)
     # One tuple per aggregate: indexing a Row by name searches its fields each time.
     values = dict(zip(rows[0].__fields__, zip(*rows, strict=True), strict=True)) if rows else {}
@@ -392,6 +433,7 @@ def _state_from_rows(rows, clip, *, weighted: bool) -> LogLossState:
         sums,
         n_infinite=n_infinite,
         n_clipped=sum(total(_N_CLIPPED)),
+        scaled_loss=scaled_loss,
     )
     return state
 
@@ -412,7 +454,8 @@ def _grouped_state(states: dict, clip, *, n_key_columns: int):
 
     sums = [[state.sum(name) for name in SUM_FIELDS] for state in states.values()]
     counts = [(state.count, state.n_infinite, state.n_clipped) for state in states.values()]
-    return grouped_state_from_sums(list(states), sums, counts, clip=clip, n_key_columns=n_key_columns)
+    scaled = [float(state._scaled_loss_pair().sum()) for state in states.values()]
+    return grouped_state_from_sums(list(states), sums, counts, clip=clip, n_key_columns=n_key_columns, scaled=scaled)
 
 
 def frame_decomposition_state(
