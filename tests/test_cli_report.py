@@ -129,6 +129,27 @@ def test_report_invalid_probability_names_row(tmp_path):
     assert not output.exists()
 
 
+def write_header_only_csv(path):
+    path.write_text("label,p\n", encoding="utf-8")
+
+
+def write_empty_parquet(path):
+    pq.write_table(pa.table({"label": pa.array([], pa.int64()), "p": pa.array([], pa.float64())}), path)
+
+
+@pytest.mark.parametrize(
+    ("name", "write"), [("scores.csv", write_header_only_csv), ("scores.parquet", write_empty_parquet)]
+)
+def test_report_no_data_rows(tmp_path, name, write):
+    data = tmp_path / name
+    write(data)
+    output = tmp_path / "report.html"
+    result = run(data, "--prob", "p", "-o", output)
+    assert result.exit_code == 1
+    assert result.stderr == f"logloss: error: {data}: the file has no data rows, so no figure can be computed\n"
+    assert not output.exists()
+
+
 def test_report_logit_advice_names_option_only(tmp_path):
     # The report of a file has no Python entry point, so the advice names no function.
     data = tmp_path / "scores.csv"

@@ -91,6 +91,11 @@ class DataFileTypeError(DataFileError, TypeError):
     """A column of an input file that does not contain numbers."""
 
 
+def no_data_rows_error(path) -> DataFileError:
+    """Return the error for a file with no data rows, of which no figure can be computed."""
+    return DataFileError(f"{display_path(path)}: the file has no data rows, so no figure can be computed", path=path)
+
+
 def format_row(row: int) -> str:
     return f"row {row} ({ROW_CONVENTION})"
 

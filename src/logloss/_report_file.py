@@ -13,7 +13,7 @@ from contextlib import closing
 import numpy as np
 
 from ._file_details import _key_column
-from ._io import DEFAULT_BATCH_SIZE, read_batches
+from ._io import DEFAULT_BATCH_SIZE, no_data_rows_error, read_batches
 from ._report import LIBRARY_INFINITE_LOSS_ADVICE, _render, _scaled_rows, _write
 from ._score_file import checked_columns
 
@@ -95,11 +95,16 @@ def write_file_report(
 
     `scale` is ``"prob"`` or ``"logit"``; see :func:`read_report_columns` for the columns.
     The page is that of :func:`write_report` (or :func:`write_report_with_logits`), but
-    its note on rows with an infinite loss ends in ``infinite_loss_advice[scale]``.
+    its note on rows with an infinite loss ends in ``infinite_loss_advice[scale]``. A file
+    with no data rows raises :class:`DataFileError`, and `output` is then not written.
     """
     columns = read_report_columns(
         path, label=label, prediction=prediction, scale=scale, weight=weight, by=by, batch_size=batch_size
     )
+    # Without rows every figure is NaN, so the page would show nothing. `logloss score`
+    # rejects such a file with the same message.
+    if columns["label"].size == 0:
+        raise no_data_rows_error(path)
     rows = _scaled_rows(columns["prediction"], columns["label"], columns["weight"], scale)
     page = _render(
         rows,

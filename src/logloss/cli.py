@@ -60,7 +60,14 @@ from ._cli_intervals import (
 from ._cli_warnings import REPORT_INFINITE_LOSS_ADVICE, cli_warning
 from ._file_details import EXACT_MAX_ROWS
 from ._frames import repeated_names
-from ._io import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ROW_CONVENTION, DataFileError, display_path
+from ._io import (
+    DEFAULT_BATCH_SIZE,
+    MAX_BATCH_SIZE,
+    ROW_CONVENTION,
+    DataFileError,
+    display_path,
+    no_data_rows_error,
+)
 
 __all__ = ["cli", "main"]
 
@@ -508,10 +515,7 @@ def build_score_report(request: ScoreRequest, *, progress=None) -> ScoreReport:
             **columns,
         )
         if scan.state.count == 0:
-            raise DataFileError(
-                f"{display_path(request.path)}: the file has no data rows, so no figure can be computed",
-                path=request.path,
-            )
+            raise no_data_rows_error(request.path)
         result = scan.result()
         segments = decomposition = None
         if details is not None and details.segments is not None:
