@@ -2,6 +2,7 @@ import html
 import json
 import math
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ pq = pytest.importorskip("pyarrow.parquet")
 
 from click.testing import CliRunner  # noqa: E402
 
-from logloss import LogLossState  # noqa: E402
+from logloss import LogLossState, datasets  # noqa: E402
 from logloss._report_html import external_references  # noqa: E402
 from logloss.cli import cli  # noqa: E402
 
@@ -148,6 +149,61 @@ def test_report_no_data_rows(tmp_path, name, write):
     assert result.exit_code == 1
     assert result.stderr == f"logloss: error: {data}: the file has no data rows, so no figure can be computed\n"
     assert not output.exists()
+
+
+def write_scores_csv(path):
+    path.write_text("label,p\n0,0.2\n1,0.6\n", encoding="utf-8")
+
+
+def write_scores_parquet(path):
+    pq.write_table(pa.table({"label": [0, 1], "p": [0.2, 0.6]}), path)
+
+
+@pytest.mark.parametrize(
+    ("name", "write"), [("scores.csv", write_scores_csv), ("scores.parquet", write_scores_parquet)]
+)
+def test_report_output_is_input(tmp_path, name, write):
+    data = tmp_path / name
+    write(data)
+    before = data.read_bytes()
+    result = run(data, "--prob", "p", "-o", data)
+    assert result.exit_code == 2
+    assert f"--output {data} is the same file as the input {data}." in result.stderr
+    assert "Choose another output path" in result.stderr
+    assert data.read_bytes() == before
+
+
+def test_report_output_links_to_input(tmp_path):
+    data = tmp_path / "scores.csv"
+    write_scores_csv(data)
+    link = tmp_path / "link.csv"
+    link.symlink_to(data)
+    result = run(data, "--prob", "p", "-o", link)
+    assert result.exit_code == 2
+    assert f"--output {link} is the same file as the input {data}." in result.stderr
+    assert data.read_text(encoding="utf-8") == "label,p\n0,0.2\n1,0.6\n"
+
+
+def test_report_output_relative_to_input(tmp_path, monkeypatch):
+    data = tmp_path / "scores.csv"
+    write_scores_csv(data)
+    monkeypatch.chdir(tmp_path)
+    result = run(data, "--prob", "p", "-o", "scores.csv")
+    assert result.exit_code == 2
+    assert f"--output scores.csv is the same file as the input {data}." in result.stderr
+    assert data.read_text(encoding="utf-8") == "label,p\n0,0.2\n1,0.6\n"
+
+
+def test_report_output_is_bundled_data(tmp_path, monkeypatch):
+    # The report reads a copy of the bundled file, so that a regression cannot overwrite the original.
+    data = tmp_path / "caravan.parquet"
+    shutil.copyfile(datasets.caravan_path(), data)
+    monkeypatch.setattr(datasets, "caravan_path", lambda: data)
+    before = data.read_bytes()
+    result = run("-o", data)
+    assert result.exit_code == 2
+    assert f"is the same file as the input {data}." in result.stderr
+    assert data.read_bytes() == before
 
 
 def test_report_logit_advice_names_option_only(tmp_path):

@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import json
 import math
+import os
 import sys
 import traceback
 import warnings
@@ -303,7 +304,7 @@ def _check_clip(value):
     required=True,
     metavar="HTML",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="HTML file to write; an existing file is overwritten.",
+    help="HTML file to write, other than FILE; an existing file is overwritten.",
 )
 @click.option(
     "--by",
@@ -321,6 +322,7 @@ def report(file, label, prob, logit, weight, output, by, title) -> None:
     are inline images. Unlike `logloss score`, this reads every row into memory at once.
     """
     request = resolve_score_request(file, label, prob, logit, weight, None, DEFAULT_BATCH_SIZE, by=by)
+    _check_output_is_not_input(output, request.path)
     try:
         import matplotlib  # noqa: F401
         import scipy  # noqa: F401
@@ -355,6 +357,23 @@ def report(file, label, prob, logit, weight, output, by, title) -> None:
     for warning in caught:
         click.echo(f"logloss: warning: {warning.message}", err=True)
     click.echo(f"wrote {output}")
+
+
+def _check_output_is_not_input(output: Path, path: Path) -> None:
+    """Raise click.UsageError (exit 2) when `output` is the input file `path`.
+
+    os.path.samefile also matches a link and another spelling of the same path.
+    """
+    try:
+        same = os.path.samefile(output, path)
+    except OSError:
+        # Most often `output` does not exist yet. Otherwise reading or writing reports the problem.
+        return
+    if same:
+        raise click.UsageError(
+            f"--output {display_path(output)} is the same file as the input {display_path(path)}. "
+            "Choose another output path, because writing the report there would overwrite the data."
+        )
 
 
 # The options that take effect only with a mode option, by parameter name.
