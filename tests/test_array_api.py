@@ -57,6 +57,18 @@ def test_torch_loss_matches_numpy(torch, options):
     np.testing.assert_allclose(actual.numpy(), expected, rtol=3 * np.finfo(np.float64).eps, atol=0)
 
 
+
+@pytest.mark.parametrize(
+    ("convert", "message"),
+    [
+        (lambda t: t.to_sparse(), r"`y_pred` must be a dense tensor, got layout torch\.sparse_coo; convert it with \.to_dense\(\)"),
+        (lambda t: t.to("meta"), r"`y_pred` must be a tensor with values, got one on the meta device"),
+    ],
+)
+def test_torch_tensor_without_values_rejected(torch, convert, message):
+    with pytest.raises(TypeError, match=message):
+        binary_cross_entropy(convert(torch.tensor([0.3, 0.4])), torch.tensor([1.0, 0.0]))
+
 def test_torch_float8_widens_to_float32(torch):
     # float8_e4m3fn has no infinity: an infinite or large loss must not become NaN or 448.
     z = torch.tensor([-300.0, 1.0]).to(torch.float8_e4m3fn)

@@ -95,6 +95,18 @@ def as_like(values, name: str, xp, reference):
     return widen_torch_float8(array)
 
 
+def _check_dense_torch(tensor, name: str) -> None:
+    """Raise TypeError for a sparse PyTorch tensor, or one on the meta device, which holds no values."""
+    import torch
+
+    if tensor.layout != torch.strided:
+        raise TypeError(
+            f"`{name}` must be a dense tensor, got layout {tensor.layout}; convert it with .to_dense()"
+        )
+    if tensor.device.type == "meta":
+        raise TypeError(f"`{name}` must be a tensor with values, got one on the meta device, which has none")
+
+
 def widen_torch_float8(array):
     """Return a PyTorch float8 tensor as float32, and any other array unchanged.
 
@@ -108,6 +120,8 @@ def widen_torch_float8(array):
 
 
 def _check_real_dtype(xp, array, name: str) -> None:
+    if array_api_compat.is_torch_array(array):
+        _check_dense_torch(array, name)
     if not xp.isdtype(array.dtype, ("real floating", "integral", "bool")):
         raise TypeError(
             f"`{name}` must have a real numeric dtype (bool, integer or floating), "
