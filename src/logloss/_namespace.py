@@ -96,7 +96,7 @@ def as_like(values, name: str, xp, reference):
 
 
 def _check_dense_torch(tensor, name: str) -> None:
-    """Raise TypeError for a sparse PyTorch tensor, or one on the meta device, which holds no values."""
+    """Raise TypeError for a sparse PyTorch tensor, or one on the meta device, which has no values."""
     import torch
 
     if tensor.layout != torch.strided:
