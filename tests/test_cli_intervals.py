@@ -308,3 +308,23 @@ def test_compare_logit_column_on_prob_run_advice(tmp_path):
     assert "no option reads a --compare column as logits" in result.stderr
     assert "(--logit COL --compare z)" in result.stderr
     assert "pass it with --logit" not in result.stderr
+
+
+def test_compare_probabilities_on_logit_run_warns(tmp_path):
+    data = _columns(n=50)
+    data["z"] = np.log(data["p"] / (1 - data["p"]))
+    path = write_parquet(tmp_path / "scores.parquet", data)
+    result = run(path, "--label", "y", "--logit", "z", "--compare", "q")
+    assert result.exit_code == 0, result.output
+    assert "every value of the --compare column `q` lies in [0, 1], unlike the --logit column" in result.stderr
+    assert "(--prob COL --compare q)" in result.stderr
+
+
+def test_compare_logits_on_logit_run_silent(tmp_path):
+    data = _columns(n=50)
+    data["a"] = np.log(data["p"] / (1 - data["p"]))
+    data["b"] = np.log(data["q"] / (1 - data["q"]))
+    path = write_parquet(tmp_path / "scores.parquet", data)
+    result = run(path, "--label", "y", "--logit", "a", "--compare", "b")
+    assert result.exit_code == 0, result.output
+    assert "--compare column" not in result.stderr

@@ -9,6 +9,7 @@ The collector feeds each checked batch to a :class:`BootstrapState` and a
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -19,6 +20,7 @@ from ._io import ColumnBatch, DataFileTypeError, _null_error, _to_numpy
 from ._paired import PairedComparison, PairedComparisonState
 from ._score_file import checked_columns
 from ._state import LogLossState
+from ._warnings import LogLossWarning
 
 __all__ = ["IntervalCollector"]
 
@@ -78,6 +80,9 @@ class IntervalCollector:
         self.paired = None
         if compare is not None:
             self.paired = PairedComparisonState(n_bootstrap=n_bootstrap if use_bootstrap else None, seed=seed, clip=clip)
+        # Whether a value of the prediction column, and of the `compare` column, lies outside
+        # [0, 1], which no probability does.
+        self._outside_unit = {"prediction": False, "compare": False}
 
     @property
     def raw_columns(self) -> tuple[str, ...]:
@@ -95,6 +100,9 @@ class IntervalCollector:
             update(predictions, labels, **rows)
         if self.paired is not None:
             other = self._compare_column(batch)
+            if self.scale == "logit":
+                for name, values in (("prediction", predictions), ("compare", other)):
+                    self._outside_unit[name] |= values.size > 0 and not 0.0 <= values.min() <= values.max() <= 1.0
             update = self.paired.update if self.scale == "prob" else self.paired.update_logits
             update(predictions, other, labels, **rows)
 
@@ -108,6 +116,17 @@ class IntervalCollector:
             source = self.bootstrap if self.bootstrap is not None else state
             intervals = confidence_interval(source, level=self.level, method=self.method)
         comparison = None if self.paired is None else self.paired.interval(level=self.level, method=self.method)
+        if self._outside_unit["prediction"] and not self._outside_unit["compare"]:
+            # logloss never reads the kind of a column from its values, but logits that all
+            # lie in [0, 1] next to logits that do not are most likely probabilities.
+            warnings.warn(
+                f"every value of the --compare column `{self.compare}` lies in [0, 1], unlike "
+                f"the --logit column, and it was read as logits. If it contains probabilities, "
+                f"the comparison is wrong: pass both columns as probabilities (--prob COL "
+                f"--compare {self.compare})",
+                LogLossWarning,
+                stacklevel=2,
+            )
         return intervals, comparison
 
     def _compare_column(self, batch: ColumnBatch) -> np.ndarray:
