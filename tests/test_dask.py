@@ -154,6 +154,14 @@ def test_frame_prediction_argument_required(rows):
         frame_state(frame, label="y", prob="p", logit="z")
 
 
+@pytest.mark.parametrize("function", [evaluate_frame, frame_state, frame_bootstrap_state], ids=lambda function: function.__name__)
+def test_frame_clip_with_logits_rejected(function, rows):
+    frame = dd.from_pandas(rows.head(10), npartitions=1)
+    with dask.config.set(scheduler=_raise_if_computed):
+        with pytest.raises(ValueError, match=r"`clip` applies to probabilities only; logits are never clipped, got clip=0.1"):
+            function(frame, label="y", logit="z", clip=0.1)
+
+
 def test_frame_missing_column(rows):
     frame = dd.from_pandas(rows.head(10), npartitions=1)
     with pytest.raises(ValueError, match="`weight` must name a column of the frame, got 'v'"):

@@ -320,6 +320,13 @@ def test_prediction_argument_required(spark):
         frame_state(frame, label="y")
 
 
+@pytest.mark.parametrize("function", [evaluate_frame, frame_state], ids=lambda function: function.__name__)
+def test_clip_with_logits_rejected(spark, function):
+    frame = small_frame(spark, {"z": [0.5], "y": [1.0]})
+    with pytest.raises(ValueError, match=r"`clip` applies to probabilities only; logits are never clipped, got clip=0.1"):
+        function(frame, label="y", logit="z", clip=0.1)
+
+
 def test_frame_type_rejected():
     with pytest.raises(TypeError, match="`frame` must be a pyspark.sql.DataFrame, got dict"):
         frame_state({"p": [0.5]}, label="y", prob="p")

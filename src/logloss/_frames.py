@@ -1,6 +1,6 @@
 """Checks of the column arguments shared by the Dask and Spark entry points.
 
-Both engines score a data frame given by column names: the label, exactly one of a
+:func:`check_clip_scale` also serves :func:`logloss.score_file`. Both engines score a data frame given by column names: the label, exactly one of a
 probability or a logit column, and optionally a weight column. The checks here run on the
 client before any work is sent to the cluster.
 """
@@ -16,6 +16,7 @@ __all__ = [
     "ColumnValueError",
     "FrameColumns",
     "check_by_columns",
+    "check_clip_scale",
     "check_frame_columns",
     "check_numeric_columns",
 ]
@@ -105,6 +106,12 @@ def check_frame_columns(
     if weight is not None:
         weight = _check_name(weight, "weight", available)
     return FrameColumns(label=label, prediction=prediction, is_logit=logit is not None, weight=weight)
+
+
+def check_clip_scale(clip, logit) -> None:
+    """Raise ValueError when `clip` is given with a `logit` column, because logits are never clipped."""
+    if clip is not None and logit is not None:
+        raise ValueError(f"`clip` applies to probabilities only; logits are never clipped, got clip={clip!r}")
 
 
 def repeated_names(names: Sequence[str]) -> str:

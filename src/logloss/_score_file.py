@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _fast
+from ._frames import check_clip_scale
 from ._io import (
     DEFAULT_BATCH_SIZE,
     ColumnBatch,
@@ -184,8 +185,7 @@ def scan_file(
     for name, value in (("prob", prob), ("logit", logit), ("weight", weight)):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"`{name}` must be a column name (str), got {type(value).__name__}")
-    if clip is not None and logit is not None:
-        raise ValueError(f"`clip` applies to probabilities only; logits are never clipped, got clip={clip!r}")
+    check_clip_scale(clip, logit)
     if not isinstance(path, str | bytes | os.PathLike):
         raise TypeError(f"`path` must be a file path (str, bytes or os.PathLike), got {type(path).__name__}")
     if progress is not None and not callable(progress):

@@ -16,7 +16,7 @@ import functools
 import numpy as np
 
 from ._entry import EXTRA_HINT
-from ._frames import FrameColumns, check_by_columns, check_frame_columns, check_numeric_columns
+from ._frames import FrameColumns, check_by_columns, check_clip_scale, check_frame_columns, check_numeric_columns
 from ._state import _LOGIT_HINT, LogLossResult, LogLossState
 from ._validation import check_same_shape
 
@@ -246,7 +246,7 @@ def frame_state(
         :class:`~logloss.GroupedLogLossState` with one state per distinct key.
     clip : float, optional
         Bound each row's loss by ``-log(clip)``, as :class:`~logloss.LogLossState`
-        does. Logits are never clipped.
+        does. Logits are never clipped, so `clip` with `logit` raises ValueError.
     split_every : int, default 8
         Fan-in of the tree that merges the partition states.
     compute : bool, default True
@@ -280,6 +280,7 @@ def frame_state(
     0.344582
     """
     columns = _check_frame(frame, label=label, prob=prob, logit=logit, weight=weight)
+    check_clip_scale(clip, logit)
     by = check_by_columns(list(frame.columns), by)
     # Fail on a bad clip on the client, before any task runs.
     LogLossState(clip=clip)
@@ -344,6 +345,7 @@ def frame_bootstrap_state(
     from ._bootstrap import BootstrapState
 
     columns = _check_frame(frame, label=label, prob=prob, logit=logit, weight=weight)
+    check_clip_scale(clip, logit)
     make_state = functools.partial(BootstrapState, n_bootstrap=n_bootstrap, seed=seed, clip=clip)
     make_state()
     return _reduce_frame(frame, columns, make_state, split_every=split_every, compute=compute, with_offsets=True)

@@ -23,7 +23,14 @@ import math
 import numpy as np
 
 from ._entry import EXTRA_HINT
-from ._frames import ColumnValueError, FrameColumns, check_by_columns, check_frame_columns, check_numeric_columns
+from ._frames import (
+    ColumnValueError,
+    FrameColumns,
+    check_by_columns,
+    check_clip_scale,
+    check_frame_columns,
+    check_numeric_columns,
+)
 from ._state import LOSS_SCALE_EXPONENT, SUM_FIELDS, WEIGHT_RANGE, LogLossResult, LogLossState
 from ._validation import NAN_HINT
 
@@ -315,7 +322,7 @@ def frame_state(
         and NaN keys form the segment None.
     clip : float, optional
         Bound each row's loss by ``-log(clip)``, as :class:`~logloss.LogLossState`
-        does. Logits are never clipped.
+        does. Logits are never clipped, so `clip` with `logit` raises ValueError.
     chunk_bits : int, default 12
         Spark sums chunks of at most ``2**chunk_bits`` rows of a partition, and the driver
         adds the chunk sums exactly. Smaller chunks cost more driver memory and time, larger
@@ -344,6 +351,7 @@ def frame_state(
     0.344582
     """
     columns = _check_spark_frame(frame, label=label, prob=prob, logit=logit, weight=weight)
+    check_clip_scale(clip, logit)
     if chunk_bits is not None and (isinstance(chunk_bits, bool) or not isinstance(chunk_bits, int) or not 0 <= chunk_bits <= 32):
         raise ValueError(f"`chunk_bits` must be None or an integer in [0, 32], got {chunk_bits!r}")
     LogLossState(clip=clip)
