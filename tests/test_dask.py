@@ -162,6 +162,13 @@ def test_frame_clip_with_logits_rejected(function, rows):
             function(frame, label="y", logit="z", clip=0.1)
 
 
+def test_frame_repeated_column_rejected():
+    rows = pd.DataFrame([[1, 0.9, 0.9], [0, 0.2, 0.2]], columns=["y", "p", "p"])
+    frame = dd.from_pandas(rows, npartitions=1)
+    with pytest.raises(ValueError, match=r"^column `p` appears 2 times in the frame; rename the columns"):
+        evaluate_frame(frame, label="y", prob="p")
+
+
 def test_frame_missing_column(rows):
     frame = dd.from_pandas(rows.head(10), npartitions=1)
     with pytest.raises(ValueError, match="`weight` must name a column of the frame, got 'v'"):

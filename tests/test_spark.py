@@ -327,6 +327,12 @@ def test_clip_with_logits_rejected(spark, function):
         function(frame, label="y", logit="z", clip=0.1)
 
 
+def test_repeated_column_rejected(spark):
+    frame = spark.createDataFrame([(1.0, 0.9, 0.9), (0.0, 0.2, 0.2)], ["y", "p", "p"])
+    with pytest.raises(ValueError, match=r"^column `p` appears 2 times in the frame; rename the columns"):
+        evaluate_frame(frame, label="y", prob="p")
+
+
 def test_frame_type_rejected():
     with pytest.raises(TypeError, match="`frame` must be a pyspark.sql.DataFrame, got dict"):
         frame_state({"p": [0.5]}, label="y", prob="p")

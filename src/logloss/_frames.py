@@ -82,6 +82,12 @@ def _check_name(value, name: str, available: Sequence[str]) -> str:
             column=value,
             available=available,
         )
+    count = list(available).count(value)
+    if count > 1:
+        # For a repeated name, pandas returns a frame instead of a column, and Spark raises AMBIGUOUS_REFERENCE.
+        raise ValueError(
+            f"column `{value}` appears {count} times in the frame; rename the columns so that each used name is unique"
+        )
     return value
 
 
