@@ -135,7 +135,45 @@ def test_frame_nullable_label_rejected(client, rows):
     broken = rows.head(100).astype({"y": "Float64"})
     broken.loc[57, "y"] = pd.NA
     frame = dd.from_pandas(broken, npartitions=2)
-    with pytest.raises(ValueError, match=r"column `y` must not contain NaN, got NaN at index 7 .*impute.*partition 1"):
+    with pytest.raises(ValueError, match=r"column `y` must not contain missing values, got a null at index 7 .*partition 1"):
+        frame_state(frame, label="y", prob="p")
+
+
+@pytest.mark.parametrize("dtype", ["Int64", "boolean", "Float64", "double[pyarrow]", "category"])
+def test_frame_null_named_missing(client, dtype):
+    rows = TEXT_ROWS.astype({"y": dtype})
+    rows.loc[2, "y"] = None
+    frame = dd.from_pandas(rows, npartitions=1)
+    message = r"^column `y` must not contain missing values, got a null at index 2 \(1 null in all\); drop those rows"
+    with pytest.raises(ValueError, match=message):
+        frame_state(frame, label="y", prob="p")
+
+
+def test_frame_arrow_nan_stays_nan(client):
+    import pyarrow as pa
+
+    rows = TEXT_ROWS.assign(p=pd.Series(pa.array([0.9, float("nan"), 0.5, 0.7]), dtype=pd.ArrowDtype(pa.float64())))
+    with pytest.raises(ValueError, match=r"^column `p` must not contain NaN, got NaN at index 1 "):
+        frame_state(dd.from_pandas(rows, npartitions=1), label="y", prob="p")
+
+
+def test_frame_null_type_column_rejected():
+    import pyarrow as pa
+
+    rows = TEXT_ROWS.assign(w=pd.Series([None] * 4, dtype=pd.ArrowDtype(pa.null())))
+    frame = dd.from_pandas(rows, npartitions=2)
+    with dask.config.set(scheduler=_raise_if_computed):
+        with pytest.raises(ValueError, match=r"^column `w` must not contain missing values, got a column of nulls only"):
+            frame_state(frame, label="y", prob="p", weight="w")
+
+
+def test_parquet_null_type_column_rejected(tmp_path):
+    import pyarrow as pa
+
+    path = write_rows(tmp_path / "nulls.parquet", y=pa.array([None, None], pa.null()), p=[0.5, 0.5])
+    # pandas reads the column as object, and only the Parquet schema shows its type null.
+    frame = dd.read_parquet(str(path))[["p", "y"]]
+    with pytest.raises(ValueError, match=r"^column `y` must not contain missing values, got a column of nulls only"):
         frame_state(frame, label="y", prob="p")
 
 
@@ -391,8 +429,15 @@ def test_dask_boolean_label_null_is_missing(client, tmp_path):
     import pyarrow as pa
 
     path = write_rows(tmp_path / "labels.parquet", y=pa.array([True, None, False]), p=[0.2, 0.5, 0.6])
-    line = assert_one_error_line(run_dask_cli(path), f"{path}: column `y` must not contain NaN or missing values")
+    line = assert_one_error_line(run_dask_cli(path), f"{path}: column `y` must not contain missing values")
     assert "got a null at row 1 (0-based) of this file" in line
+
+
+def test_cli_dask_null_type_column(tmp_path):
+    import pyarrow as pa
+
+    path = write_rows(tmp_path / "nulls.parquet", y=pa.array([None, None], pa.null()), p=[0.5, 0.5])
+    assert_one_error_line(run_dask_cli(path), f"{path}: column `y` must not contain missing values, got a column of nulls")
 
 
 @pytest.mark.parametrize("npartitions", [1, 7, 64])

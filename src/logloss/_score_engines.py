@@ -119,6 +119,9 @@ def _score_with_dask(path: Path, **options) -> EngineScores:
         raise _not_found(path, "dask", error) from error
     except ColumnTypeError as error:
         raise column_type_error(path, "dask", error.column, str(error.column_type)) from error
+    except ColumnValueError as error:
+        # A column of the Arrow type null, found in the frame's schema before any partition is read.
+        raise DataFileError(f"{display_path(path)}: {error}", path=path, column=error.column) from error
     except KeyError as error:
         # A file without a column that the first file has: pandas raises "['p'] not in index"
         # in the task that reads the file.

@@ -16,7 +16,7 @@ import functools
 import numpy as np
 
 from ._entry import EXTRA_HINT
-from ._frames import FrameColumns, check_by_columns, check_clip_scale, check_frame_columns, check_numeric_columns
+from ._frames import ColumnValueError, FrameColumns, check_by_columns, check_clip_scale, check_frame_columns, check_numeric_columns
 from ._state import _LOGIT_HINT, LogLossResult, LogLossState
 from ._validation import check_same_shape
 
@@ -106,8 +106,13 @@ def _block_state(y_pred, y_true, weights, *, is_logit: bool, make_state, where: 
             message = message.replace(_LOGIT_HINT, _ARRAY_LOGIT_HINT)
         else:
             message = _name_columns(message, columns)
-        raise type(error)(f"{message} (in {where}; indices count from its start)") from error
+        raise type(error)(_locate(message, where)) from error
     return state
+
+
+def _locate(message: str, where: str) -> str:
+    """Append the block or partition `where` to an error message about the values in it."""
+    return f"{message} (in {where}; indices count from its start)"
 
 
 def _name_columns(message: str, columns: FrameColumns) -> str:
@@ -159,12 +164,85 @@ def _check_numeric_dtypes(frame, columns: FrameColumns) -> None:
     categories are unknown until a partition is read. Such a column passes here, and
     :func:`_column_values` checks the categories of each partition instead.
     """
+    for name in columns.names:
+        if _is_null_column(frame, name):
+            raise ColumnValueError(
+                f"column `{name}` must not contain missing values, got a column of nulls only "
+                f"(Arrow type null); pass a column that contains numbers",
+                column=name,
+            )
     check_numeric_columns(
         columns,
         dict(frame.dtypes),
         is_numeric=lambda dtype: _has_unknown_categories(dtype) or _is_numeric_dtype(dtype),
         describe=_describe_dtype,
     )
+
+
+def _is_null_column(frame, column: str) -> bool:
+    """Return whether a column of the frame has the Arrow type null, so it contains only nulls.
+
+    pandas stores such a column as ``null[pyarrow]``, or, when Dask reads it from Parquet
+    with the default dtypes, as object. The object case is distinguished from text by the
+    Parquet schema, read only for a frame that is a Parquet read or a column selection of one.
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    dtype = frame.dtypes[column]
+    if isinstance(dtype, pd.ArrowDtype):
+        return pa.types.is_null(dtype.pyarrow_dtype)
+    if dtype != np.dtype(object):
+        return False
+    schema = _parquet_schema(frame)
+    return schema is not None and column in schema.names and pa.types.is_null(schema.field(column).type)
+
+
+def _parquet_schema(frame):
+    """Return the Arrow schema of a frame that is a Parquet read, or a column selection of one; else None.
+
+    NOTE: Dask has no public way to get a Parquet read's schema, so this reads its plan
+    (dask.dataframe.dask_expr internals, dask 2026.8). It returns None where those differ.
+    """
+    try:
+        from dask.dataframe.dask_expr._expr import Projection
+        from dask.dataframe.dask_expr.io.parquet import ReadParquet
+
+        expression = frame.expr
+        while isinstance(expression, Projection):
+            expression = expression.frame
+        if not isinstance(expression, ReadParquet):
+            return None
+        return expression._dataset_info["schema"]
+    except (ImportError, AttributeError, KeyError, TypeError):
+        return None
+
+
+def _check_no_nulls(part, names) -> None:
+    """Raise ValueError for the first null (pandas NA) in a column of a nullable dtype.
+
+    Such a column would become NaN in :func:`_column_values`, and the state would then
+    report a NaN. Object columns count None and pandas NA as nulls, as pandas does when it
+    reads a boolean Parquet column with nulls. Other NumPy dtypes have NaN but no nulls.
+    """
+    import pandas as pd
+
+    for name in names:
+        series = part[name]
+        if series.dtype == np.dtype(object):
+            missing = np.fromiter((value is None or value is pd.NA for value in series), dtype=bool, count=len(series))
+        elif isinstance(series.dtype, np.dtype):
+            continue
+        else:
+            missing = series.isna().to_numpy(dtype=bool)
+        count = int(missing.sum())
+        if count:
+            noun = "null" if count == 1 else "nulls"
+            raise ValueError(
+                f"column `{name}` must not contain missing values, got a null at index "
+                f"{int(np.flatnonzero(missing)[0])} ({count} {noun} in all); drop those rows or "
+                f"impute the missing values first"
+            )
 
 
 def _column_values(part, column: str) -> np.ndarray:
@@ -198,6 +276,10 @@ def _partition_state(part, columns: FrameColumns, make_state, by, offsets, parti
     if offsets is not None:
         extra["offset"] = offsets[index]
     try:
+        try:
+            _check_no_nulls(part, columns.names)
+        except ValueError as error:
+            raise ValueError(_locate(str(error), f"partition {index}")) from None
         return _block_state(
             _column_values(part, columns.prediction),
             _column_values(part, columns.label),
