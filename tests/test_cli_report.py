@@ -269,3 +269,13 @@ def test_report_usage_errors(args, message):
     result = run(*args)
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_report_nanosecond_time_key_rejected(tmp_path):
+    path = tmp_path / "times.parquet"
+    pq.write_table(pa.table({"label": [1, 0], "prob": [0.9, 0.2], "tm": pa.array([1, 2], pa.time64("ns"))}), path)
+    result = run(path, "--prob", "prob", "--by", "tm", "-o", tmp_path / "report.html")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    message = f"logloss: error: {path}: column `tm` must hold times that Python's datetime.time can hold"
+    assert result.output.startswith(message), result.output

@@ -461,3 +461,14 @@ def test_zoned_timestamp_segments_show_offset(tmp_path):
     pq.write_table(pa.table({"label": (p > 0.5).astype(np.int8), "prob": p, "hour": hours}), path)
     segments = run_json(path, "--prob", "prob", "--by", "hour")["segments"]["rows"]
     assert sorted(row["segment"]["hour"] for row in segments) == ["1969-12-31 19:00:00-05:00", "1969-12-31 20:00:00-05:00"]
+
+
+def test_nanosecond_time_key_rejected(tmp_path):
+    path = tmp_path / "times.parquet"
+    pq.write_table(pa.table({"label": [1, 0], "prob": [0.9, 0.2], "tm": pa.array([1, 2], pa.time64("ns"))}), path)
+    result = run(path, "--prob", "prob", "--by", "tm")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    message = f"logloss: error: {path}: column `tm` must hold times that Python's datetime.time can hold"
+    assert result.output.startswith(message), result.output
+    assert "cast the column to int64 nanoseconds or to strings" in result.output

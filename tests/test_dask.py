@@ -433,6 +433,15 @@ def test_dask_boolean_label_null_is_missing(client, tmp_path):
     assert "got a null at row 1 (0-based) of this file" in line
 
 
+def test_cli_dask_nanosecond_time_key(client, tmp_path):
+    import pyarrow as pa
+
+    path = write_rows(tmp_path / "times.parquet", y=[1.0, 0.0], p=[0.9, 0.2], tm=pa.array([1, 2], pa.time64("ns")))
+    line = assert_one_error_line(run_dask_cli(path, "--by", "tm"), f"{path}: column `tm` must hold times that Python's")
+    assert "cast the column to int64 nanoseconds or to strings" in line
+    assert "corrupt" not in line
+
+
 def test_cli_dask_null_type_column(tmp_path):
     import pyarrow as pa
 

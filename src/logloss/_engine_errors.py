@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from ._io import DataFileError, DataFileTypeError, display_path, format_row
+from ._io import DataFileError, DataFileTypeError, check_key_column, display_path, format_row
 
 # The name endings of the files that dask.dataframe.read_parquet reads in a folder (its
 # default parquet_file_extension, dask 2026.8). It matches them case-sensitively.
@@ -163,6 +163,37 @@ def _type_error(path: Path, file: Path, column: str, type_name: str) -> DataFile
         path=file,
         column=column,
     )
+
+
+def key_column_error(path: Path, engine: str, by) -> DataFileError | None:
+    """Return the error of the first key column in `by` whose values Python cannot hold exactly, or None.
+
+    pandas converts such a column (time64[ns] with nanoseconds) with an ArrowInvalid that
+    names no column. The error is the one that local reading raises for the first file
+    at fault. Only columns of the types that the check rejects are read.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for file in _files(path, engine):
+        schema = _schema(file)
+        if schema is None:
+            continue
+        for name in by:
+            if name not in schema.names:
+                continue
+            column_type = schema.field(name).type
+            if not (pa.types.is_time64(column_type) or pa.types.is_date64(column_type)):
+                continue
+            try:
+                with open(file, "rb") as source:
+                    column = pq.read_table(source, columns=[name]).column(name).combine_chunks()
+                check_key_column(file, name, column)
+            except DataFileError as error:
+                return error
+            except (pa.ArrowException, OSError):
+                continue
+    return None
 
 
 # The end that logloss.dask adds to the message of an invalid value in a partition.

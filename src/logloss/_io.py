@@ -267,9 +267,10 @@ def read_batches(
         record_batches = _read_parquet(path, numeric + raw, batch_size)
     else:
         strings = [name for name in raw if name in string_columns or name in key_columns]
-        keys = [name for name in strings if name not in string_columns]
-        record_batches = _read_csv(path, numeric, raw, strings, keys)
-    return _read_ahead(_convert(path, record_batches, numeric, raw, batch_size), READ_AHEAD_BATCHES)
+        empty_as_null = [name for name in strings if name not in string_columns]
+        record_batches = _read_csv(path, numeric, raw, strings, empty_as_null)
+    keys = [name for name in raw if name in key_columns]
+    return _read_ahead(_convert(path, record_batches, numeric, raw, batch_size, keys), READ_AHEAD_BATCHES)
 
 
 def _read_parquet(path: Path, names: list[str], batch_size: int) -> Iterator:
@@ -744,6 +745,19 @@ def _scalar_column(path: Path, name: str, column):
     return column
 
 
+def check_key_column(path: Path, name: str, column) -> None:
+    """Raise DataFileError, naming the file and column, for keys that the grouping cannot hold exactly."""
+    from ._keys import check_python_exact
+
+    try:
+        check_python_exact(column, name)
+    except (TypeError, ValueError) as error:
+        error_class = DataFileTypeError if isinstance(error, TypeError) else DataFileError
+        # The grouping names its argument (`name`); a file's message names the column.
+        message = str(error).replace(f"`{name}`", f"column `{name}`", 1)
+        raise error_class(f"{display_path(path)}: {message}", path=path, column=name) from None
+
+
 _END = object()
 
 
@@ -791,7 +805,9 @@ def _read_ahead(items: Iterator, depth: int) -> Iterator:
         thread.join()
 
 
-def _convert(path: Path, record_batches, numeric: list[str], raw: list[str], batch_size: int) -> Iterator[ColumnBatch]:
+def _convert(
+    path: Path, record_batches, numeric: list[str], raw: list[str], batch_size: int, keys: Sequence[str] = ()
+) -> Iterator[ColumnBatch]:
     start = 0
     try:
         for record_batch in record_batches:
@@ -799,6 +815,8 @@ def _convert(path: Path, record_batches, numeric: list[str], raw: list[str], bat
                 piece = record_batch.slice(offset, batch_size)
                 columns = {name: _to_numpy(path, name, piece.column(name), start) for name in numeric}
                 raw_arrays = {name: _scalar_column(path, name, piece.column(name)) for name in raw}
+                for name in keys:
+                    check_key_column(path, name, raw_arrays[name])
                 yield ColumnBatch(start=start, columns=columns, length=piece.num_rows, raw=raw_arrays)
                 start += piece.num_rows
     finally:

@@ -14,7 +14,15 @@ import json
 
 import numpy as np
 
-__all__ = ["encode_keys", "find_key_type_error", "first_key_parts", "key_label", "key_type_conflict", "split_key_columns"]
+__all__ = [
+    "check_python_exact",
+    "encode_keys",
+    "find_key_type_error",
+    "first_key_parts",
+    "key_label",
+    "key_type_conflict",
+    "split_key_columns",
+]
 
 # Integer keys whose range is at most this (or at most the row count) are encoded through a
 # lookup table of that length instead of a hash table.
@@ -315,6 +323,16 @@ def _encode_with_pyarrow(column, name: str, pa) -> tuple[np.ndarray, list]:
         ) from None
     codes = numpy_view(encoded.indices).astype(np.int64)
     return codes, encoded.dictionary.to_pylist()
+
+
+def check_python_exact(column, name: str) -> None:
+    """Raise as :func:`encode_keys` does for a pyarrow key column whose values Python cannot hold exactly.
+
+    A reader calls this to name the column of a file before the keys are grouped.
+    """
+    import pyarrow as pa
+
+    _python_exact(column, name, pa)
 
 
 def _python_exact(column, name: str, pa):

@@ -16,6 +16,7 @@ from ._engine_errors import (
     check_folder,
     column_type_error,
     dask_partition_error,
+    key_column_error,
     missing_column_error,
     non_utf8_name_error,
     spark_job_error,
@@ -137,6 +138,9 @@ def _score_with_dask(path: Path, **options) -> EngineScores:
             selected = engine_module._scored_frame(frame, _frame_columns(options["columns"]), options["by"])
             raise dask_partition_error(path, selected, error) from error
         if isinstance(error, pa.ArrowException):
+            found = key_column_error(path, "dask", options["by"])
+            if found is not None:
+                raise found from error
             # A file that a task could not read, such as a truncated one.
             file = unreadable_file(path, "dask")
             detail = f"{type(error).__name__}: {error}"
