@@ -1,8 +1,9 @@
 """Checks of the column arguments shared by the Dask and Spark entry points.
 
-:func:`check_clip_scale` also serves :func:`logloss.score_file`. Both engines score a data frame given by column names: the label, exactly one of a
+Both engines score a data frame given by column names: the label, exactly one of a
 probability or a logit column, and optionally a weight column. The checks here run on the
-client before any work is sent to the cluster.
+client before any work is sent to the cluster. :func:`check_clip_scale` also serves
+:func:`logloss.score_file`.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def _check_name(value, name: str, available: Sequence[str]) -> str:
         )
     count = list(available).count(value)
     if count > 1:
-        # For a repeated name, pandas returns a frame instead of a column, and Spark raises AMBIGUOUS_REFERENCE.
+        # pandas returns a frame for a repeated name, and Spark raises AMBIGUOUS_REFERENCE.
         raise ValueError(
             f"column `{value}` appears {count} times in the frame; rename the columns so that each used name is unique"
         )
