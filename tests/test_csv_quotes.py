@@ -101,9 +101,14 @@ def test_open_value_agrees_with_pyarrow(text):
         (b'a\nb"', 3, (2, 0)),
         (b'a\nb"\n', 3, (2, 0)),
         (b'"a\n', 0, (1, 0)),
+        # pyarrow also ends lines at \r and \r\n.
+        (b'a\rb"\rc\rd\r', 3, (2, 2)),
+        (b'a\r\nb"\r\nc\r\nd', 4, (2, 2)),
     ],
 )
-def test_count_lines(data, offset, expected):
+@pytest.mark.parametrize("chunk_size", [1, 2, 1 << 20])
+def test_count_lines(data, offset, expected, chunk_size, monkeypatch):
+    monkeypatch.setattr(_csv_quotes, "SCAN_CHUNK_SIZE", chunk_size)
     assert count_lines(pa.BufferReader(data), offset) == expected
 
 
@@ -144,10 +149,21 @@ def test_unclosed_quote_after_long_tail(tmp_path, monkeypatch):
         score_file(path, label="label", prob="prob")
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # On the last line: no line is lost, but the file is still malformed.
+        ('label,prob,note\n1,0.5,a\n0,0.25,"b\n', r"line 3 of the CSV file opens a value that no quote closes\. Close"),
+        # pyarrow also ends lines at \r, so the line count must too.
+        ('label,prob,note\r1,0.9,a\r0,0.2,"b\r1,0.3,c\r0,0.4,d\r', r"line 3 of the CSV file .* the 2 lines after it"),
+        # In the header, which pyarrow then cannot read at all.
+        ('"label,prob\n1,0.5\n', r"line 1 of the CSV file opens a value that no quote closes"),
+    ],
+)
 @pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
-def test_unclosed_quote_on_last_line(tmp_path, suffix):
-    path = write_text(tmp_path / f"s{suffix}", 'label,prob,note\n1,0.5,a\n0,0.25,"b\n')
-    with pytest.raises(DataFileError, match=r"line 3 of the CSV file opens a value that no quote closes\. Close"):
+def test_unclosed_quote_line(tmp_path, suffix, text, message):
+    path = write_text(tmp_path / f"s{suffix}", text)
+    with pytest.raises(DataFileError, match=message):
         score_file(path, label="label", prob="prob")
 
 
@@ -156,3 +172,23 @@ def test_closed_quotes_score(tmp_path, suffix):
     text = '\ufefflabel,"prob",note\n1,0.5,"a\nb"\n0,0.25,"say ""hi"""\n1,0.75,x"y\n'
     path = write_text(tmp_path / f"s{suffix}", text)
     assert score_file(path, label="label", prob="prob").count == 3
+
+
+def empty_quoted_values_file(tmp_path, monkeypatch, last_row):
+    # Chunks whose runs of quotes all have even length skip the scan. Small chunks and tails
+    # put many such chunks before the last row.
+    monkeypatch.setattr(_csv_quotes, "SCAN_CHUNK_SIZE", 16)
+    monkeypatch.setattr(_csv_quotes, "TAIL_SIZE", 16)
+    rows = ['1,0.5,""'] * 50 + [last_row]
+    return write_text(tmp_path / "s.csv", "label,prob,note\n" + "".join(row + "\n" for row in rows))
+
+
+def test_empty_quoted_values_pass(tmp_path, monkeypatch):
+    path = empty_quoted_values_file(tmp_path, monkeypatch, "0,0.25,x")
+    assert score_file(path, label="label", prob="prob").count == 51
+
+
+def test_unclosed_quote_after_empty_values(tmp_path, monkeypatch):
+    path = empty_quoted_values_file(tmp_path, monkeypatch, '0,0.25,"x')
+    with pytest.raises(DataFileError, match=r"line 52 of the CSV file opens a value that no quote closes"):
+        score_file(path, label="label", prob="prob")

@@ -486,8 +486,8 @@ def test_quoted_line_breaks_across_blocks(tmp_path, monkeypatch):
     [
         # Empty lines before the header: the header is still found, with its field count.
         ("\n\nlabel,prob\n1,0.5\n0,0.5,7\n", r"cannot parse row 1 \(0-based\).*as many fields as the header \(2\)", 1),
-        # A header that cannot be parsed: the message names no row, nor does the error.
-        ('label,"prob\n1,0.5\n', r"s\.csv: cannot read the file; it may be corrupt", None),
+        # A header whose quote is never closed: the message names the quote's line, no row.
+        ('label,"prob\n1,0.5\n', r"s\.csv: a double quote on line 1 of the CSV file opens a value that no quote closes", None),
     ],
 )
 def test_csv_error_row(tmp_path, text, message, row):

@@ -448,7 +448,9 @@ def _read_csv(path: Path, numeric: list[str], raw: list[str], strings: list[str]
         except UnicodeDecodeError as error:
             raise _header_encoding_error(path, error) or _unreadable(path, error, rows_read=0) from error
         except (pa.ArrowException, OSError) as error:
-            raise _csv_parse_error(source, error, None) or _unreadable(path, error, rows_read=0) from error
+            raise (
+                _csv_parse_error(source, error, None) or _unclosed_quote_error(source) or _unreadable(path, error, rows_read=0)
+            ) from error
         _check_columns_exist(path, numeric + raw, header)
         if malformed is not None:
             raise _csv_parse_error(source, malformed, header) or _unreadable(path, malformed, rows_read=0) from malformed
@@ -472,25 +474,27 @@ def _read_csv(path: Path, numeric: list[str], raw: list[str], strings: list[str]
 
         for record_batch in _guard(path, reader, pa, wrap_error):
             yield _empty_strings_to_null(record_batch, keys) if keys else record_batch
-        _check_quotes_closed(source)
+        unclosed = _unclosed_quote_error(source)
+        if unclosed is not None:
+            raise unclosed
     finally:
         source.close()
 
 
-def _check_quotes_closed(source: _CsvSource) -> None:
-    """Raise DataFileError if the file ends inside a quoted value.
+def _unclosed_quote_error(source: _CsvSource) -> DataFileError | None:
+    """Return the error for a file that ends inside a quoted value, or None.
 
     pyarrow reads such a value to the end of the file without an error, so the rows after
-    its opening quote would be lost.
+    its opening quote would be lost. In the header, the quote makes the file unreadable.
     """
     import pyarrow as pa
 
     try:
         unclosed = _unclosed_quote(source)
     except (pa.ArrowException, OSError) as error:
-        raise _unreadable(source.path, error, rows_read=None) from error
+        return _unreadable(source.path, error, rows_read=None)
     if unclosed is None:
-        return
+        return None
     line, lines_after = unclosed
     if lines_after == 0:
         lost = ""
@@ -498,7 +502,7 @@ def _check_quotes_closed(source: _CsvSource) -> None:
         lost = ", so the line after it was read as part of that value"
     else:
         lost = f", so the {lines_after} lines after it were read as part of that value"
-    raise DataFileError(
+    return DataFileError(
         f"{display_path(source.path)}: a double quote on line {line} of the CSV file opens a "
         f'value that no quote closes{lost}. Close the value with a double quote, or write a quote '
         f'that is part of a value as "" inside a quoted value.',

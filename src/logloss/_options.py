@@ -246,7 +246,7 @@ def scale_to_max(xp, weights, axis=None, valid=None):
 
     A weighted mean does not change when every weight of its slice is scaled by one
     constant, and dividing by the slice's largest weight keeps sums of weights near 1e308
-    or 5e-324 finite and non-zero. One maximum for the whole array would not: a slice of
+    or 5e-324 finite and non-zero (except under XLA, which flushes subnormal weights to 0). One maximum for the whole array would not: a slice of
     weights near 1e-30 next to one near 1e300 would fall to 0. `weights` has the
     dimensions of the predictions (size 1 along an axis it does not vary over), and
     `axis` is that of the mean (None for all axes). Where `valid` (a boolean array or None)
