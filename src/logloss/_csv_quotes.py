@@ -231,5 +231,5 @@ def count_lines(stream, offset: int) -> tuple[int, int]:
 
 
 def _line_breaks(data: bytes, start: int, end: int) -> int:
-    """Return the line breaks in ``data[start:end]``, a ``\r\n`` counting once."""
+    """Return the number of line breaks in ``data[start:end]``, where ``\r\n`` counts as one."""
     return data.count(b"\n", start, end) + data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
